@@ -1,0 +1,111 @@
+"""One typed configuration, resolved once: command line > environment > file > default.
+
+Every value remembers where it came from, so an error can say which setting was wrong.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_FILE = "reglab.toml"
+ENV_PREFIX = "REGLAB_"
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _default_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "reglab"
+
+
+@dataclass(frozen=True)
+class Config:
+    data: Path = Path("data")                        # CIFAR-10 root (holds cifar-10-batches-py/)
+    solution: Path = PROJECT_ROOT / "solution"       # the reference; absent in a student release
+    expected: Path = Path(__file__).resolve().parent / "expected" / "expected"  # packaged expected data
+    cache: Path = field(default_factory=_default_cache)
+    jobs: int = 1
+    training: bool = True
+    device: str = "auto"                             # auto | cpu | cuda (the training check)
+    fail_under: float | None = None                  # percent; below it the exit status is 1
+    probe_timeout: float = 20.0
+    import_timeout: float = 60.0
+    total_timeout: float = 300.0
+    memory_mb: int = 8192
+    threads: int = 1
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)  # name -> where it came from
+
+    def source(self, name: str) -> str:
+        return self.sources.get(name, "default")
+
+
+def _convert(name: str, raw: Any, where: str) -> Any:
+    kind = {f.name: f.type for f in fields(Config)}[name]
+    try:
+        if kind == "Path":
+            return Path(str(raw)).expanduser()
+        if kind == "int":
+            value = int(raw)
+            if value < 1:
+                raise ValueError("must be at least 1")
+            return value
+        if kind in ("float", "float | None"):
+            if raw is None or raw == "":
+                return None
+            value = float(raw)
+            if value < 0:
+                raise ValueError("must not be negative")
+            return value
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(raw).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("must be true or false")
+        if kind == "str":
+            value = str(raw)
+            if name == "device" and value not in ("auto", "cpu", "cuda"):
+                raise ValueError("must be auto, cpu or cuda")
+            return value
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: bad value {raw!r} for {name}: {exc}") from None
+    raise ConfigError(f"{where}: {name} cannot be set")
+
+
+SETTABLE = tuple(f.name for f in fields(Config) if f.name != "sources")
+
+
+def resolve(cli: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
+            config_file: Path | None = None) -> Config:
+    """Build the Config. ``cli`` holds only the options given on the command line (None = not given)."""
+    environ = os.environ if environ is None else environ
+    layers: list[tuple[str, Mapping[str, Any]]] = []
+    path = config_file or Path(CONFIG_FILE)
+    if path.is_file():
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, OSError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        unknown = set(table) - set(SETTABLE)
+        if unknown:
+            raise ConfigError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
+        layers.append((str(path), table))
+    elif config_file is not None:
+        raise ConfigError(f"--config {config_file}: no such file")
+    layers.append(("environment", {n: environ[ENV_PREFIX + n.upper()] for n in SETTABLE
+                                   if ENV_PREFIX + n.upper() in environ}))
+    layers.append(("command line", {k: v for k, v in (cli or {}).items() if v is not None}))
+    values, sources = {}, {}
+    for origin, table in layers:
+        for name, raw in table.items():
+            where = origin if origin != "environment" else f"environment variable {ENV_PREFIX}{name.upper()}"
+            values[name] = _convert(name, raw, where)
+            sources[name] = where
+    return Config(**values, sources=sources)

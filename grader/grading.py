@@ -1,0 +1,122 @@
+"""Grading one submission: run its probes in the sandbox, then judge every check here.
+
+The only place where the sandbox's plain data meets the expected data. A failure of the
+student's code becomes that check's result; a failure of the grader becomes a GRADER_ERROR
+result, never an exception that would stop a batch.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import platform
+import time
+import traceback
+from pathlib import Path
+
+from .checks import REGISTRY, probes_for
+from .checks.registry import Check, Context
+from .config import Config
+from .reference import Expected, expected_for
+from .results import CheckResult, Outcome, SubmissionResult
+from .sandbox import MODULE_FILES, Limits, ProbeOutcome, SandboxRun, run_probes
+
+STATUS_OUTCOME = {
+    "not_implemented": Outcome.NOT_IMPLEMENTED, "missing": Outcome.NOT_IMPLEMENTED,
+    "import_error": Outcome.ERROR, "raised": Outcome.ERROR, "bad_return": Outcome.ERROR,
+    "crashed": Outcome.ERROR, "timeout": Outcome.TIMEOUT, "grader": Outcome.GRADER_ERROR,
+}
+STATUS_MESSAGE = {
+    "import_error": "your file could not be imported",
+    "raised": "your code raised an exception",
+    "bad_return": "your function returned the wrong kind of value",
+    "crashed": "your code crashed the process",
+    "timeout": "your code ran too long",
+    "grader": "the grader failed here — not your fault, tell your TA",
+}
+
+
+def find_lab_folder(path: Path) -> Path:
+    """The folder holding the lab's files: ``path`` itself, or an ``assignment/`` inside it (a repository)."""
+    if not any((path / f).is_file() for f in MODULE_FILES) and (path / "assignment").is_dir():
+        return path / "assignment"
+    return path
+
+
+def limits_of(config: Config) -> Limits:
+    return Limits(probe_timeout=config.probe_timeout, import_timeout=config.import_timeout,
+                  total_timeout=config.total_timeout, memory_mb=config.memory_mb, threads=config.threads)
+
+
+def load_expected(config: Config, checks=REGISTRY) -> Expected:
+    return expected_for(config.solution, config.expected, config.cache, probes_for(checks))
+
+
+def grade_submission(path: Path, config: Config, name: str | None = None, checks: tuple[Check, ...] = REGISTRY,
+                     expected: Expected | None = None) -> SubmissionResult:
+    started = time.monotonic()
+    path = Path(path)
+    name = name or path.name
+    if not path.is_dir():
+        return _broken(name, path, started, checks, f"{path} is not a folder")
+    folder = find_lab_folder(path)
+    problems = [] if any((folder / f).is_file() for f in MODULE_FILES) else [
+        f"none of {', '.join(MODULE_FILES)} was found in {folder}"]
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        # The worker starts (and imports torch) while this process loads or computes the expected data.
+        future = pool.submit(run_probes, folder, probes_for(checks), limits_of(config))
+        try:
+            expected = expected or load_expected(config, checks)
+        except Exception:  # noqa: BLE001 - the grader's own failure, reported as such
+            future.result()
+            return _broken(name, path, started, checks, "the expected data could not be loaded",
+                           grader_error=traceback.format_exc(limit=4))
+        try:
+            run = future.result()
+        except Exception:  # noqa: BLE001
+            return _broken(name, path, started, checks, "the sandbox failed",
+                           grader_error=traceback.format_exc(limit=4))
+    results = tuple(judge(c, run, expected) for c in checks)
+    for module, why in run.module_errors.items():
+        problems.append(f"{module}.py could not be imported:\n{why}")
+    return SubmissionResult(name=name, checks=results, source=str(path), duration=round(time.monotonic() - started, 3),
+                            output=run.output, problems=tuple(problems) + run.problems,
+                            environment={"python": platform.python_version(), "workers": str(run.starts)})
+
+
+def judge(check: Check, run: SandboxRun, expected: Expected) -> CheckResult:
+    t0 = time.monotonic()
+    base = dict(id=check.id, part=check.part, title=check.title, max_score=check.points,
+                location=check.location, hidden=check.hidden)
+    for probe in check.probes:
+        got: ProbeOutcome = run.outcomes.get(probe) or ProbeOutcome("grader", message=f"no result for {probe}")
+        if not got.ok:
+            outcome = STATUS_OUTCOME.get(got.status, Outcome.ERROR)
+            message = got.message if outcome is Outcome.NOT_IMPLEMENTED else \
+                f"{STATUS_MESSAGE.get(got.status, 'your code failed')}: {got.message}".strip()
+            return CheckResult(**{**base, "location": got.location or check.location}, outcome=outcome, score=0.0,
+                               message=message, hint=None if outcome is Outcome.GRADER_ERROR else check.hint,
+                               traceback=got.traceback or None)
+        want = expected.reference(probe)
+        if want is None or not want.ok:
+            return CheckResult(**base, outcome=Outcome.GRADER_ERROR, score=0.0,
+                               message=f"the grader has no expected result for {probe} — not your fault, "
+                                       f"tell your TA ({want.message if want else 'missing'})")
+    try:
+        verdict = check.judge(Context({p: run.outcomes[p].values for p in check.probes}, expected))
+    except Exception:  # noqa: BLE001 - a bug in a check is the grader's, not the student's
+        return CheckResult(**base, outcome=Outcome.GRADER_ERROR, score=0.0,
+                           message="the grader failed here — not your fault, tell your TA",
+                           traceback=traceback.format_exc(limit=3))
+    return CheckResult(**base, outcome=Outcome.PASSED if verdict.passed else Outcome.FAILED,
+                       score=check.points if verdict.passed else 0.0, message=verdict.message,
+                       expected=verdict.expected, got=verdict.got, mistake=verdict.mistake,
+                       hint=None if verdict.passed else (verdict.hint or check.hint),
+                       duration=round(time.monotonic() - t0, 4))
+
+
+def _broken(name: str, path: Path, started: float, checks, problem: str, grader_error: str | None = None):
+    outcome = Outcome.GRADER_ERROR if grader_error else Outcome.ERROR
+    results = tuple(CheckResult(id=c.id, part=c.part, title=c.title, outcome=outcome, score=0.0,
+                                max_score=c.points, message=problem, location=c.location, hidden=c.hidden)
+                    for c in checks)
+    return SubmissionResult(name=name, checks=results, source=str(path), duration=round(time.monotonic() - started, 3),
+                            problems=(problem,), grader_error=grader_error)

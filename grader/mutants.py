@@ -1,0 +1,261 @@
+"""Known student mistakes, written as small replacements of reference functions.
+
+The grader runs every probe of a part on each mutant too (in its own process, like the
+reference); when a submission's result matches a mutant's, the failing check names the mistake.
+These live on the judging side and never ship to students.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from .worker.impl import Impl
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    probes: tuple[str, ...]              # the probes on which the mistake shows
+    mistake: str                         # names the mistake, shown to the student
+    build: Callable[[Impl], dict]        # reference -> {function name: replacement}
+
+
+MUTANTS: list[Mutant] = []
+
+PENALTY_VALUES = ("pen.l1_mlp", "pen.l2_mlp", "pen.l1_other", "pen.l2_other")
+PENALIZED = ("pen.penalized",)
+MODEL = ("model.eval",)
+STATS = ("data.stats_a", "data.stats_b")
+NORMALIZE = ("data.normalize",)
+EPOCHS = ("train.epoch", "train.epoch_after_eval", "train.epoch_l2", "train.epoch_l1")
+EVALUATE = ("train.evaluate",)
+
+
+def mutant(name: str, probes: tuple[str, ...], mistake: str):
+    def register(build):
+        MUTANTS.append(Mutant(name, probes, mistake, build))
+        return build
+    return register
+
+
+def _linear_modules(model):
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+# ---------------------------------------------------------------- penalties
+
+@mutant("bias_included", PENALTY_VALUES, "the penalty includes the biases: only the weights of nn.Linear layers count")
+def _bias(ref):
+    params = lambda model: [p for m in _linear_modules(model) for p in m.parameters()]  # noqa: E731
+    return {"l1_penalty": lambda model: sum(p.abs().sum() for p in params(model)),
+            "l2_penalty": lambda model: sum(p.pow(2).sum() for p in params(model))}
+
+
+@mutant("all_parameters", PENALTY_VALUES, "the penalty uses every parameter (biases too), not only nn.Linear weights")
+def _all(ref):
+    return {"l1_penalty": lambda model: sum(p.abs().sum() for p in model.parameters()),
+            "l2_penalty": lambda model: sum(p.pow(2).sum() for p in model.parameters())}
+
+
+@mutant("by_name", PENALTY_VALUES, "weights are picked by name ('weight' in the name), so LayerNorm/Conv weights are "
+                                "included: select the modules with isinstance(m, nn.Linear)")
+def _by_name(ref):
+    ws = lambda model: [p for n, p in model.named_parameters() if "weight" in n]  # noqa: E731
+    return {"l1_penalty": lambda model: sum(p.abs().sum() for p in ws(model)),
+            "l2_penalty": lambda model: sum(p.pow(2).sum() for p in ws(model))}
+
+
+@mutant("not_squared", PENALTY_VALUES, "the L2 penalty is not squared: it adds the norms ||W||, not the sums of w²")
+def _not_squared(ref):
+    return {"l2_penalty": lambda model: sum(torch.linalg.norm(m.weight) for m in _linear_modules(model))}
+
+
+@mutant("no_abs", PENALTY_VALUES, "the L1 penalty sums the signed weights: take abs() first")
+def _no_abs(ref):
+    return {"l1_penalty": lambda model: sum(m.weight.sum() for m in _linear_modules(model))}
+
+
+def _penalty_of(ref, kind):
+    return getattr(ref.modules["penalties"], f"{kind}_penalty")
+
+
+@mutant("no_half", PENALIZED, "the penalty term is twice too large: the 1/2 factor is missing (or λ is doubled)")
+def _no_half(ref):
+    return {"penalized_loss": lambda loss, model, lmbd, batch_size, kind="l2":
+            loss + lmbd * _penalty_of(ref, kind)(model) / batch_size}
+
+
+@mutant("no_batch_division", PENALIZED, "the penalty is not divided by the batch size")
+def _no_batch(ref):
+    return {"penalized_loss": lambda loss, model, lmbd, batch_size, kind="l2":
+            loss + lmbd * _penalty_of(ref, kind)(model) / 2}
+
+
+@mutant("kind_swapped", PENALIZED, "kind is swapped: 'l1' must use l1_penalty and 'l2' l2_penalty")
+def _swapped(ref):
+    other = {"l1": "l2", "l2": "l1"}
+    return {"penalized_loss": lambda loss, model, lmbd, batch_size, kind="l2":
+            loss + lmbd * _penalty_of(ref, other[kind])(model) / batch_size / 2}
+
+
+@mutant("kind_ignored", PENALIZED, "kind is ignored: the same penalty is used for 'l1' and 'l2'")
+def _kind_ignored(ref):
+    return {"penalized_loss": lambda loss, model, lmbd, batch_size, kind="l2":
+            loss + lmbd * _penalty_of(ref, "l2")(model) / batch_size / 2}
+
+
+@mutant("lambda_ignored_pen", PENALIZED, "λ is not applied to the penalty")
+def _lmbd_ignored(ref):
+    return {"penalized_loss": lambda loss, model, lmbd, batch_size, kind="l2":
+            loss + _penalty_of(ref, kind)(model) / batch_size / 2}
+
+
+# ---------------------------------------------------------------- model
+
+class _MLP(nn.Module):
+    def __init__(self, drop_prob=0.0, act=torch.sigmoid, order="after", always=False, head=None):
+        super().__init__()
+        self.linear1, self.linear2, self.linear3 = nn.Linear(3072, 256), nn.Linear(256, 128), nn.Linear(128, 10)
+        self.p, self.act, self.order, self.always, self.head = drop_prob, act, order, always, head
+
+    def _drop(self, x):
+        return F.dropout(x, self.p, training=self.training or self.always)
+
+    def forward(self, x):
+        x = x.reshape(len(x), -1)
+        for layer in (self.linear1, self.linear2):
+            x = self.act(self._drop(layer(x))) if self.order == "before" else self._drop(self.act(layer(x)))
+        out = self.linear3(x)
+        return self.head(out) if self.head else out
+
+
+def _model(**kw):
+    return {"DropoutMLP": lambda drop_prob=0.0: _MLP(drop_prob, **kw)}
+
+
+mutant("relu", MODEL, "the activation is ReLU: the lab's MLP uses a sigmoid after linear1 and linear2")(
+    lambda ref: _model(act=torch.relu))
+mutant("softmax_output", MODEL, "forward returns probabilities (softmax): it must return the logits "
+                                  "(nn.CrossEntropyLoss applies the softmax)")(
+    lambda ref: _model(head=lambda z: torch.softmax(z, dim=1)))
+mutant("dropout_always", MODEL, "dropout is still active after model.eval(): use nn.Dropout or "
+                                  "F.dropout(x, p, training=self.training)")(
+    lambda ref: _model(always=True))
+
+
+# ---------------------------------------------------------------- data
+
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+def _pixels(images):
+    return np.asarray(images, dtype=np.float64).reshape(-1, 3)
+
+
+mutant("scale_255", STATS, "the statistics are on the 0–255 scale: divide the pixels by 255 first")(
+    lambda ref: {"channel_stats": lambda images: (tuple(_pixels(images).mean(0)), tuple(_pixels(images).std(0)))})
+mutant("std_per_image", STATS, "the std is computed per image and then averaged: compute it over all images "
+                                "and pixels together")(
+    lambda ref: {"channel_stats": lambda images: (
+        tuple((np.asarray(images, np.float64) / 255).mean((0, 1, 2))),
+        tuple((np.asarray(images, np.float64) / 255).std((1, 2)).mean(0)))})
+mutant("constants", STATS, "the statistics are hard-coded constants (the published CIFAR-10 values): compute "
+                            "them from the images you are given")(
+    lambda ref: {"channel_stats": lambda images: (CIFAR_MEAN, CIFAR_STD)})
+
+
+def _unscaled(mean, std):
+    m, s = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+    return lambda img: (torch.from_numpy(np.array(img)).permute(2, 0, 1).float() - m) / s
+
+
+mutant("not_scaled", NORMALIZE, "the pixels are not scaled to [0, 1] before normalizing (ToTensor divides by 255)")(
+    lambda ref: {"normalize_transform": _unscaled})
+def _reference_transform(ref, mean_std):
+    original = ref.modules["data"].normalize_transform  # taken before the mutant replaces it
+    return {"normalize_transform": lambda mean, std: original(*mean_std(mean, std))}
+
+
+mutant("mean_std_swapped", NORMALIZE, "mean and std are swapped in the normalization: (x - mean) / std")(
+    lambda ref: _reference_transform(ref, lambda mean, std: (std, mean)))
+mutant("no_normalize", NORMALIZE, "the transform only converts to a tensor: (x - mean) / std is missing")(
+    lambda ref: _reference_transform(ref, lambda mean, std: ((0, 0, 0), (1, 1, 1))))
+
+
+# ---------------------------------------------------------------- train
+
+def _epoch(ref, *, zero_grad=True, per_sample=True, by_dataset=False, lmbd_on=True, pass_kind=True,
+           step_in_loop=True, batch_by_dataset=False):
+    def train_epoch(model, loader, optimizer, criterion, device, lmbd=0.0, kind="l2"):
+        penalized = ref.modules["train"].penalized_loss
+        model.train()
+        total, count, batches = 0.0, 0, 0
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            loss = criterion(model(x), y)
+            bs = len(loader.dataset) if batch_by_dataset else len(x)
+            loss = penalized(loss, model, lmbd if lmbd_on else 0.0, bs, **({"kind": kind} if pass_kind else {}))
+            if step_in_loop:
+                if zero_grad:
+                    optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            total += loss.item() * (len(x) if per_sample else 1)
+            count += len(x)
+            batches += 1
+        if not step_in_loop:
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return total / (len(loader.dataset) if by_dataset else count if per_sample else batches)
+    return {"train_epoch": train_epoch}
+
+
+mutant("no_zero_grad", EPOCHS, "optimizer.zero_grad() is missing: gradients of earlier batches accumulate")(
+    lambda ref: _epoch(ref, zero_grad=False))
+mutant("batch_means", EPOCHS, "the batch means are averaged: weight each batch by its size (the last batch "
+                               "is smaller)")(lambda ref: _epoch(ref, per_sample=False))
+mutant("mean_by_dataset", EPOCHS, "the batch means are summed and divided by the dataset size: multiply "
+                                   "each batch's mean loss by its size first")(
+    lambda ref: _epoch(ref, per_sample=False, by_dataset=True))
+mutant("lambda_ignored", EPOCHS, "λ (lmbd) is not passed on: call penalized_loss(loss, model, lmbd, len(x), kind)")(
+    lambda ref: _epoch(ref, lmbd_on=False))
+mutant("kind_not_passed", EPOCHS, "kind is not passed on to penalized_loss, so L1 runs use the L2 penalty")(
+    lambda ref: _epoch(ref, pass_kind=False))
+mutant("step_after_loop", EPOCHS, "zero_grad/backward/step are outside the batch loop (the handout's "
+                                   "indentation slip): only the last batch trains")(
+    lambda ref: _epoch(ref, step_in_loop=False))
+mutant("dataset_as_batch", EPOCHS, "penalized_loss gets the dataset size as batch_size: pass len(x) of the batch")(
+    lambda ref: _epoch(ref, batch_by_dataset=True))
+
+
+def _evaluate(*, per_sample=True, by_dataset=False, percent=False, eval_mode=True):
+    def evaluate(model, loader, criterion, device):
+        if eval_mode:
+            model.eval()
+        total, correct, count, batches = 0.0, 0, 0, 0
+        with torch.no_grad():
+            for x, y in loader:
+                logits = model(x.to(device))
+                total += criterion(logits, y.to(device)).item() * (len(x) if per_sample else 1)
+                correct += (logits.argmax(1) == y.to(device)).sum().item()
+                count, batches = count + len(x), batches + 1
+        loss = total / (len(loader.dataset) if by_dataset else count if per_sample else batches)
+        return loss, correct / count * (100 if percent else 1)
+    return {"evaluate": evaluate}
+
+
+mutant("eval_batch_means", EVALUATE, "evaluate averages the batch means: weight each batch by its size")(
+    lambda ref: _evaluate(per_sample=False))
+mutant("eval_mean_by_dataset", EVALUATE, "evaluate divides the sum of batch means by the dataset size")(
+    lambda ref: _evaluate(per_sample=False, by_dataset=True))
+mutant("accuracy_percent", EVALUATE, "the accuracy is a percentage: return a fraction in [0, 1]")(
+    lambda ref: _evaluate(percent=True))
+mutant("eval_no_eval_mode", EVALUATE, "evaluate does not call model.eval(): dropout stays on while testing")(
+    lambda ref: _evaluate(eval_mode=False))

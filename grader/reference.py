@@ -1,0 +1,170 @@
+"""What the reference (and each known mistake) gives on every probe: the grader's expected data.
+
+Computed in the grader's own process from ``solution/`` — never in the worker — and cached on
+disk as plain arrays keyed by the sources that produced it, so a student's repeated self-checks
+do not pay for it (nor import torch here). A release ships the same file instead of the reference.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .sandbox import ProbeOutcome
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+REFERENCE_NAME = "reglab_reference"
+REFERENCE = "reference"
+ALTERNATIVE = "reference_true"   # the reference without stand-ins (for students who inline a penalty)
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Expected:
+    """``variant -> probe -> ProbeOutcome`` for the reference, its alternative and the mutants."""
+
+    table: dict[str, dict[str, ProbeOutcome]]
+    mistakes: dict[str, str]      # mutant name -> the mistake it names
+
+    def reference(self, probe: str) -> ProbeOutcome | None:
+        return self.table.get(REFERENCE, {}).get(probe)
+
+    def accepted(self, probe: str) -> list[dict]:
+        """Results that count as correct: the reference's, and its alternative where there is one."""
+        found = [self.table.get(v, {}).get(probe) for v in (REFERENCE, ALTERNATIVE)]
+        return [o.values for o in found if o is not None and o.ok]
+
+    def mutants(self, probe: str) -> list[tuple[str, dict]]:
+        return [(name, rows[probe].values) for name, rows in self.table.items()
+                if name in self.mistakes and probe in rows and rows[probe].ok]
+
+    def without(self, probes: set[str]) -> "Expected":
+        """A copy that leaves these probes out (hidden checks in a student release)."""
+        return Expected({v: {p: o for p, o in rows.items() if p not in probes} for v, rows in self.table.items()},
+                        self.mistakes)
+
+
+def source_key(solution: Path) -> str:
+    """Changes whenever anything that shapes the expected data changes."""
+    versions = f"{FORMAT} {sys.version_info[:2]} {np.__version__} {importlib.metadata.version('torch')}"
+    h = hashlib.sha256(versions.encode())
+    files = sorted(solution.glob("*.py")) + sorted((PACKAGE_ROOT / "worker").glob("*.py")) + [PACKAGE_ROOT / "mutants.py"]
+    for path in files:
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def load_reference(solution: Path):
+    """Import ``solution/`` under a private package name (in the grader's process only)."""
+    from .worker.impl import MODULES, Impl
+
+    if REFERENCE_NAME not in sys.modules:
+        spec = importlib.util.spec_from_file_location(REFERENCE_NAME, solution / "__init__.py",
+                                                      submodule_search_locations=[str(solution)])
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[REFERENCE_NAME] = package
+        spec.loader.exec_module(package)
+    modules = {m: importlib.import_module(f"{REFERENCE_NAME}.{m}") for m in MODULES}
+    return Impl(modules)
+
+
+def compute(solution: Path, probes: list[str]) -> Expected:
+    import torch
+
+    ref = load_reference(solution)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the worker: the same reduction order, the same float32 rounding
+    try:
+        return _compute(ref, probes)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _compute(ref, probes: list[str]) -> Expected:
+    from . import mutants
+    from .worker.probes import PROBES, run
+
+    table: dict[str, dict[str, ProbeOutcome]] = {REFERENCE: {}, ALTERNATIVE: {}}
+    for name in probes:
+        table[REFERENCE][name] = _attempt(lambda: run(ref, name))
+        if PROBES[name].uses_standins:
+            table[ALTERNATIVE][name] = _attempt(lambda: run(ref, name, standins_on=False))
+    for m in mutants.MUTANTS:
+        with ref.patched(m.build(ref)):
+            table[m.name] = {name: _attempt(lambda: run(ref, name)) for name in m.probes if name in probes}
+    return Expected(table, {m.name: m.mistake for m in mutants.MUTANTS})
+
+
+def _attempt(fn) -> ProbeOutcome:
+    import torch
+
+    state = torch.random.get_rng_state()
+    try:
+        values = fn()
+        return ProbeOutcome("ok", values={k: (np.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in values.items()})
+    except Exception as exc:  # noqa: BLE001 - a mutant may well raise on some probe
+        return ProbeOutcome("raised", message=f"{type(exc).__name__}: {exc}")
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def save(expected: Expected, path: Path) -> None:
+    """One ``.npz`` of arrays plus one ``.json`` of everything else; both written atomically."""
+    arrays, meta = {}, {"format": FORMAT, "mistakes": expected.mistakes, "table": {}}
+    for variant, rows in expected.table.items():
+        for probe, outcome in rows.items():
+            scalars = {}
+            for key, value in outcome.values.items():
+                if isinstance(value, np.ndarray):
+                    arrays[f"{variant}|{probe}|{key}"] = value
+                else:
+                    scalars[key] = value
+            meta["table"].setdefault(variant, {})[probe] = {"status": outcome.status, "message": outcome.message,
+                                                            "values": scalars}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    with open(tmp.with_suffix(".npz"), "wb") as fh:
+        np.savez(fh, **arrays)
+    tmp.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
+    os.replace(tmp.with_suffix(".npz"), path.with_suffix(".npz"))
+    os.replace(tmp.with_suffix(".json"), path.with_suffix(".json"))
+
+
+def load(path: Path) -> Expected:
+    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: expected-data format {meta.get('format')} is not {FORMAT}")
+    table: dict[str, dict[str, ProbeOutcome]] = {}
+    with np.load(path.with_suffix(".npz"), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    for variant, rows in meta["table"].items():
+        for probe, row in rows.items():
+            values = dict(row["values"])
+            prefix = f"{variant}|{probe}|"
+            values.update({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+            table.setdefault(variant, {})[probe] = ProbeOutcome(row["status"], values=values, message=row["message"])
+    return Expected(table, dict(meta["mistakes"]))
+
+
+def expected_for(solution: Path | None, packaged: Path | None, cache_dir: Path, probes: list[str]) -> Expected:
+    """The expected data: from the reference (cached by source key) or, in a release, the packaged file."""
+    if solution is None or not (solution / "__init__.py").is_file():
+        if packaged is None or not packaged.with_suffix(".json").is_file():
+            raise FileNotFoundError("neither the reference solution nor packaged expected data was found")
+        return load(packaged)
+    path = cache_dir / f"expected-{source_key(solution)}"
+    if path.with_suffix(".json").is_file() and path.with_suffix(".npz").is_file():
+        try:
+            return load(path)
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache is recomputed
+    expected = compute(solution, probes)
+    save(expected, path)
+    return expected

@@ -1,0 +1,118 @@
+"""Results as data: frozen dataclasses with a fixed set of outcomes and a round trip to plain dicts.
+
+Writers (terminal, Gradescope JSON, CSV, JUnit, HTML) only read these objects.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping
+
+
+class Outcome(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"                    # the student's code ran and gave a wrong answer
+    ERROR = "error"                      # the student's code raised, crashed or was killed
+    TIMEOUT = "timeout"                  # the student's code ran past its time limit
+    NOT_IMPLEMENTED = "not_implemented"  # the stub still raises NotImplementedError
+    SKIPPED = "skipped"                  # not run (e.g. no data set, --no-training)
+    GRADER_ERROR = "grader_error"        # the grader itself failed: not the student's fault
+
+    @property
+    def student_fault(self) -> bool:
+        return self in (Outcome.FAILED, Outcome.ERROR, Outcome.TIMEOUT, Outcome.NOT_IMPLEMENTED)
+
+
+PARTS = ("penalties", "model", "data", "train", "experiment")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str                      # e.g. "penalties.l2_other_model"
+    part: str                    # one of PARTS; the first Gradescope tag
+    title: str                   # one line, for humans
+    outcome: Outcome
+    score: float
+    max_score: float
+    message: str = ""            # what happened, in a sentence or two
+    expected: str | None = None  # what the reference gave (formatted)
+    got: str | None = None       # what the submission gave (formatted)
+    hint: str | None = None      # where to look
+    mistake: str | None = None   # the named mistake, when the grader recognised one
+    location: str | None = None  # "penalties.py:l2_penalty" (and a line when known)
+    traceback: str | None = None  # the student's traceback, limited to their files
+    hidden: bool = False
+    duration: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["outcome"] = self.outcome.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "CheckResult":
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["outcome"] = Outcome(kw["outcome"])
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    name: str
+    checks: tuple[CheckResult, ...]
+    source: str = ""                 # where the submission came from
+    duration: float = 0.0            # seconds spent grading it
+    output: str = ""                 # what the student's code printed (capped)
+    problems: tuple[str, ...] = ()   # submission-level messages (missing files, syntax errors, ...)
+    grader_error: str | None = None  # set when grading itself broke down for this submission
+    environment: Mapping[str, str] = field(default_factory=dict)  # device, versions
+    extra: Mapping[str, Any] = field(default_factory=dict)        # e.g. training curves
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.score for c in self.checks), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(c.max_score for c in self.checks), 6)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.score / self.max_score if self.max_score else 0.0
+
+    def parts(self) -> dict[str, tuple[float, float]]:
+        """Per-part ``(score, max_score)`` in the fixed order of PARTS."""
+        out: dict[str, tuple[float, float]] = {}
+        for part in PARTS:
+            mine = [c for c in self.checks if c.part == part]
+            if mine:
+                out[part] = (round(sum(c.score for c in mine), 6), round(sum(c.max_score for c in mine), 6))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "checks": [c.to_dict() for c in self.checks],
+            "source": self.source,
+            "duration": self.duration,
+            "output": self.output,
+            "problems": list(self.problems),
+            "grader_error": self.grader_error,
+            "environment": dict(self.environment),
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "SubmissionResult":
+        return cls(
+            name=d["name"],
+            checks=tuple(CheckResult.from_dict(c) for c in d.get("checks", ())),
+            source=d.get("source", ""),
+            duration=float(d.get("duration", 0.0)),
+            output=d.get("output", ""),
+            problems=tuple(d.get("problems", ())),
+            grader_error=d.get("grader_error"),
+            environment=dict(d.get("environment", {})),
+            extra=dict(d.get("extra", {})),
+        )

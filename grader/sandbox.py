@@ -1,0 +1,315 @@
+"""Running untrusted submissions: a worker child process with limits, killed with everything it started.
+
+Only the files the worker writes in its result folder come back, read as plain data
+(``np.load(allow_pickle=False)`` and JSON); exit codes and printed text are never results.
+A hang or crash costs the import or probe it happened in: the worker is started again for the
+probes that are left, with the culprit module replaced by a stand-in.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MODULE_FILES = ("penalties.py", "model.py", "data.py", "train.py")
+MAX_FILE_BYTES = 1 << 20       # a submission's single source file
+MAX_TOTAL_BYTES = 8 << 20      # all the source files it may bring
+MAX_RESULT_BYTES = 64 << 20    # one probe's result files
+TOKEN_VAR = "REGLAB_SANDBOX"   # every process the worker starts inherits it: how leftovers are found
+
+
+@dataclass(frozen=True)
+class Limits:
+    probe_timeout: float = 20.0     # seconds of wall time for one probe
+    import_timeout: float = 60.0    # starting Python, torch and the submission's imports
+    total_timeout: float = 300.0    # the whole submission
+    memory_mb: int = 8192           # address space (torch alone maps about 3.5 GB)
+    file_mb: int = 128              # largest file the worker may write (output log included)
+    output_kb: int = 64             # printed text kept for the report
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    status: str                     # ok | not_implemented | raised | bad_return | missing | import_error
+                                    # | timeout | crashed | grader
+    values: dict = field(default_factory=dict)
+    message: str = ""
+    location: str = ""
+    traceback: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class SandboxRun:
+    outcomes: dict[str, ProbeOutcome]
+    module_errors: dict[str, str]   # module -> why it could not be imported
+    output: str                     # what the student's code printed (capped)
+    starts: int                     # how many workers it took
+    elapsed: float
+    copied: tuple[str, ...]         # the files that were graded
+    problems: tuple[str, ...] = ()  # e.g. files too large or links left out
+
+
+def copy_submission(src: Path, dest_pkg: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Copy the submission's Python files (no links, size-capped) into a fresh package folder."""
+    dest_pkg.mkdir(parents=True)
+    copied, problems, total = [], [], 0
+    for path in sorted([*src.glob("*.py"), *src.glob("*/*.py")]):
+        rel = path.relative_to(src)
+        hidden = any(part.startswith(".") or part == "__pycache__" for part in rel.parts)
+        if hidden or rel == Path("__init__.py"):  # our own __init__ replaces the student's
+            continue
+        if path.is_symlink() or not path.is_file():
+            problems.append(f"{rel}: not a regular file, left out")
+            continue
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES or total + size > MAX_TOTAL_BYTES:
+            problems.append(f"{rel}: too large ({size} bytes), left out")
+            continue
+        total += size
+        (dest_pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest_pkg / rel)
+        copied.append(str(rel))
+    (dest_pkg / "__init__.py").write_text('"""The submission under test."""\n')
+    return tuple(copied), tuple(problems)
+
+
+def _limit(limits: Limits):
+    def apply() -> None:
+        mb = 1 << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
+        cpu = int(limits.total_timeout * max(2, limits.threads)) + 30
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_NPROC, (512, 512))  # not enforced for root; the sweep is
+    return apply
+
+
+def _environment(home: Path, token: str, threads: int, extra: dict[str, str]) -> dict[str, str]:
+    env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "TMPDIR") if k in os.environ}
+    env.update({"HOME": str(home), TOKEN_VAR: token, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+                "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONIOENCODING": "utf-8"})
+    env.update(extra)
+    return env
+
+
+def sweep(token: str) -> int:
+    """SIGKILL every process that carries this worker's token (daemons that left its group too)."""
+    killed, needle = 0, f"{TOKEN_VAR}={token}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle in fh.read().split(b"\0"):
+                    os.kill(int(entry), signal.SIGKILL)
+                    killed += 1
+        except (OSError, ProcessLookupError):
+            continue
+    return killed
+
+
+def _read_result(out_dir: Path, name: str) -> ProbeOutcome | None:
+    meta_path, arr_path = out_dir / f"{name}.json", out_dir / f"{name}.npz"
+    try:
+        if not meta_path.is_file() or meta_path.stat().st_size > MAX_RESULT_BYTES:
+            return None
+        record = json.loads(meta_path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict):
+            return ProbeOutcome("crashed", message="the worker's result was not a record")
+        if record.get("status") != "ok":
+            return ProbeOutcome(str(record.get("status", "crashed")), message=str(record.get("message", ""))[:4000],
+                                location=str(record.get("location", "")), traceback=str(record.get("traceback", ""))[:4000])
+        values = {}
+        if not isinstance(record.get("values"), dict):
+            return ProbeOutcome("crashed", message="the worker's result had no values")
+        for key, value in record["values"].items():
+            if isinstance(value, (bool, int, float, str)) or value is None:
+                values[str(key)] = value
+        if arr_path.stat().st_size > MAX_RESULT_BYTES:
+            return ProbeOutcome("crashed", message="the result arrays were too large")
+        with np.load(arr_path, allow_pickle=False) as npz:
+            for key in npz.files:
+                arr = npz[key]
+                if arr.dtype.kind in "biuf":
+                    values[key] = arr
+        return ProbeOutcome("ok", values=values)
+    except (OSError, ValueError, json.JSONDecodeError) as exc:
+        return ProbeOutcome("crashed", message=f"the worker's result could not be read ({type(exc).__name__})")
+
+
+def _signal_name(code: int | None) -> str:
+    if code is None or code >= 0:
+        return f"exited with status {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"
+
+
+def run_probes(submission: Path, probes: list[str], limits: Limits = Limits(),
+               env_extra: dict[str, str] | None = None) -> SandboxRun:
+    """Run ``probes`` on the submission in a sandboxed worker, restarting it after hangs or crashes."""
+    started = time.monotonic()
+    deadline = started + limits.total_timeout
+    work = Path(tempfile.mkdtemp(prefix="reglab-"))
+    try:
+        package = work / "sub" / "assignment"
+        copied, problems = copy_submission(submission, package)
+        out_dir, home = work / "out", work / "home"
+        out_dir.mkdir()
+        home.mkdir()
+        log_path = work / "output.log"
+        outcomes: dict[str, ProbeOutcome] = {}
+        blocked: dict[str, str] = {}
+        module_errors: dict[str, str] = {}
+        starts = 0
+        pending = list(probes)
+        while pending and starts <= len(probes) + 4:
+            starts += 1
+            token = secrets.token_hex(8)
+            culprit, how = _start_worker(package, pending, blocked, out_dir, home, log_path, token,
+                                         limits, env_extra or {}, deadline)
+            sweep(token)
+            for name in pending:
+                result = _read_result(out_dir, name)
+                if result is not None:
+                    outcomes[name] = result
+            pending = [p for p in pending if p not in outcomes]
+            if culprit is None:
+                break
+            kind, name = culprit
+            if kind == "startup":  # Python or torch itself did not start: nothing of the student's ran
+                for probe in pending:
+                    outcomes[probe] = ProbeOutcome("grader", message=f"the worker could not start: it {how}")
+                pending = []
+                break
+            if kind == "import":
+                blocked[name] = how
+                module_errors[name] = how
+            elif kind == "probe" and name in pending:
+                outcomes[name] = ProbeOutcome("timeout" if "time" in how else "crashed", message=how)
+                pending.remove(name)
+            if time.monotonic() >= deadline:
+                break
+        for name in pending:
+            outcomes[name] = ProbeOutcome("timeout", message=f"the submission used up its total time "
+                                                             f"({limits.total_timeout:.0f} s) before this ran")
+        output = _read_capped(log_path, limits.output_kb * 1024)
+        module_errors.update(_import_errors(out_dir))
+        return SandboxRun(outcomes, module_errors, output, starts, time.monotonic() - started, copied, problems)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _import_errors(out_dir: Path) -> dict[str, str]:
+    path = out_dir / "imports.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return {str(k): str(v)[:4000] for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _read_capped(path: Path, cap: int) -> str:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(cap + 1)
+        size = path.stat().st_size
+    except OSError:
+        return ""
+    text = head[:cap].decode("utf-8", "replace")
+    return text + (f"\n… [{size - cap} more bytes not shown]" if size > cap else "")
+
+
+def _start_worker(package: Path, probes: list[str], blocked: dict[str, str], out_dir: Path, home: Path,
+                  log_path: Path, token: str, limits: Limits, env_extra: dict[str, str],
+                  deadline: float) -> tuple[tuple[str, str] | None, str]:
+    """Run one worker to its end. Returns the import or probe that hung or crashed, and how."""
+    read_fd, write_fd = os.pipe()
+    request = out_dir.parent / "request.json"
+    request.write_text(json.dumps({"package_dir": str(package), "probes": probes, "blocked": blocked,
+                                   "out_dir": str(out_dir), "status_fd": write_fd, "threads": limits.threads}))
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-I", "-m", "grader.worker", str(request)],
+                                cwd=home, env=_environment(home, token, limits.threads, env_extra),
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                pass_fds=(write_fd,), start_new_session=True, preexec_fn=_limit(limits))
+    os.close(write_fd)
+    current: tuple[str, str] | None = ("import", "torch")
+    step_deadline = time.monotonic() + limits.import_timeout
+    buffer = b""
+    try:
+        with os.fdopen(read_fd, "rb", buffering=0) as status:
+            while True:
+                now = time.monotonic()
+                wait = min(step_deadline, deadline) - now
+                if wait <= 0:
+                    _kill(proc)
+                    limit = "its total time" if deadline <= step_deadline else "its time limit"
+                    return _culprit(current), f"did not finish within {limit} ({_seconds(current, limits)})"
+                ready, _, _ = select.select([status], [], [], wait)
+                if not ready:
+                    continue
+                chunk = status.read(65536)
+                if not chunk:  # the worker closed the pipe: it ended (or closed it itself)
+                    try:
+                        proc.wait(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
+                    except subprocess.TimeoutExpired:
+                        _kill(proc)
+                    code = proc.returncode
+                    if current is None and code == 0:
+                        return None, ""
+                    return _culprit(current), f"the process {_signal_name(code)}"
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    words = line.decode("utf-8", "replace").split()
+                    if words[:1] == ["I"] and len(words) == 2:
+                        current, step_deadline = ("import", words[1]), time.monotonic() + limits.import_timeout
+                    elif words[:1] == ["R"]:
+                        current = None
+                    elif words[:1] == ["S"] and len(words) == 2:
+                        current, step_deadline = ("probe", words[1]), time.monotonic() + limits.probe_timeout
+                    elif words[:1] == ["E"]:
+                        current, step_deadline = None, time.monotonic() + limits.probe_timeout
+    finally:
+        _kill(proc)
+
+
+def _culprit(current: tuple[str, str] | None) -> tuple[str, str] | None:
+    if current is None or current == ("import", "torch"):
+        return ("startup", "") if current else ("between", "")
+    return current
+
+
+def _seconds(current, limits: Limits) -> str:
+    return f"{limits.import_timeout if current and current[0] == 'import' else limits.probe_timeout:.0f} s"
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
