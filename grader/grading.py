@@ -94,7 +94,7 @@ def judge(check: Check, run: SandboxRun, expected: Expected) -> CheckResult:
                 f"{STATUS_MESSAGE.get(got.status, 'your code failed')}: {got.message}".strip()
             return CheckResult(**{**base, "location": got.location or check.location}, outcome=outcome, score=0.0,
                                message=message, hint=None if outcome is Outcome.GRADER_ERROR else check.hint,
-                               traceback=got.traceback or None)
+                               traceback=None if outcome is Outcome.NOT_IMPLEMENTED else got.traceback or None)
         want = expected.reference(probe)
         if want is None or not want.ok:
             return CheckResult(**base, outcome=Outcome.GRADER_ERROR, score=0.0,

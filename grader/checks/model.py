@@ -89,13 +89,13 @@ def dropout_verdict(values: dict, p: float) -> Verdict:
         if (kept | zero).all() and abs(dropped - p) <= spread:
             continue
         where = f"between {layer} and {nxt}"
-        if p > 0 and np.all(np.abs(d - a) <= tol | zero) and zero.any():
+        if p > 0 and np.all((np.abs(d - a) <= tol) | zero) and zero.any():
             return fail(f"the kept activations {where} are not scaled by 1/(1-p)",
                         mistake="dropout without the 1/(1-p) rescaling of the kept activations")
         if (np.abs(d - 0.5) <= 1e-4).mean() > 0.5 * p and p > 0:
             return fail(f"{where}, dropped activations come out as sigmoid(0) = 0.5",
                         mistake="dropout is applied before the activation: apply it to the sigmoid's output")
-        if (np.abs(d - _relu(z) / (1 - p)) <= tol | zero).all():
+        if ((np.abs(d - _relu(z) / (1 - p)) <= tol) | zero).all():
             return fail(f"the activations {where} are ReLU, not sigmoid",
                         mistake="the activation is ReLU: the lab's MLP uses a sigmoid after linear1 and linear2")
         if not zero.any() and p > 0:

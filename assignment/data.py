@@ -1,0 +1,46 @@
+"""Part 3 — input normalization and data loaders (handout, section 4: "Normalization")."""
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from torchvision import transforms
+
+
+def channel_stats(images):
+    """Return ``(mean, std)``: per-channel statistics of a set of CIFAR-10 images.
+
+    - ``images``: a uint8 NumPy array of shape (N, 32, 32, 3) — height, width, then the
+      channels R, G, B — like ``torchvision.datasets.CIFAR10(...).data``.
+    - Scale the pixels to [0, 1] first (divide by 255), then compute, for each channel, the mean
+      and the population standard deviation over *all* images and pixels together
+      (not per image).
+    - Return two sequences of 3 floats each, in the order (R, G, B).
+
+    Handout slide: "Normalization" (1. subtract mean μ, 2. normalize variance σ²).
+    """
+    raise NotImplementedError("channel_stats in data.py is not implemented yet")
+
+
+def normalize_transform(mean, std):
+    """Return a transform that turns one PIL image into a normalized float tensor (3, 32, 32).
+
+    The transform scales the pixels to [0, 1] with channels first (what ``ToTensor`` does) and
+    then computes ``(x - mean[c]) / std[c]`` for each channel c (what ``Normalize`` does).
+    ``mean`` and ``std`` are 3 numbers each, e.g. from ``channel_stats``.
+
+    Handout slide: "torchvision.transforms.Normalize".
+    """
+    raise NotImplementedError("normalize_transform in data.py is not implemented yet")
+
+
+def make_loaders(train_set, test_set, batch_size=128):
+    """Return ``(train_loader, test_loader)``: ``torch.utils.data.DataLoader`` objects.
+
+    - Both yield batches of ``batch_size`` samples; no sample is dropped (the last batch may be
+      smaller).
+    - The training loader reshuffles the samples at every epoch; the test loader keeps the
+      dataset's order.
+
+    Handout slide: "전체 코드 1/3" (``torch.utils.data.DataLoader(train_dataset, batch_size=...)``;
+    the handout forgets to shuffle the training set).
+    """
+    raise NotImplementedError("make_loaders in data.py is not implemented yet")

@@ -1,0 +1,47 @@
+"""Part 1 — L1 and L2 penalties (handout, section 2: "L1 L2 Regularization").
+
+Only the weights of ``nn.Linear`` layers are penalized: biases and the weights of other
+layers (LayerNorm, BatchNorm, ...) are left alone, as in the handout's
+``model.linear1.weight.pow(2.0).sum()``.
+"""
+import torch
+from torch import nn
+
+
+def l1_penalty(model):
+    """Return the L1 penalty of ``model``: the sum of |w| over every weight of every ``nn.Linear``.
+
+    - ``model`` is any ``nn.Module`` (DropoutMLP or another network, with any layer names).
+    - Include the ``weight`` of every ``nn.Linear`` found anywhere inside the model
+      (hint: ``model.modules()`` and ``isinstance``); exclude biases and non-Linear layers.
+    - Return a 0-dim tensor that autograd can differentiate (no ``.item()``, no ``float``).
+
+    Handout slide: "L1 loss in LogisticRegression", ``reg = model.linear.weight.abs().sum()``.
+    """
+    raise NotImplementedError("l1_penalty in penalties.py is not implemented yet")
+
+
+def l2_penalty(model):
+    """Return the L2 penalty of ``model``: the sum of w² over the same weights as ``l1_penalty``.
+
+    This is the sum of the squared Frobenius norms ``||W||_F^2`` of the Linear weight matrices
+    (squared: not the norm itself). Biases and non-Linear layers are excluded.
+    Return a differentiable 0-dim tensor.
+
+    Handout slide: "L2 loss in LogisticRegression", ``reg = model.linear.weight.pow(2.0).sum()``.
+    """
+    raise NotImplementedError("l2_penalty in penalties.py is not implemented yet")
+
+
+def penalized_loss(loss, model, lmbd, batch_size, kind="l2"):
+    """Return ``loss + lmbd * penalty / batch_size / 2``.
+
+    - ``loss``: the 0-dim data loss of one batch (the output of the criterion).
+    - ``penalty``: ``l1_penalty(model)`` when ``kind == "l1"``, ``l2_penalty(model)`` when
+      ``kind == "l2"``; any other ``kind`` raises ``ValueError``.
+    - ``lmbd``: the regularization strength λ; ``batch_size``: the number of samples in the batch.
+
+    Handout slide: "Regularization" (J(w, b) = ... + λ/(2m)·||w||²) and the L2 training loop,
+    ``loss += lmbd*reg/len(b_x)/2.``
+    """
+    raise NotImplementedError("penalized_loss in penalties.py is not implemented yet")

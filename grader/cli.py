@@ -1,0 +1,142 @@
+"""``python -m grader``: check (a student's self-check), grade (a TA's batch), report, stubs.
+
+Exit status: 0 when grading completed; 1 when the score is below --fail-under; 2 for usage
+or set-up errors (with a message saying what to fix).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import config as configuration
+from . import stubgen
+
+EXIT_OK, EXIT_BELOW, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-training", dest="training", action="store_const", const=False, default=None,
+                   help="skip the CIFAR-10 training check")
+    p.add_argument("--data", default=None, help="CIFAR-10 root holding cifar-10-batches-py/ (env REGLAB_DATA)")
+    p.add_argument("--fail-under", type=float, default=None, metavar="PCT",
+                   help="exit with status 1 when the score is below PCT percent")
+    p.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"), help="device for the training check")
+    p.add_argument("--config", type=Path, default=None, help=f"settings file (default ./{configuration.CONFIG_FILE})")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m grader", description="reglab: the regularization lab's grader")
+    sub = top.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="self-check one submission (default ./assignment)")
+    check.add_argument("path", nargs="?", type=Path, default=Path("assignment"))
+    check.add_argument("--out", type=Path, default=Path("reports"), help="where result files go (default reports/)")
+    check.add_argument("-v", "--verbose", action="store_true", help="also show passed checks' details")
+    _common(check)
+    grade = sub.add_parser("grade", help="grade every folder or .zip inside SUBMISSIONS")
+    grade.add_argument("submissions", type=Path)
+    grade.add_argument("--out", type=Path, required=True)
+    grade.add_argument("--jobs", type=int, default=None, help="submissions graded at once")
+    _common(grade)
+    report = sub.add_parser("report", help="re-render the HTML reports of a graded folder without regrading")
+    report.add_argument("dir", type=Path)
+    stubs = sub.add_parser("stubs", help="generate assignment/ from solution/")
+    stubs.add_argument("--check", action="store_true", help="only report drift; exit 1 when assignment/ is stale")
+    stubs.add_argument("--solution", type=Path, default=configuration.PROJECT_ROOT / "solution")
+    stubs.add_argument("--assignment", type=Path, default=configuration.PROJECT_ROOT / "assignment")
+    return top
+
+
+def _config(args) -> configuration.Config:
+    cli = {k: getattr(args, k, None) for k in ("training", "data", "fail_under", "device", "jobs")}
+    return configuration.resolve(cli, config_file=args.config)
+
+
+def _below(percent: float, cfg: configuration.Config) -> bool:
+    return cfg.fail_under is not None and percent + 1e-9 < cfg.fail_under
+
+
+def cmd_check(args) -> int:
+    from .batch import write_report
+    from .files import safe_name
+    from .grading import grade_submission
+    from .writers import gradescope, terminal
+
+    cfg = _config(args)
+    if not args.path.exists():
+        raise UsageError(f"{args.path} does not exist: pass the folder with your penalties.py, model.py, ...")
+    result = grade_submission(args.path, cfg, name=safe_name(args.path.resolve().name))
+    folder = args.out / result.name
+    gradescope.write(result, folder)
+    write_report(result, folder)
+    print(terminal.render(result, color=sys.stdout.isatty(), verbose=args.verbose))
+    print(f"\nReport: {folder / 'index.html'}   Results: {folder / gradescope.RESULTS_FILE}")
+    return EXIT_BELOW if _below(result.percent, cfg) else EXIT_OK
+
+
+def cmd_grade(args) -> int:
+    from .batch import grade_all, progress_printer
+
+    cfg = _config(args)
+    if not args.submissions.is_dir():
+        raise UsageError(f"{args.submissions} is not a folder of submissions")
+    batch = grade_all(args.submissions, args.out, cfg, progress_printer())
+    if not batch.results:
+        raise UsageError(f"no submissions (folders or .zip files) found in {args.submissions}")
+    mean = sum(r.percent for r in batch.results) / len(batch.results)
+    print(f"graded {len(batch.results)} submission(s) in {batch.elapsed:.1f} s, mean {mean:.1f}% → "
+          f"{args.out / 'index.html'}, {args.out / 'grades.csv'}, {args.out / 'junit.xml'}")
+    return EXIT_BELOW if any(_below(r.percent, cfg) for r in batch.results) else EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from .batch import Batch, write_class_files, write_report
+    from .writers import gradescope
+
+    paths = sorted(args.dir.glob(f"*/{gradescope.RESULTS_FILE}"))
+    if not paths:
+        raise UsageError(f"no */{gradescope.RESULTS_FILE} found in {args.dir}")
+    results = []
+    for path in paths:
+        try:
+            result = gradescope.read(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"skipped {path}: not a reglab result ({exc})", file=sys.stderr)
+            continue
+        write_report(result, path.parent)
+        results.append(result)
+    if len(paths) > 1 or (args.dir / "grades.csv").exists():
+        write_class_files(Batch(results, sum(r.duration for r in results)), args.dir)
+    print(f"re-rendered {len(results)} report(s) in {args.dir}")
+    return EXIT_OK
+
+
+def cmd_stubs(args) -> int:
+    if args.check:
+        stale = stubgen.drift(args.solution, args.assignment)
+        if stale:
+            print(f"assignment/ is out of date with solution/: {', '.join(stale)} — run python -m grader stubs")
+            return EXIT_BELOW
+        print("assignment/ matches solution/")
+        return EXIT_OK
+    print("wrote", ", ".join(stubgen.write(args.solution, args.assignment)))
+    return EXIT_OK
+
+
+COMMANDS = {"check": cmd_check, "grade": cmd_grade, "report": cmd_report, "stubs": cmd_stubs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, configuration.ConfigError, stubgen.StubError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

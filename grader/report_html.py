@@ -1,0 +1,495 @@
+"""HTML reports: one self-contained page per submission and a summary page per batch.
+
+Pages carry inline CSS and no external resources. The student page has no script at all; the
+summary has one small sort script, allowed by its hash in a Content-Security-Policy, so that
+markup a student smuggles into a message could not run even if escaping ever failed.
+"""
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import itertools
+import math
+import os
+import re
+import statistics
+import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+from urllib.parse import quote, urlsplit
+
+import jinja2
+from markupsafe import Markup
+
+from grader.results import PARTS, CheckResult, Outcome, SubmissionResult
+
+OUTCOME_LABELS = {
+    Outcome.PASSED: "passed",
+    Outcome.FAILED: "failed",
+    Outcome.ERROR: "error",
+    Outcome.TIMEOUT: "timed out",
+    Outcome.NOT_IMPLEMENTED: "not implemented",
+    Outcome.SKIPPED: "skipped",
+    Outcome.GRADER_ERROR: "grader error",
+}
+# Worst first: a submission's status is the worst of its troubles.
+STATUS_LABELS = {"grader_error": "grader error", "crashed": "crashed", "timeout": "timed out", "ok": "ok"}
+EXPECTED_RUNS = ("baseline", "l2", "dropout", "both")
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
+_RUN_COLOURS = {"baseline": "#000000", "l2": "#0072B2", "dropout": "#E69F00", "both": "#009E73"}
+_SPARE_COLOURS = ("#CC79A7", "#D55E00", "#56B4E9", "#999999")
+_PASS, _FAIL, _INK, _MUTED = "#1a7f37", "#b42318", "#1b1b1b", "#5c5c5c"
+_CRASH = re.compile(r"crash|killed|exited", re.IGNORECASE)
+_BASE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+
+
+# ---------------------------------------------------------------- environment and formatting
+
+def fmt_points(x: float) -> str:
+    return f"{round(x, 2) + 0.0:.2f}".rstrip("0").rstrip(".")
+
+
+def fmt_seconds(s: float) -> str:
+    if s < 60:
+        return f"{s:.1f} s"
+    minutes, secs = divmod(round(s), 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min {secs} s"
+
+
+def fmt_loss(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
+
+
+def fmt_percent(v: float) -> str:
+    return f"{v:.1f}%"
+
+
+def make_environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("grader", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(points=fmt_points, seconds=fmt_seconds, loss=fmt_loss, percent=fmt_percent)
+    env.globals.update(OUTCOME_LABELS=OUTCOME_LABELS, STATUS_LABELS=STATUS_LABELS)
+    return env
+
+
+@functools.lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    """One environment per process, so templates are compiled once per batch, not per report."""
+    return make_environment()
+
+
+@functools.lru_cache(maxsize=1)
+def _sort_script() -> tuple[Markup, str]:
+    """The summary's sort script and the CSP source that allows exactly that script."""
+    source = _env().loader.get_source(_env(), "sort.js")[0]
+    digest = base64.b64encode(hashlib.sha256(source.encode()).digest()).decode()
+    return Markup(source), f"'sha256-{digest}'"
+
+
+# ---------------------------------------------------------------- student page
+
+def render_student(result: SubmissionResult) -> str:
+    attention = [c for c in result.checks if c.outcome not in (Outcome.PASSED, Outcome.SKIPPED)]
+    counts = Counter(c.outcome for c in result.checks)
+    return _env().get_template("student.html.j2").render(
+        csp=_BASE_CSP + "; script-src 'none'",
+        result=result,
+        counts=[(OUTCOME_LABELS[o], counts[o]) for o in Outcome if counts[o]],
+        attention=attention,
+        passed=[c for c in result.checks if c.outcome is Outcome.PASSED],
+        skipped=[c for c in result.checks if c.outcome is Outcome.SKIPPED],
+        training=training_view(result.extra),
+    )
+
+
+@dataclass(frozen=True)
+class RunView:
+    name: str
+    colour: str
+    epochs: int
+    final_train: float | None
+    final_test: float | None
+    margin: float | None  # baseline's final test loss minus this run's, as the grader computed it
+    helped: bool | None   # margin >= threshold; None when either is unknown
+
+
+@dataclass(frozen=True)
+class TrainingView:
+    device: str
+    threshold: float | None
+    runs: tuple[RunView, ...]
+    missing: tuple[str, ...]
+    chart: Markup
+
+
+def _finite(v: Any) -> float | None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return float(v) if ok else None
+
+
+def _series(run: Mapping[str, Any], key: str) -> list[float | None]:
+    values = run.get(key)
+    return [_finite(v) for v in values] if isinstance(values, (list, tuple)) else []
+
+
+def _final_test(run: Mapping[str, Any]) -> float | None:
+    # The last epoch's value, not the last finite one: a run that ended in NaN ended in NaN.
+    if "final_test_loss" in run:
+        return _finite(run["final_test_loss"])
+    tests = _series(run, "test_loss")
+    return tests[-1] if tests else None
+
+
+def _run_order(runs: Mapping[str, Any]) -> list[str]:
+    present = [n for n, r in runs.items() if isinstance(r, Mapping)]
+    return [n for n in EXPECTED_RUNS if n in present] + [n for n in present if n not in EXPECTED_RUNS]
+
+
+def _run_colours(names: Iterable[str]) -> dict[str, str]:
+    spare = itertools.cycle(_SPARE_COLOURS)
+    return {n: _RUN_COLOURS.get(n) or next(spare) for n in names}
+
+
+def training_view(extra: Mapping[str, Any]) -> TrainingView | None:
+    """What the training section shows, tolerant of absent runs, ragged lists and nulls."""
+    training = extra.get("training")
+    if not isinstance(training, Mapping):
+        return None
+    runs = training.get("runs") if isinstance(training.get("runs"), Mapping) else {}
+    margins = training.get("margins") if isinstance(training.get("margins"), Mapping) else {}
+    threshold = _finite(training.get("threshold"))
+    names = _run_order(runs)
+    colours = _run_colours(names)
+    views = []
+    for name in names:
+        run = runs[name]
+        trains = _series(run, "train_loss")
+        margin = _finite(margins.get(name))
+        views.append(RunView(
+            name=name,
+            colour=colours[name],
+            epochs=max(len(trains), len(_series(run, "test_loss"))),
+            final_train=trains[-1] if trains else None,
+            final_test=_final_test(run),
+            margin=margin,
+            helped=None if margin is None or threshold is None else margin >= threshold,
+        ))
+    return TrainingView(
+        device=str(training.get("device", "unknown")),
+        threshold=threshold,
+        runs=tuple(views),
+        missing=tuple(n for n in EXPECTED_RUNS if n not in names),
+        chart=svg_curves(runs, margins, threshold),
+    )
+
+
+# ---------------------------------------------------------------- SVG drawing
+
+@dataclass(frozen=True)
+class _Scale:
+    """Linear map from data [lo, hi] to pixels [start, end]."""
+    lo: float
+    hi: float
+    start: float
+    end: float
+
+    def __call__(self, v: float) -> float:
+        return self.start + (v - self.lo) / (self.hi - self.lo) * (self.end - self.start)
+
+
+def _nice_step(span: float, count: int) -> float:
+    raw = span / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+
+
+def _nice_range(lo: float, hi: float, count: int) -> tuple[float, float, list[float]]:
+    """Widen [lo, hi] to whole ticks and return the ticks."""
+    if hi - lo < 1e-12:
+        pad = max(abs(lo) * 0.1, 0.05)
+        lo, hi = lo - pad, hi + pad
+    step = _nice_step(hi - lo, count)
+    first, last = math.floor(lo / step), math.ceil(hi / step)
+    return first * step, last * step, [k * step for k in range(first, last + 1)]
+
+
+def _epoch_ticks(n_epochs: int) -> list[int]:
+    step = max(1, round(_nice_step(max(n_epochs - 1, 1), 6)))
+    return [1] + [k for k in range(step, n_epochs + 1, step) if k > 1]
+
+
+def _text(x: float, y: float, label: Any, anchor: str = "start", fill: str = _INK) -> Markup:
+    return Markup('<text x="{:.1f}" y="{:.1f}" text-anchor="{}" fill="{}">{}</text>').format(
+        x, y, anchor, fill, label)
+
+
+def _line(x1: float, y1: float, x2: float, y2: float, stroke: str, extra: str = "") -> Markup:
+    return Markup('<line x1="{:.1f}" y1="{:.1f}" x2="{:.1f}" y2="{:.1f}" stroke="{}"{}/>').format(
+        x1, y1, x2, y2, stroke, Markup(extra))
+
+
+def _svg(width: int, height: int, label: str, body: list[Markup]) -> Markup:
+    head = Markup(
+        '<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}"'
+        ' role="img" aria-label="{label}" font-family="system-ui, sans-serif" font-size="12">'
+    ).format(w=width, h=height, label=label)
+    return head + Markup("").join(body) + Markup("</svg>")
+
+
+def svg_curves(runs: Mapping[str, Any], margins: Mapping[str, Any] | None, threshold: float | None) -> Markup:
+    """Loss per epoch for each run (train dashed, test solid) with the verdict margin bracketed.
+
+    One polyline per curve with one point per finite value; non-finite epochs are left out,
+    so a curve that went NaN simply stops.
+    """
+    names = _run_order(runs)
+    colours = _run_colours(names)
+    curves = {(n, kind): _series(runs[n], f"{kind}_loss") for n in names for kind in ("train", "test")}
+    bracket = _bracket(runs, margins or {}, names)
+    values = [v for vals in curves.values() for v in vals if v is not None]
+    values += [bracket[1], bracket[2]] if bracket else []
+    if not values:
+        return Markup('<p class="muted">No finite loss values to plot.</p>')
+
+    width, left, right, top, plot_h = 640, 56, 130, 12, 240
+    plot_right, bottom = width - right, top + plot_h
+    n_epochs = max(2, max(len(vals) for vals in curves.values()))
+    x = _Scale(1, n_epochs, left, plot_right)
+    y_lo, y_hi, y_ticks = _nice_range(min(values), max(values), 5)
+    y = _Scale(y_lo, y_hi, bottom, top)
+
+    body = []
+    for t in y_ticks:
+        body.append(_line(left, y(t), plot_right, y(t), "#e3e3e3"))
+        body.append(_text(left - 6, y(t) + 4, f"{t:.4g}", "end", _MUTED))
+    for e in _epoch_ticks(n_epochs):
+        body.append(_line(x(e), bottom, x(e), bottom + 4, _MUTED))
+        body.append(_text(x(e), bottom + 17, e, "middle", _MUTED))
+    body.append(_line(left, top, left, bottom, _MUTED))
+    body.append(_line(left, bottom, plot_right, bottom, _MUTED))
+    body.append(_text((left + plot_right) / 2, bottom + 32, "epoch", "middle", _MUTED))
+    body.append(Markup('<text transform="translate(14 {:.1f}) rotate(-90)" text-anchor="middle" fill="{}">loss</text>'
+                       ).format((top + bottom) / 2, _MUTED))
+
+    for (name, kind), vals in curves.items():
+        points = [(x(i + 1), y(v)) for i, v in enumerate(vals) if v is not None]
+        if not points:
+            continue
+        dash = ' stroke-dasharray="6 4"' if kind == "train" else ""
+        body.append(Markup(
+            '<polyline data-run="{}" data-series="{}" fill="none" stroke="{}" stroke-width="2"{} points="{}"/>'
+        ).format(name, kind, colours[name], Markup(dash), " ".join(f"{px:.1f},{py:.1f}" for px, py in points)))
+        if kind == "test":  # a dot on the last point keeps a one-epoch run visible
+            body.append(Markup('<circle cx="{:.1f}" cy="{:.1f}" r="3" fill="{}"/>').format(
+                *points[-1], colours[name]))
+
+    if bracket:
+        body += _bracket_marks(bracket, threshold, y, plot_right)
+    rows, legend = _legend(names, colours, left, bottom + 52, (width - left) // 4)
+    return _svg(width, bottom + 52 + 18 * rows, "Train and test loss per epoch for each run", body + legend)
+
+
+_Bracket = tuple[str, float, float, float]  # best run, baseline's final test loss, best run's, margin
+
+
+def _bracket(runs: Mapping[str, Any], margins: Mapping[str, Any], names: list[str]) -> _Bracket | None:
+    """The largest finite margin, drawn down from the baseline's final test loss."""
+    base = _final_test(runs["baseline"]) if "baseline" in names else None
+    scored = [(m, n) for n in names if n != "baseline" and (m := _finite(margins.get(n))) is not None]
+    if base is None or not scored:
+        return None
+    margin, best = max(scored)
+    return best, base, base - margin, margin
+
+
+def _bracket_marks(bracket: _Bracket, threshold: float | None, y: _Scale, plot_right: float) -> list[Markup]:
+    best, base, reg, margin = bracket
+    helped = None if threshold is None else margin >= threshold
+    colour = {None: _INK, True: _PASS, False: _FAIL}[helped]
+    xb, yb, yr = plot_right + 14, y(base), y(reg)
+    dotted = ' stroke-dasharray="2 3"'
+    marks = [
+        _line(plot_right, yb, xb, yb, _MUTED, dotted), _line(plot_right, yr, xb, yr, _MUTED, dotted),
+        _line(xb, yb, xb, yr, colour, ' stroke-width="2"'),
+        _line(xb - 4, yb, xb + 4, yb, colour, ' stroke-width="2"'),
+        _line(xb - 4, yr, xb + 4, yr, colour, ' stroke-width="2"'),
+    ]
+    verdict = {None: [], True: [f"≥ {threshold:.4g} ✓"], False: [f"< {threshold:.4g} ✗"]}[helped]
+    lines = [f"baseline − {best[:12]}", f"margin {margin:.3f}", *verdict]
+    mid = (yb + yr) / 2 - 7 * (len(lines) - 1)
+    marks += [_text(xb + 9, mid + 4 + 14 * i, line, fill=colour) for i, line in enumerate(lines)]
+    return marks
+
+
+def _legend(names: list[str], colours: dict[str, str], left: float, top: float,
+            col: float) -> tuple[int, list[Markup]]:
+    """Four entries a row: one per run, then the line styles. Returns (rows, marks)."""
+    entries = [(n, colours[n], "") for n in names]
+    entries += [("test", _MUTED, ""), ("train", _MUTED, ' stroke-dasharray="6 4"')]
+    marks = []
+    for i, (label, colour, dash) in enumerate(entries):
+        ex, ey = left + col * (i % 4), top + 18 * (i // 4)
+        marks.append(_line(ex, ey - 4, ex + 22, ey - 4, colour, ' stroke-width="2"' + dash))
+        marks.append(_text(ex + 28, ey, label))
+    return math.ceil(len(entries) / 4), marks
+
+
+def svg_histogram(percents: list[float]) -> Markup:
+    """Submissions per 10-point band of percent; 100% goes in the top band."""
+    bins = [0] * 10
+    for p in percents:
+        bins[min(max(int(p // 10), 0), 9)] += 1
+    width, left, top, plot_h = 640, 40, 16, 160
+    bottom, bar_w = top + plot_h, (width - left - 10) / 10
+    y = _Scale(0, max(max(bins), 1), bottom, top)
+    body = [_line(left, bottom, width - 10, bottom, _MUTED)]
+    for i, n in enumerate(bins):
+        bx = left + i * bar_w
+        body.append(Markup(
+            '<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="#0072B2">'
+            '<title>{}–{}%: {}</title></rect>'
+        ).format(bx + 2, y(n), bar_w - 4, bottom - y(n), i * 10, i * 10 + 10, n))
+        if n:
+            body.append(_text(bx + bar_w / 2, y(n) - 4, n, "middle"))
+    body += [_text(left + i * bar_w, bottom + 16, f"{i * 10}", "middle", _MUTED) for i in range(11)]
+    body.append(_text((left + width) / 2, bottom + 32, "score (%)", "middle", _MUTED))
+    return _svg(width, bottom + 40, "Histogram of submission scores in percent", body)
+
+
+# ---------------------------------------------------------------- summary page
+
+def troubles(result: SubmissionResult) -> list[tuple[str, str]]:
+    """(status key, description) for everything that timed out, crashed or broke the grader."""
+    found = [("grader_error", result.grader_error)] if result.grader_error else []
+    for c in result.checks:
+        if c.outcome is Outcome.GRADER_ERROR:
+            found.append(("grader_error", f"{c.id}: {c.message}"))
+        elif c.outcome is Outcome.TIMEOUT:
+            found.append(("timeout", f"{c.id}: {c.message}"))
+        elif c.outcome is Outcome.ERROR and _CRASH.search(c.message):
+            found.append(("crashed", f"{c.id}: {c.message}"))
+    return found
+
+
+def status(result: SubmissionResult) -> str:
+    """"ok", or the worst of the submission's troubles."""
+    return _worst(troubles(result))
+
+
+def _worst(found: list[tuple[str, str]]) -> str:
+    keys = {key for key, _ in found}
+    return next(k for k in STATUS_LABELS if k in keys or k == "ok")
+
+
+@dataclass(frozen=True)
+class CheckStats:
+    id: str
+    title: str
+    part: str
+    ran: int            # outcomes that say something about the student: not skipped, no grader error
+    failed: int         # of those, the ones that did not pass
+    grader_errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.failed / self.ran if self.ran else 0.0
+
+
+def check_stats(results: list[SubmissionResult]) -> list[CheckStats]:
+    """Per-check failure rates, worst first."""
+    by_id: dict[str, list[CheckResult]] = defaultdict(list)
+    for r in results:
+        for c in r.checks:
+            by_id[c.id].append(c)
+    stats = [CheckStats(
+        id=cid, title=checks[0].title, part=checks[0].part,
+        ran=sum(c.outcome not in (Outcome.SKIPPED, Outcome.GRADER_ERROR) for c in checks),
+        failed=sum(c.outcome.student_fault for c in checks),
+        grader_errors=sum(c.outcome is Outcome.GRADER_ERROR for c in checks),
+    ) for cid, checks in by_id.items()]
+    return sorted(stats, key=lambda s: (-s.rate, -s.failed, s.id))
+
+
+def common_mistakes(results: list[SubmissionResult]) -> list[tuple[str, list[SubmissionResult]]]:
+    """Named mistakes with the submissions that made them, most widespread first."""
+    who: dict[str, dict[str, SubmissionResult]] = defaultdict(dict)
+    for r in results:
+        for c in r.checks:
+            if c.mistake:
+                who[c.mistake][r.name] = r
+    return sorted(((m, list(rs.values())) for m, rs in who.items()), key=lambda item: (-len(item[1]), item[0]))
+
+
+def _safe_href(href: str | None) -> str | None:
+    """Only relative links: a caller's mistake must not turn a student's name into a javascript: URL."""
+    if not href:
+        return None
+    parts = urlsplit(href)
+    return None if parts.scheme or parts.netloc else href
+
+
+def default_links(results: list[SubmissionResult]) -> dict[str, str]:
+    """Links for the layout ``<out_dir>/<name>/index.html`` that write_summary assumes by default."""
+    return {r.name: quote(r.name) + "/index.html" for r in results}
+
+
+def render_summary(results: list[SubmissionResult], *, links: dict[str, str], elapsed: float) -> str:
+    script, script_src = _sort_script()
+    percents = [r.percent for r in results]
+    found = {r.name: troubles(r) for r in results}  # names are unique within a batch, as links assume
+    statuses = {name: _worst(f) for name, f in found.items()}
+    return _env().get_template("summary.html.j2").render(
+        csp=f"{_BASE_CSP}; script-src {script_src}",
+        sort_script=script,
+        results=results,
+        links={r.name: _safe_href(links.get(r.name)) for r in results},
+        statuses=statuses,
+        parts=[p for p in PARTS if any(p in r.parts() for r in results)],
+        mean=statistics.fmean(percents) if percents else 0.0,
+        median=statistics.median(percents) if percents else 0.0,
+        status_counts=Counter(statuses[r.name] for r in results),
+        histogram=svg_histogram(percents),
+        check_stats=check_stats(results),
+        mistakes=common_mistakes(results),
+        troubled=[(r, found[r.name]) for r in results if found[r.name]],
+        elapsed=elapsed,
+        total_duration=sum(r.duration for r in results),
+    )
+
+
+# ---------------------------------------------------------------- writing
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Readers (a browser, a web server) see the old page or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be read
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_student(result: SubmissionResult, path: Path) -> Path:
+    _write_atomically(Path(path), render_student(result))
+    return Path(path)
+
+
+def write_summary(results: list[SubmissionResult], out_dir: Path, elapsed: float, *,
+                  links: dict[str, str] | None = None) -> Path:
+    """Write ``<out_dir>/index.html``; links default to ``<name>/index.html`` beside it."""
+    path = Path(out_dir) / "index.html"
+    _write_atomically(path, render_summary(results, links=default_links(results) if links is None else links,
+                                           elapsed=elapsed))
+    return path

@@ -1,0 +1,1 @@
+"""Writers: each turns results into one format and only reads them."""

@@ -1,0 +1,60 @@
+"""Class-level tables: grades.csv (one row per submission) and junit.xml (one case per check)."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from ..files import write_atomic
+from ..results import PARTS, Outcome, SubmissionResult
+
+
+def status(result: SubmissionResult) -> str:
+    if result.grader_error:
+        return "grader error"
+    outcomes = {c.outcome for c in result.checks}
+    if Outcome.TIMEOUT in outcomes:
+        return "timed out"
+    if any(c.outcome is Outcome.ERROR and ("killed" in c.message or "crash" in c.message) for c in result.checks):
+        return "crashed"
+    return "ok"
+
+
+def grades_csv(results: list[SubmissionResult]) -> str:
+    parts = [p for p in PARTS if any(p in r.parts() for r in results)]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["name", *parts, "total", "max", "percent", "status", "seconds"])
+    for r in results:
+        scores = r.parts()
+        writer.writerow([r.name, *(f"{scores[p][0]:g}" if p in scores else "" for p in parts),
+                         f"{r.score:g}", f"{r.max_score:g}", f"{r.percent:.1f}", status(r), f"{r.duration:.1f}"])
+    return out.getvalue()
+
+
+def junit_xml(results: list[SubmissionResult]) -> str:
+    suites = ET.Element("testsuites", name="reglab")
+    for r in results:
+        suite = ET.SubElement(suites, "testsuite", name=r.name, tests=str(len(r.checks)),
+                              failures=str(sum(c.outcome is Outcome.FAILED for c in r.checks)),
+                              errors=str(sum(c.outcome not in (Outcome.PASSED, Outcome.FAILED, Outcome.SKIPPED)
+                                             for c in r.checks)),
+                              skipped=str(sum(c.outcome is Outcome.SKIPPED for c in r.checks)),
+                              time=f"{r.duration:.3f}")
+        for c in r.checks:
+            case = ET.SubElement(suite, "testcase", classname=f"{r.name}.{c.part}", name=c.id, time=f"{c.duration:.3f}")
+            text = "\n".join(x for x in (c.message, c.mistake and f"Likely mistake: {c.mistake}", c.hint) if x)
+            if c.outcome is Outcome.FAILED:
+                ET.SubElement(case, "failure", message=c.message[:200]).text = text
+            elif c.outcome is Outcome.SKIPPED:
+                ET.SubElement(case, "skipped", message=c.message[:200])
+            elif c.outcome is not Outcome.PASSED:
+                ET.SubElement(case, "error", type=c.outcome.value, message=c.message[:200]).text = text
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def write(results: list[SubmissionResult], out_dir: Path) -> None:
+    write_atomic(out_dir / "grades.csv", grades_csv(results))
+    write_atomic(out_dir / "junit.xml", junit_xml(results))

@@ -1,0 +1,135 @@
+"""The reports in a real browser: headless Chromium renders them without console errors.
+
+Needs the Debian package ``chromium`` (``apt-get install -y chromium``); skipped without it.
+Set REGLAB_SAVE_SCREENSHOTS=1 to keep the screenshots in bench/screenshots/.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from grader.report_html import write_student, write_summary
+from grader.results import CheckResult, Outcome, SubmissionResult
+
+CHROMIUM = shutil.which("chromium") or shutil.which("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)")
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "bench" / "screenshots"
+# Chromium logs every console message as ":INFO:CONSOLE..."; our pages log nothing, so any is a problem.
+CONSOLE_MARKERS = (":CONSOLE", "Uncaught", "SyntaxError", "Refused", "violates the following Content Security Policy")
+HOSTILE = '<script>alert(1)</script> "><img src=x onerror=alert(1)> {{ 7*7 }} </textarea>'
+CURVES = {"device": "cpu", "threshold": 0.1, "margins": {"l2": 0.15, "dropout": -0.02, "both": 0.2},
+          "runs": {name: {"train_loss": [2.2 - 0.2 * e - 0.01 * k for e in range(8)],
+                          "test_loss": [2.3 - 0.15 * e + (0.02 * e * e if k == 0 else 0) - 0.03 * k for e in range(8)]}
+                   for k, name in enumerate(("baseline", "l2", "dropout", "both"))}}
+
+
+def check(i: int, part: str, o: Outcome, message: str) -> CheckResult:
+    wrong = o is Outcome.FAILED
+    return CheckResult(
+        id=f"{part}.check{i}", part=part, title=f"{part} check {i}", outcome=o,
+        score=2.0 if o is Outcome.PASSED else 0.0, max_score=2.0, message=message or f"{o.value} here",
+        expected="tensor(1.5)" if wrong else None, got="tensor(3.0)" if wrong else None,
+        hint="read the formula again" if wrong else None, mistake="squared the weights" if wrong else None,
+        location=f"{part}.py:f{i}",
+        traceback='File "model.py", line 3, in f\nValueError: bad shape' if o is Outcome.ERROR else None)
+
+
+def result(name: str, *outcomes: Outcome, message: str = "", **kw) -> SubmissionResult:
+    """One check per outcome, taking the parts in turn."""
+    parts = ("penalties", "model", "data", "train", "experiment") * 3
+    checks = tuple(check(i, part, o, message) for i, (o, part) in enumerate(zip(outcomes, parts)))
+    return SubmissionResult(name=name, checks=checks, duration=3.0, output="epoch 1: 2.3\n", **kw)
+
+
+def chromium(profile: Path, url: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", *args, url],
+        capture_output=True, text=True, timeout=90, check=True)
+
+
+def console_problems(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if any(m in line for m in CONSOLE_MARKERS)]
+
+
+def screenshot(tmp_path: Path, page: Path, name: str) -> Path:
+    png = tmp_path / f"{name}.png"
+    run = chromium(tmp_path / "profile", page.as_uri(), f"--screenshot={png}", "--window-size=1200,1600")
+    assert console_problems(run.stderr) == []
+    assert png.is_file()
+    if os.environ.get("REGLAB_SAVE_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(png, SCREENSHOTS / png.name)
+    return png
+
+
+def assert_not_blank(png: Path) -> None:
+    from PIL import Image
+
+    with Image.open(png) as im:
+        rgb = im.convert("RGB")
+        assert rgb.size == (1200, 1600)
+        colours = rgb.getcolors(maxcolors=1 << 20)
+    assert len(colours) > 50, "a rendered report has text, badges and bars, so many colours"
+    white = next((n for n, c in colours if c == (255, 255, 255)), 0)
+    assert white < 0.97 * 1200 * 1600
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reports")
+    P, F, E, T, N, G = (Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.TIMEOUT, Outcome.NOT_IMPLEMENTED,
+                        Outcome.GRADER_ERROR)
+    results = [result("alice", P, P, P, P, P, extra={"training": CURVES}),
+               result("bob", F, E, G, T, P, P, extra={"training": CURVES}, grader_error="worker lost contact"),
+               result("stub", N, N, N, N), result("carol", E, P, message="killed by signal 9"),
+               result(HOSTILE, F, P, message=HOSTILE, problems=(HOSTILE,))]
+    for r in results:
+        write_student(r, out / r.name / "index.html")
+    write_summary(results, out, elapsed=42.0)
+    return out
+
+
+def test_student_report_renders(batch, tmp_path):
+    page = batch / "bob" / "index.html"
+    assert_not_blank(screenshot(tmp_path, page, "student"))
+    dom = chromium(tmp_path / "profile", page.as_uri(), "--dump-dom").stdout
+    for heading in ("<h1>bob</h1>", "Scores by part", "Checks that did not pass (4)", "Training experiment"):
+        assert heading in dom
+    assert "<polyline" in dom
+
+
+def test_summary_renders_and_its_sort_script_runs(batch, tmp_path):
+    assert_not_blank(screenshot(tmp_path, batch / "index.html", "summary"))
+    run = chromium(tmp_path / "profile", (batch / "index.html").as_uri(), "--dump-dom")
+    assert console_problems(run.stderr) == []
+    assert "<h1>Class summary</h1>" in run.stdout
+    # The script turns each heading into a button; that it ran shows the CSP hash lets it.
+    assert '<th><button type="button">Submission</button></th>' in run.stdout
+
+
+def test_hostile_report_runs_nothing(tmp_path):
+    evil = result(HOSTILE, Outcome.FAILED, Outcome.ERROR, message=HOSTILE, problems=(HOSTILE,), grader_error=HOSTILE)
+    page = write_student(evil, tmp_path / "hostile" / "index.html")
+    run = chromium(tmp_path / "profile", page.as_uri(), "--dump-dom")
+    assert console_problems(run.stderr) == []
+    assert "<script" not in run.stdout and "<img" not in run.stdout
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in run.stdout
+
+
+def test_console_check_catches_errors(tmp_path):
+    """The console check itself can fail: a page with a script error and a blocked script."""
+    page = tmp_path / "broken" / "index.html"
+    page.parent.mkdir()
+    page.write_text("<!DOCTYPE html><html><head><meta http-equiv=\"Content-Security-Policy\" "
+                    "content=\"script-src 'sha256-AAAA'\"></head><body><h1>x</h1>"
+                    "<script>undefinedFunction()</script></body></html>")
+    blocked = console_problems(chromium(tmp_path / "profile", page.as_uri(), "--dump-dom").stderr)
+    page.write_text("<!DOCTYPE html><html><body><script>undefinedFunction()</script></body></html>")
+    uncaught = console_problems(chromium(tmp_path / "profile", page.as_uri(), "--dump-dom").stderr)
+    assert blocked and "Uncaught" in " ".join(uncaught)
