@@ -34,7 +34,8 @@ class Config:
     device: str = "auto"                             # auto | cpu | cuda (the training check)
     fail_under: float | None = None                  # percent; below it the exit status is 1
     probe_timeout: float = 20.0
-    import_timeout: float = 60.0
+    startup_timeout: float = 90.0
+    import_timeout: float = 20.0
     total_timeout: float = 300.0
     memory_mb: int = 8192
     threads: int = 1

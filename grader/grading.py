@@ -42,8 +42,15 @@ def find_lab_folder(path: Path) -> Path:
 
 
 def limits_of(config: Config) -> Limits:
-    return Limits(probe_timeout=config.probe_timeout, import_timeout=config.import_timeout,
+    return Limits(probe_timeout=config.probe_timeout, startup_timeout=config.startup_timeout,
+                  import_timeout=config.import_timeout,
                   total_timeout=config.total_timeout, memory_mb=config.memory_mb, threads=config.threads)
+
+
+def secrets(config: Config) -> tuple[Path, ...]:
+    """What the worker must not read: the reference, the known mistakes, every copy of the expected data."""
+    return tuple(p.resolve() for p in (config.solution, config.cache, config.expected.parent,
+                                       Path(__file__).with_name("mutants.py")) if p.exists())
 
 
 def load_expected(config: Config, checks=REGISTRY) -> Expected:
@@ -62,7 +69,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
         f"none of {', '.join(MODULE_FILES)} was found in {folder}"]
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         # The worker starts (and imports torch) while this process loads or computes the expected data.
-        future = pool.submit(run_probes, folder, probes_for(checks), limits_of(config))
+        future = pool.submit(run_probes, folder, probes_for(checks), limits_of(config), hide=secrets(config))
         try:
             expected = expected or load_expected(config, checks)
         except Exception:  # noqa: BLE001 - the grader's own failure, reported as such

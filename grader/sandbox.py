@@ -7,6 +7,7 @@ probes that are left, with the culprit module replaced by a stand-in.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -33,7 +34,8 @@ TOKEN_VAR = "REGLAB_SANDBOX"   # every process the worker starts inherits it: ho
 @dataclass(frozen=True)
 class Limits:
     probe_timeout: float = 20.0     # seconds of wall time for one probe
-    import_timeout: float = 60.0    # starting Python, torch and the submission's imports
+    startup_timeout: float = 90.0   # starting Python and torch, before any student code runs
+    import_timeout: float = 20.0    # importing one of the submission's modules
     total_timeout: float = 300.0    # the whole submission
     memory_mb: int = 8192           # address space (torch alone maps about 3.5 GB)
     file_mb: int = 128              # largest file the worker may write (output log included)
@@ -98,7 +100,9 @@ def _limit(limits: Limits):
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_NPROC, (512, 512))  # not enforced for root; the sweep is
+        # Counts every process of the user, so it is generous; enforced once the worker drops its
+        # capabilities (see worker/jail.py). The sweep catches whatever escapes the process group.
+        resource.setrlimit(resource.RLIMIT_NPROC, (4096, 4096))
     return apply
 
 
@@ -164,9 +168,27 @@ def _signal_name(code: int | None) -> str:
         return f"was killed by signal {-code}"
 
 
+@functools.lru_cache(maxsize=1)
+def jail_prefix() -> tuple[str, ...]:
+    """The ``unshare`` command that gives the worker its own mount and network namespaces, or ()
+    where this machine does not allow it (then the worker runs without hiding anything)."""
+    tool = shutil.which("unshare")
+    if not tool:
+        return ()
+    prefix = (tool, "--mount", "--net") + (() if os.geteuid() == 0 else ("--map-root-user",)) + ("--",)
+    try:
+        ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return prefix if ok else ()
+
+
 def run_probes(submission: Path, probes: list[str], limits: Limits = Limits(),
-               env_extra: dict[str, str] | None = None) -> SandboxRun:
-    """Run ``probes`` on the submission in a sandboxed worker, restarting it after hangs or crashes."""
+               env_extra: dict[str, str] | None = None, hide: tuple[Path, ...] = ()) -> SandboxRun:
+    """Run ``probes`` on the submission in a sandboxed worker, restarting it after hangs or crashes.
+
+    ``hide``: folders and files (the reference, expected data) the worker must not be able to read.
+    """
     started = time.monotonic()
     deadline = started + limits.total_timeout
     work = Path(tempfile.mkdtemp(prefix="reglab-"))
@@ -186,7 +208,7 @@ def run_probes(submission: Path, probes: list[str], limits: Limits = Limits(),
             starts += 1
             token = secrets.token_hex(8)
             culprit, how = _start_worker(package, pending, blocked, out_dir, home, log_path, token,
-                                         limits, env_extra or {}, deadline)
+                                         limits, env_extra or {}, deadline, hide)
             sweep(token)
             for name in pending:
                 result = _read_result(out_dir, name)
@@ -241,20 +263,24 @@ def _read_capped(path: Path, cap: int) -> str:
 
 def _start_worker(package: Path, probes: list[str], blocked: dict[str, str], out_dir: Path, home: Path,
                   log_path: Path, token: str, limits: Limits, env_extra: dict[str, str],
-                  deadline: float) -> tuple[tuple[str, str] | None, str]:
+                  deadline: float, hide: tuple[Path, ...]) -> tuple[tuple[str, str] | None, str]:
     """Run one worker to its end. Returns the import or probe that hung or crashed, and how."""
     read_fd, write_fd = os.pipe()
     request = out_dir.parent / "request.json"
+    prefix = jail_prefix()
+    jail = {"hide_dirs": [str(p) for p in hide if p.is_dir()],
+            "hide_files": [str(p) for p in hide if p.is_file()]} if prefix else None
     request.write_text(json.dumps({"package_dir": str(package), "probes": probes, "blocked": blocked,
-                                   "out_dir": str(out_dir), "status_fd": write_fd, "threads": limits.threads}))
+                                   "out_dir": str(out_dir), "status_fd": write_fd, "threads": limits.threads,
+                                   "jail": jail}))
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-I", "-m", "grader.worker", str(request)],
+        proc = subprocess.Popen([*prefix, sys.executable, "-I", "-m", "grader.worker", str(request)],
                                 cwd=home, env=_environment(home, token, limits.threads, env_extra),
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 pass_fds=(write_fd,), start_new_session=True, preexec_fn=_limit(limits))
     os.close(write_fd)
     current: tuple[str, str] | None = ("import", "torch")
-    step_deadline = time.monotonic() + limits.import_timeout
+    step_deadline = time.monotonic() + limits.startup_timeout
     buffer = b""
     try:
         with os.fdopen(read_fd, "rb", buffering=0) as status:
@@ -301,6 +327,8 @@ def _culprit(current: tuple[str, str] | None) -> tuple[str, str] | None:
 
 
 def _seconds(current, limits: Limits) -> str:
+    if current == ("import", "torch"):
+        return f"{limits.startup_timeout:.0f} s"
     return f"{limits.import_timeout if current and current[0] == 'import' else limits.probe_timeout:.0f} s"
 
 

@@ -20,6 +20,10 @@ import numpy as np
 def main() -> None:
     with open(sys.argv[1], encoding="utf-8") as fh:
         req = json.load(fh)
+    if req.get("jail"):
+        from . import jail
+
+        jail.enter(req["jail"]["hide_dirs"], req["jail"]["hide_files"])
     status = os.fdopen(req["status_fd"], "w", buffering=1)
 
     def say(*words: str) -> None:

@@ -1,0 +1,35 @@
+"""Shared test set-up: the repository root is importable (solution/, assignment/), and grading
+fixtures share one expected-data cache per test session."""
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+@pytest.fixture(scope="session")
+def config():
+    """A grader configuration without the training check (its own tests turn it on)."""
+    from grader.config import Config
+
+    return Config(training=False)
+
+
+@pytest.fixture(scope="session")
+def expected(config):
+    from grader.grading import load_expected
+
+    return load_expected(config)
+
+
+@pytest.fixture(scope="session")
+def grade(config, expected):
+    """grade(path) -> SubmissionResult, with the expected data loaded once."""
+    from grader.grading import grade_submission
+
+    def run(path, **kw):
+        return grade_submission(Path(path), kw.pop("config", config), expected=expected, **kw)
+    return run
