@@ -130,16 +130,17 @@ def write_class_files(batch: Batch, out: Path) -> None:
     report_html.write_summary(batch.results, out, batch.elapsed)
 
 
-def progress_printer(stream=sys.stderr) -> Callable[[SubmissionResult, int, int], None]:
+def progress_printer(stream=None) -> Callable[[SubmissionResult, int, int], None]:
     """A one-line progress bar on a terminal, one line per submission otherwise (CI logs)."""
     def show(result: SubmissionResult, done: int, total: int) -> None:
+        out = stream or sys.stderr
         width = 24
         bar = "#" * (width * done // max(total, 1))
         line = (f"[{bar:<{width}}] {done}/{total}  {result.name}: {result.score:g}/{result.max_score:g}"
                 f" ({result.duration:.1f} s)")
-        if stream.isatty():
-            stream.write("\r\033[K" + line + ("\n" if done == total else ""))
+        if out.isatty():
+            out.write("\r\033[K" + line + ("\n" if done == total else ""))
         else:
-            stream.write(line + "\n")
-        stream.flush()
+            out.write(line + "\n")
+        out.flush()
     return show

@@ -3,8 +3,11 @@
 Each class has a fixed random prototype image; each sample blends its class's prototype with
 strong per-sample noise. An MLP picks up the classes a little from a few hundred samples but,
 trained long enough, memorizes the noise: the test loss falls, then rises — the overfitting the
-lab is about. The channels have different means and stds, so that normalization matters and a
-channel mix-up shows.
+lab is about. With the defaults and the lab's settings (SGD lr 1, batch 128) on normalized
+inputs, the test loss bottoms out near epoch 19 (about 43% accuracy) and rises from there; on
+raw [0, 1] inputs the MLP stays near chance for 70 epochs of 4 steps, as it does on a
+500-image subset of the real data. The channels have different means and stds, so that
+normalization matters and a channel mix-up shows.
 """
 from __future__ import annotations
 

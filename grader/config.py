@@ -39,6 +39,7 @@ class Config:
     total_timeout: float = 300.0
     memory_mb: int = 8192
     threads: int = 1
+    hidden: tuple[str, ...] = ()                     # check ids run only by TAs (left out of a release)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)  # name -> where it came from
 
     def source(self, name: str) -> str:
@@ -70,6 +71,11 @@ def _convert(name: str, raw: Any, where: str) -> Any:
             if str(raw).lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError("must be true or false")
+        if kind == "tuple[str, ...]":  # TOML: a list of strings; environment / command line: comma-separated
+            items = raw.split(",") if isinstance(raw, str) else raw
+            if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+                raise ValueError("must be a list of check ids such as [\"penalties.l1_value\"]")
+            return tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
         if kind == "str":
             value = str(raw)
             if name == "device" and value not in ("auto", "cpu", "cuda"):

@@ -7,17 +7,21 @@ result, never an exception that would stop a batch.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
+import os
 import platform
+import shutil
 import time
 import traceback
 from pathlib import Path
 
-from .checks import REGISTRY, probes_for
+from . import training
+from .checks import CORE, REGISTRY, expected_probes, probes_for
 from .checks.registry import Check, Context
 from .config import Config
 from .reference import Expected, expected_for
 from .results import CheckResult, Outcome, SubmissionResult
-from .sandbox import MODULE_FILES, Limits, ProbeOutcome, SandboxRun, run_probes
+from .sandbox import MODULE_FILES, Job, Limits, ProbeOutcome, SandboxRun, run_probes
 
 STATUS_OUTCOME = {
     "not_implemented": Outcome.NOT_IMPLEMENTED, "missing": Outcome.NOT_IMPLEMENTED,
@@ -54,22 +58,76 @@ def secrets(config: Config) -> tuple[Path, ...]:
 
 
 def load_expected(config: Config, checks=REGISTRY) -> Expected:
-    return expected_for(config.solution, config.expected, config.cache, probes_for(checks))
+    return expected_for(config.solution, config.expected, config.cache, expected_probes(checks))
 
 
-def grade_submission(path: Path, config: Config, name: str | None = None, checks: tuple[Check, ...] = REGISTRY,
-                     expected: Expected | None = None) -> SubmissionResult:
+def training_threads(config: Config) -> int:
+    """The training check's torch threads: the machine's cores shared by the submissions graded at once."""
+    return max(1, (os.cpu_count() or 1) // max(1, config.jobs))
+
+
+def grade_submission(path: Path, config: Config, name: str | None = None, checks: tuple[Check, ...] | None = None,
+                     expected: Expected | None = None,
+                     settings: training.Settings = training.Settings()) -> SubmissionResult:
     started = time.monotonic()
     path = Path(path)
     name = name or path.name
+    checks = checks if checks is not None else (REGISTRY if config.training else CORE)
     if not path.is_dir():
         return _broken(name, path, started, checks, f"{path} is not a folder")
     folder = find_lab_folder(path)
     problems = [] if any((folder / f).is_file() for f in MODULE_FILES) else [
         f"none of {', '.join(MODULE_FILES)} was found in {folder}"]
+    core = tuple(c for c in checks if c.part != "experiment")
+    experiment = tuple(c for c in checks if c.part == "experiment")
+    job, limits = Job(probes_for(core)), limits_of(config)
+    skipped: tuple[CheckResult, ...] = ()
+    subset, scratch = None, None
+    if experiment:
+        from .cifar import CifarDataError
+
+        try:
+            subset = training.load_subset(config.data, settings)
+        except CifarDataError as exc:
+            skipped = tuple(_skip(c, f"skipped: no CIFAR-10 data ({exc}) Run with --no-training to leave this "
+                                     f"check out.") for c in experiment)
+            experiment = ()
+        else:
+            scratch = training.scratch_dir()
+            job.probes.append("experiment.runs")
+            job.params["experiment.runs"] = settings.params(subset.write(scratch), config.device,
+                                                            training_threads(config))
+            job.timeouts["experiment.runs"] = settings.timeout
+            limits = dataclasses.replace(limits, total_timeout=limits.total_timeout + settings.timeout,
+                                         memory_mb=0 if _gpu(config) else limits.memory_mb)
+    try:
+        return _grade(name, path, folder, config, core, experiment, skipped, job, limits, expected, subset,
+                      settings, problems, started)
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _gpu(config: Config) -> bool:
+    """CUDA reserves far more address space than it uses: on a GPU the memory limit cannot be RLIMIT_AS."""
+    if config.device == "cpu":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _skip(check: Check, message: str) -> CheckResult:
+    return CheckResult(id=check.id, part=check.part, title=check.title, outcome=Outcome.SKIPPED, score=0.0,
+                       max_score=0.0, message=message, location=check.location, hidden=check.hidden)
+
+
+def _grade(name, path, folder, config, core, experiment, skipped, job, limits, expected, subset, settings,
+           problems, started) -> SubmissionResult:
+    checks = core + experiment
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         # The worker starts (and imports torch) while this process loads or computes the expected data.
-        future = pool.submit(run_probes, folder, probes_for(checks), limits_of(config), hide=secrets(config))
+        future = pool.submit(run_probes, folder, job, limits, hide=secrets(config))
         try:
             expected = expected or load_expected(config, checks)
         except Exception:  # noqa: BLE001 - the grader's own failure, reported as such
@@ -81,15 +139,25 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
         except Exception:  # noqa: BLE001
             return _broken(name, path, started, checks, "the sandbox failed",
                            grader_error=traceback.format_exc(limit=4))
-    results = tuple(judge(c, run, expected) for c in checks)
+    results = tuple(judge(c, run, expected) for c in core)
+    extra, environment = {}, {"python": platform.python_version(), "workers": str(run.starts)}
+    if experiment:
+        outcome = run.outcomes.get("experiment.runs")
+        analysis = training.analyse(outcome.values, subset, settings) if outcome and outcome.ok else None
+        results += tuple(judge(c, run, expected, {"analysis": analysis}) for c in experiment)
+        if analysis:
+            extra["training"] = analysis.to_extra()
+            environment["device"] = analysis.device
+        if subset.notice:
+            problems.append(f"CIFAR-10: {subset.notice}")
     for module, why in run.module_errors.items():
         problems.append(f"{module}.py could not be imported:\n{why}")
-    return SubmissionResult(name=name, checks=results, source=str(path), duration=round(time.monotonic() - started, 3),
-                            output=run.output, problems=tuple(problems) + run.problems,
-                            environment={"python": platform.python_version(), "workers": str(run.starts)})
+    return SubmissionResult(name=name, checks=results + skipped, source=str(path),
+                            duration=round(time.monotonic() - started, 3), output=run.output,
+                            problems=tuple(problems) + run.problems, environment=environment, extra=extra)
 
 
-def judge(check: Check, run: SandboxRun, expected: Expected) -> CheckResult:
+def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None = None) -> CheckResult:
     t0 = time.monotonic()
     base = dict(id=check.id, part=check.part, title=check.title, max_score=check.points,
                 location=check.location, hidden=check.hidden)
@@ -102,13 +170,13 @@ def judge(check: Check, run: SandboxRun, expected: Expected) -> CheckResult:
             return CheckResult(**{**base, "location": got.location or check.location}, outcome=outcome, score=0.0,
                                message=message, hint=None if outcome is Outcome.GRADER_ERROR else check.hint,
                                traceback=None if outcome is Outcome.NOT_IMPLEMENTED else got.traceback or None)
-        want = expected.reference(probe)
+        want = expected.reference(probe) if check.needs_expected else ProbeOutcome("ok")
         if want is None or not want.ok:
             return CheckResult(**base, outcome=Outcome.GRADER_ERROR, score=0.0,
                                message=f"the grader has no expected result for {probe} — not your fault, "
                                        f"tell your TA ({want.message if want else 'missing'})")
     try:
-        verdict = check.judge(Context({p: run.outcomes[p].values for p in check.probes}, expected))
+        verdict = check.judge(Context({p: run.outcomes[p].values for p in check.probes}, expected, extra or {}))
     except Exception:  # noqa: BLE001 - a bug in a check is the grader's, not the student's
         return CheckResult(**base, outcome=Outcome.GRADER_ERROR, score=0.0,
                            message="the grader failed here — not your fault, tell your TA",

@@ -95,7 +95,8 @@ def copy_submission(src: Path, dest_pkg: Path) -> tuple[tuple[str, ...], tuple[s
 def _limit(limits: Limits):
     def apply() -> None:
         mb = 1 << 20
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
+        if limits.memory_mb:  # 0 on a GPU, where CUDA's address-space reservations exceed any sane limit
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
         cpu = int(limits.total_timeout * max(2, limits.threads)) + 30
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
@@ -183,12 +184,22 @@ def jail_prefix() -> tuple[str, ...]:
     return prefix if ok else ()
 
 
-def run_probes(submission: Path, probes: list[str], limits: Limits = Limits(),
+@dataclass(frozen=True)
+class Job:
+    """What to run: probe names, with settings and a time limit of their own for some."""
+    probes: list[str]
+    params: dict[str, dict] = field(default_factory=dict)     # probe -> keyword arguments (plain JSON)
+    timeouts: dict[str, float] = field(default_factory=dict)  # probe -> seconds, instead of probe_timeout
+
+
+def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limits(),
                env_extra: dict[str, str] | None = None, hide: tuple[Path, ...] = ()) -> SandboxRun:
     """Run ``probes`` on the submission in a sandboxed worker, restarting it after hangs or crashes.
 
     ``hide``: folders and files (the reference, expected data) the worker must not be able to read.
     """
+    job = probes if isinstance(probes, Job) else Job(list(probes))
+    probes = job.probes
     started = time.monotonic()
     deadline = started + limits.total_timeout
     work = Path(tempfile.mkdtemp(prefix="reglab-"))
@@ -207,8 +218,8 @@ def run_probes(submission: Path, probes: list[str], limits: Limits = Limits(),
         while pending and starts <= len(probes) + 4:
             starts += 1
             token = secrets.token_hex(8)
-            culprit, how = _start_worker(package, pending, blocked, out_dir, home, log_path, token,
-                                         limits, env_extra or {}, deadline, hide)
+            culprit, how = _start_worker(package, Job(pending, job.params, job.timeouts), blocked, out_dir, home,
+                                         log_path, token, limits, env_extra or {}, deadline, hide)
             sweep(token)
             for name in pending:
                 result = _read_result(out_dir, name)
@@ -261,7 +272,23 @@ def _read_capped(path: Path, cap: int) -> str:
     return text + (f"\n… [{size - cap} more bytes not shown]" if size > cap else "")
 
 
-def _start_worker(package: Path, probes: list[str], blocked: dict[str, str], out_dir: Path, home: Path,
+# ``-I`` drops PYTHONPATH and the current folder, so ``-m grader.worker`` would find whichever grader
+# is installed, not necessarily this one (a student release or the Gradescope source folder run from
+# PYTHONPATH). The worker therefore loads *this* grader package by its location; only the package
+# itself is made importable, never the folder around it (which may hold the reference).
+_WORKER_BOOT = ("import importlib.util as u, runpy, sys\n"
+                "s = u.spec_from_file_location('grader', {init!r}, submodule_search_locations=[{pkg!r}])\n"
+                "m = u.module_from_spec(s); sys.modules['grader'] = m; s.loader.exec_module(m)\n"
+                "runpy.run_module('grader.worker', run_name='__main__', alter_sys=True)\n")
+
+
+def worker_command() -> list[str]:
+    """The interpreter command line of a worker (its request file's path comes after it)."""
+    package = Path(__file__).resolve().parent
+    return [sys.executable, "-I", "-c", _WORKER_BOOT.format(init=str(package / "__init__.py"), pkg=str(package))]
+
+
+def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Path, home: Path,
                   log_path: Path, token: str, limits: Limits, env_extra: dict[str, str],
                   deadline: float, hide: tuple[Path, ...]) -> tuple[tuple[str, str] | None, str]:
     """Run one worker to its end. Returns the import or probe that hung or crashed, and how."""
@@ -270,11 +297,11 @@ def _start_worker(package: Path, probes: list[str], blocked: dict[str, str], out
     prefix = jail_prefix()
     jail = {"hide_dirs": [str(p) for p in hide if p.is_dir()],
             "hide_files": [str(p) for p in hide if p.is_file()]} if prefix else None
-    request.write_text(json.dumps({"package_dir": str(package), "probes": probes, "blocked": blocked,
-                                   "out_dir": str(out_dir), "status_fd": write_fd, "threads": limits.threads,
-                                   "jail": jail}))
+    request.write_text(json.dumps({"package_dir": str(package), "probes": job.probes, "params": job.params,
+                                   "blocked": blocked, "out_dir": str(out_dir), "status_fd": write_fd,
+                                   "threads": limits.threads, "jail": jail}))
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([*prefix, sys.executable, "-I", "-m", "grader.worker", str(request)],
+        proc = subprocess.Popen([*prefix, *worker_command(), str(request)],
                                 cwd=home, env=_environment(home, token, limits.threads, env_extra),
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 pass_fds=(write_fd,), start_new_session=True, preexec_fn=_limit(limits))
@@ -290,7 +317,7 @@ def _start_worker(package: Path, probes: list[str], blocked: dict[str, str], out
                 if wait <= 0:
                     _kill(proc)
                     limit = "its total time" if deadline <= step_deadline else "its time limit"
-                    return _culprit(current), f"did not finish within {limit} ({_seconds(current, limits)})"
+                    return _culprit(current), f"did not finish within {limit} ({_seconds(current, limits, job)})"
                 ready, _, _ = select.select([status], [], [], wait)
                 if not ready:
                     continue
@@ -313,7 +340,8 @@ def _start_worker(package: Path, probes: list[str], blocked: dict[str, str], out
                     elif words[:1] == ["R"]:
                         current = None
                     elif words[:1] == ["S"] and len(words) == 2:
-                        current, step_deadline = ("probe", words[1]), time.monotonic() + limits.probe_timeout
+                        current = ("probe", words[1])
+                        step_deadline = time.monotonic() + job.timeouts.get(words[1], limits.probe_timeout)
                     elif words[:1] == ["E"]:
                         current, step_deadline = None, time.monotonic() + limits.probe_timeout
     finally:
@@ -326,10 +354,12 @@ def _culprit(current: tuple[str, str] | None) -> tuple[str, str] | None:
     return current
 
 
-def _seconds(current, limits: Limits) -> str:
+def _seconds(current, limits: Limits, job: Job) -> str:
     if current == ("import", "torch"):
         return f"{limits.startup_timeout:.0f} s"
-    return f"{limits.import_timeout if current and current[0] == 'import' else limits.probe_timeout:.0f} s"
+    if current and current[0] == "import":
+        return f"{limits.import_timeout:.0f} s"
+    return f"{job.timeouts.get(current[1], limits.probe_timeout) if current else limits.probe_timeout:.0f} s"
 
 
 def _kill(proc: subprocess.Popen) -> None:

@@ -6,7 +6,7 @@ results before a check is called, so a check body only sees probes that ran.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from ..compare import describe, first_mismatch
@@ -37,6 +37,7 @@ class Context:
 
     student: dict[str, dict]
     expected: Expected
+    extra: dict = field(default_factory=dict)  # trusted analysis computed here (the training check's)
 
     def got(self, probe: str) -> dict:
         return self.student[probe]
@@ -78,6 +79,7 @@ class Check:
     hint: str                      # shown when the check does not pass
     judge: Callable[[Context], Verdict]
     hidden: bool = False           # left out of a student release; run only by TAs
+    needs_expected: bool = True    # compares with the reference's results (the training check does not)
 
 
 class CheckList:
@@ -88,11 +90,12 @@ class CheckList:
         self._checks: list[Check] = []
 
     def add(self, id: str, *, points: float, title: str, probes: tuple[str, ...], location: str, hint: str,
-            hidden: bool = False):
+            hidden: bool = False, needs_expected: bool = True):
         def register(judge: Callable[[Context], Verdict]):
             if any(c.id == id for c in self._checks):
                 raise ValueError(f"duplicate check id {id}")
-            self._checks.append(Check(id, self.part, points, title, probes, location, hint, judge, hidden))
+            self._checks.append(Check(id, self.part, points, title, probes, location, hint, judge, hidden,
+                                      needs_expected))
             return judge
         return register
 

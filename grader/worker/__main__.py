@@ -34,7 +34,8 @@ def main() -> None:
 
     torch.set_num_threads(req["threads"])
     from .impl import MODULES, Impl
-    from .probes import PROBES, ContractError, run
+    from .calls import ContractError
+    from .probes import run
     from .plain import BadReturn
     from . import standins
 
@@ -88,7 +89,7 @@ def main() -> None:
         record = {"status": "ok"}
         arrays: dict[str, np.ndarray] = {}
         try:
-            values = run(impl, name)
+            values = run(impl, name, params=req["params"].get(name))
             record["values"] = {}
             for key, value in values.items():
                 if isinstance(value, np.ndarray):

@@ -6,7 +6,6 @@ of NumPy arrays, numbers and strings; it never judges.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import random
 from dataclasses import dataclass
@@ -21,22 +20,15 @@ from torch.utils.data import TensorDataset
 from . import nets, standins
 from .constants import PENALIZED_CASES
 from .impl import Impl
+from .calls import ContractError, blame, call
 from .plain import BadReturn, array, scalar, type_name
-
-
-class ContractError(Exception):
-    """The student's object did not behave as the contract says (raised from torch, not their code)."""
-
-    def __init__(self, message: str, location: str):
-        super().__init__(message)
-        self.location = location
 
 
 @dataclass(frozen=True)
 class Probe:
     name: str
     part: str
-    fn: Callable[[Impl], dict]
+    fn: Callable[..., dict]      # fn(impl, **params)
     uses_standins: bool = False  # run with the stand-in penalties in place
 
 
@@ -50,29 +42,12 @@ def probe(name: str, part: str, uses_standins: bool = False):
     return register
 
 
-@contextlib.contextmanager
-def blame(location: str):
-    """Exceptions raised here come from the student's objects, even when torch raises them."""
-    try:
-        yield
-    except (BadReturn, NotImplementedError, ContractError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - re-raised with the student's location
-        raise ContractError(f"{type(exc).__name__}: {exc}", location) from exc
-
-
-def call(impl: Impl, module: str, name: str, *args, **kwargs):
-    fn = impl.get(module, name)
-    with blame(f"{module}.py:{name}"):
-        return fn(*args, **kwargs)
-
-
-def run(impl: Impl, name: str, standins_on: bool = True) -> dict:
+def run(impl: Impl, name: str, standins_on: bool = True, params: dict | None = None) -> dict:
     spec = PROBES[name]
     if spec.uses_standins and standins_on:
         with impl.patched(standins.PENALTIES if spec.part == "penalties" else standins.ALL):
-            return spec.fn(impl)
-    return spec.fn(impl)
+            return spec.fn(impl, **(params or {}))
+    return spec.fn(impl, **(params or {}))
 
 
 # ---------------------------------------------------------------- penalties
@@ -404,3 +379,12 @@ def evaluate(impl):
             "calls": np.array(model.calls, dtype=np.int64).reshape(-1, 3),
             "changed": float(max((p.detach() - before[n]).abs().max().item() for n, p in model.named_parameters())),
             "grads_left": any(p.grad is not None for p in model.parameters())}
+
+
+# ---------------------------------------------------------------- experiment
+
+@probe("experiment.runs", "experiment")
+def experiment_runs(impl, **params):
+    from .experiment import run_experiment
+
+    return run_experiment(impl, **params)

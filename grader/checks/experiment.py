@@ -1,0 +1,84 @@
+"""Part 5: the training check — the student's whole pipeline must show that regularization
+lowers the test loss on CIFAR-10 (20 points). Thresholds and measurements: grader/training.py."""
+from __future__ import annotations
+
+import math
+
+from .registry import PASS, CheckList, fail
+
+checks = CheckList("experiment")
+
+PROBE = ("experiment.runs",)
+REGULARIZED = {"l2": "L2 (λ = 1)", "dropout": "dropout (p = 0.3)", "both": "L2 and dropout"}
+NO_EFFECT_HINT = {
+    "l2": "λ changes nothing: check l2_penalty and penalized_loss, and that train_epoch passes lmbd and kind on.",
+    "dropout": "drop_prob changes nothing: check that DropoutMLP applies dropout in train mode "
+               "(and that train_epoch calls model.train()).",
+    "both": "Neither λ nor p helps: check the penalty, the dropout and train_epoch.",
+}
+
+
+def _analysis(ctx):
+    return ctx.extra["analysis"]
+
+
+@checks.add("experiment.learns", points=4, title="the pipeline learns: the baseline's training loss falls, "
+            "its test accuracy beats chance, no NaN", probes=PROBE, location="data.py / model.py / train.py",
+            hint="No learning at all usually means the data (normalization, loaders) or the training loop "
+                 "(zero_grad, backward, step inside the loop) is broken: see those parts' checks.",
+            needs_expected=False)
+def learns(ctx):
+    a = _analysis(ctx)
+    bad = [name for name, run in a.runs.items() if not all(math.isfinite(v) for v in run["test_loss"] + run["train_loss"])]
+    if bad:
+        return fail(f"the losses of {', '.join(bad)} became NaN or infinite", mistake="training diverged")
+    base = a.runs["baseline"]
+    if len(base["train_loss"]) < 2 or not base["train_loss"][-1] < 0.5 * base["train_loss"][0]:
+        return fail("the baseline's training loss did not fall to half its first-epoch value",
+                    expected=f"below {0.5 * base['train_loss'][0]:.3f}", got=f"{base['train_loss'][-1]:.3f}")
+    if max(base["test_acc"]) < 0.2:
+        return fail("the baseline's test accuracy never rose above 20% (chance is 10%)",
+                    got=f"{max(base['test_acc']):.1%}")
+    return PASS
+
+
+@checks.add("experiment.honest", points=4, title="the reported test loss is the one the final weights give",
+            probes=PROBE, location="train.py:evaluate",
+            hint="evaluate must return the per-sample average criterion over the test loader for the model it is "
+                 "given; the grader recomputes it from your final weights with the lab's architecture.",
+            needs_expected=False)
+def honest(ctx):
+    a = _analysis(ctx)
+    for name, run in a.runs.items():
+        if name in a.problems:
+            return fail(f"{name}: the test loss cannot be recomputed: {a.problems[name]}",
+                        hint="DropoutMLP must keep the lab's layers linear1, linear2, linear3 (see the model part).")
+        if not run["test_loss"]:
+            return fail(f"{name}: no test loss was reported")
+        reported, recomputed = run["test_loss"][-1], a.recomputed[name]
+        if not math.isclose(reported, recomputed, rel_tol=2e-3, abs_tol=2e-3):
+            return fail(f"{name}: evaluate reported a final test loss that the final weights do not give",
+                        expected=f"{recomputed:.4f} (recomputed here)", got=f"{reported:.4f} (reported)",
+                        mistake="the reported test loss is not the model's: evaluate (or the model's architecture) "
+                                "does not match the lab's")
+    return PASS
+
+
+def _margin_check(run: str):
+    def judge(ctx):
+        a = _analysis(ctx)
+        margin = a.margins[run]
+        if margin >= a.threshold:
+            return PASS
+        return fail(f"{REGULARIZED[run]} ends {margin:+.3f} below the baseline's final test loss "
+                    f"(recomputed from the weights); it must be at least {a.threshold}",
+                    expected=f"≥ {a.threshold}", got=f"{margin:.3f}",
+                    mistake="no effect of regularization" if abs(margin) < 1e-6 else None,
+                    hint=NO_EFFECT_HINT[run])
+    return judge
+
+
+for _run, _location in (("l2", "penalties.py / train.py:train_epoch"), ("dropout", "model.py:DropoutMLP"),
+                        ("both", "penalties.py / model.py / train.py")):
+    checks.add(f"experiment.{_run}", points=4, title=f"{REGULARIZED[_run]} lowers the final test loss",
+               probes=PROBE, location=_location, hint=NO_EFFECT_HINT[_run], needs_expected=False)(_margin_check(_run))

@@ -1,0 +1,137 @@
+"""The training check's trusted side: the CIFAR-10 subset it hands the worker, and the test loss
+recomputed here from the weights the worker returns (so reported curves cannot be invented).
+
+Measured on the offline copy, 2 cores (bench/bench_training.py has the script and the table):
+with 1,000 training and 2,000 test images, normalized, batch 128, SGD lr 1, 60 epochs, the
+baseline memorizes its training set and ends near test loss 3.2; L2 (λ = 0.1), dropout (p = 0.3)
+and both end 0.35–0.7 lower. Paired by seed, a pipeline whose λ or p has no effect reproduces
+the baseline exactly (margin 0), so a margin of 0.1 sits far from both.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    lmbd: float
+    drop_prob: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    n_train: int = 1000
+    n_test: int = 2000
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 1.0
+    seed: int = 0
+    subset_seed: int = 0
+    margin: float = 0.1        # regularized final test loss must sit this far below the baseline's
+    runs: tuple[Run, ...] = (Run("baseline", 0.0, 0.0), Run("l2", 1.0, 0.0), Run("dropout", 0.0, 0.3),
+                             Run("both", 1.0, 0.3))
+    timeout: float = 600.0     # seconds for the whole training probe
+
+    def params(self, data: Path, device: str, threads: int) -> dict:
+        return {"data": str(data), "runs": [asdict(r) for r in self.runs], "epochs": self.epochs,
+                "batch_size": self.batch_size, "lr": self.lr, "seed": self.seed, "device": device,
+                "threads": threads}
+
+
+@dataclass(frozen=True)
+class Subset:
+    train_x: np.ndarray  # uint8 (N, 32, 32, 3)
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    notice: str | None   # e.g. "an unofficial copy (md5 differs)"
+
+    def write(self, folder: Path) -> Path:
+        path = folder / "experiment-data.npz"
+        np.savez(path, train_x=self.train_x, train_y=self.train_y, test_x=self.test_x, test_y=self.test_y)
+        return path
+
+
+def load_subset(root: Path, settings: Settings) -> Subset:
+    """A fixed, class-balanced-by-chance subset of CIFAR-10 (raises cifar.CifarDataError)."""
+    from .cifar import load_cifar10
+
+    train, test = load_cifar10(root, train=True), load_cifar10(root, train=False)
+    rng = np.random.default_rng(settings.subset_seed)
+    n_train, n_test = min(settings.n_train, len(train.targets)), min(settings.n_test, len(test.targets))
+    i = np.sort(rng.choice(len(train.targets), n_train, replace=False))
+    j = np.sort(rng.choice(len(test.targets), n_test, replace=False))
+    return Subset(np.asarray(train.data[i]), np.asarray(train.targets[i]), np.asarray(test.data[j]),
+                  np.asarray(test.targets[j]), train.notice)
+
+
+def recompute_test_loss(state: dict[str, np.ndarray], mean, std, test_x: np.ndarray, test_y: np.ndarray) -> float:
+    """The lab's MLP in eval mode, in float64 NumPy, on the test images normalized with the
+    student's own statistics: what their evaluate must have reported for these weights."""
+    x = (test_x.astype(np.float64) / 255.0 - np.asarray(mean, np.float64)) / np.asarray(std, np.float64)
+    h = x.transpose(0, 3, 1, 2).reshape(len(x), -1)  # CHW, as ToTensor lays it out
+    for layer in ("linear1", "linear2"):
+        h = 1.0 / (1.0 + np.exp(-(h @ state[f"{layer}.weight"].T.astype(np.float64) + state[f"{layer}.bias"])))
+    z = h @ state["linear3.weight"].T.astype(np.float64) + state["linear3.bias"]
+    z -= z.max(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-log_p[np.arange(len(test_y)), test_y].mean())
+
+
+def scratch_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="reglab-train-", dir=os.environ.get("TMPDIR")))
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The training probe's results, checked here: curves as reported, final test losses recomputed."""
+
+    runs: dict[str, dict[str, list[float]]]  # run -> train_loss / test_loss / test_acc per epoch
+    recomputed: dict[str, float]             # run -> final test loss from its final weights (NaN: impossible)
+    problems: dict[str, str]                 # run -> why it could not be recomputed
+    margins: dict[str, float]                # run -> baseline's recomputed final loss minus the run's
+    threshold: float
+    device: str
+    seconds: float
+
+    def to_extra(self) -> dict:
+        """The report's view (plain JSON; NaN as None)."""
+        clean = lambda v: v if math.isfinite(v) else None  # noqa: E731
+        return {"device": self.device, "threshold": self.threshold, "seconds": round(self.seconds, 2),
+                "runs": {name: {"train_loss": [clean(v) for v in run["train_loss"]],
+                                "test_loss": [clean(v) for v in run["test_loss"]],
+                                "test_acc": [clean(v) for v in run["test_acc"]],
+                                "final_test_loss": clean(self.recomputed.get(name, math.nan))}
+                         for name, run in self.runs.items()},
+                "margins": {k: clean(v) for k, v in self.margins.items()}}
+
+
+STATE_KEYS = tuple(f"linear{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias"))
+
+
+def analyse(values: dict, subset: Subset, settings: Settings) -> Analysis:
+    runs, recomputed, problems = {}, {}, {}
+    for run in settings.runs:
+        curves = {k: [float(v) for v in np.asarray(values.get(f"{run.name}/{k}", []), np.float64).reshape(-1)]
+                  for k in ("train_loss", "test_loss", "test_acc")}
+        runs[run.name] = curves
+        state = {k: values.get(f"{run.name}/state/{k}") for k in STATE_KEYS}
+        missing = [k for k, v in state.items() if v is None]
+        if missing:
+            recomputed[run.name], problems[run.name] = math.nan, f"the final weights lack {', '.join(missing)}"
+            continue
+        try:
+            recomputed[run.name] = recompute_test_loss(state, values["mean"], values["std"], subset.test_x, subset.test_y)
+        except (ValueError, KeyError) as exc:  # shapes that do not fit the lab's architecture
+            recomputed[run.name], problems[run.name] = math.nan, f"the final weights do not fit the lab's MLP ({exc})"
+    base = recomputed.get("baseline", math.nan)
+    margins = {name: base - loss for name, loss in recomputed.items() if name != "baseline"}
+    return Analysis(runs, recomputed, problems, margins, settings.margin, str(values.get("device", "?")),
+                    float(values.get("seconds", 0.0)))

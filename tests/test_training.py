@@ -1,0 +1,105 @@
+"""The training check on a synthetic CIFAR-format set (memorizable, with a regularization effect):
+the reference passes, a λ that does nothing and a faked test loss fail with their own messages."""
+import dataclasses
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from grader import training
+from grader.checks import TRAINING
+from grader.cifar_fixture import write_fixture
+from grader.results import Outcome
+
+from conftest import REPO
+
+SYNTHETIC = training.Settings(n_train=500, n_test=200, epochs=40)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return write_fixture(tmp_path_factory.mktemp("cifar"), n_train=500, n_test=200, seed=0)
+
+
+@pytest.fixture(scope="module")
+def grade_training(config, expected, data_root):
+    from grader.grading import grade_submission
+
+    cfg = dataclasses.replace(config, training=True, data=data_root)
+
+    def run(path):
+        return grade_submission(path, cfg, checks=TRAINING, expected=expected, settings=SYNTHETIC)
+    return run
+
+
+def _by_id(result):
+    return {c.id: c for c in result.checks}
+
+
+def _submission(tmp_path, file, old, new):
+    sub = tmp_path / "sub"
+    shutil.copytree(REPO / "solution", sub, ignore=shutil.ignore_patterns("__pycache__", "experiment.py"))
+    text = (sub / file).read_text()
+    assert text.count(old) == 1
+    (sub / file).write_text(text.replace(old, new))
+    return sub
+
+
+def test_the_reference_shows_the_phenomenon(grade_training):
+    result = grade_training(REPO / "solution")
+    checks = _by_id(result)
+    assert all(c.outcome is Outcome.PASSED for c in checks.values()), [(c.id, c.message) for c in result.checks]
+    view = result.extra["training"]
+    assert set(view["runs"]) == {"baseline", "l2", "dropout", "both"}
+    assert all(len(r["test_loss"]) == SYNTHETIC.epochs for r in view["runs"].values())
+    assert min(view["margins"].values()) >= view["threshold"]
+    assert view["device"] in ("cpu", "cuda")
+
+
+def test_a_lambda_that_does_nothing_fails_the_l2_check_with_its_hint(grade_training, tmp_path):
+    sub = _submission(tmp_path, "train.py", "penalized_loss(loss, model, lmbd,", "penalized_loss(loss, model, 0.0,")
+    checks = _by_id(grade_training(sub))
+    assert checks["experiment.l2"].outcome is Outcome.FAILED
+    assert "λ changes nothing" in checks["experiment.l2"].hint
+    assert checks["experiment.l2"].mistake == "no effect of regularization"  # paired runs: margin exactly 0
+    assert checks["experiment.dropout"].outcome is Outcome.PASSED
+    assert checks["experiment.honest"].outcome is Outcome.PASSED
+
+
+def test_a_faked_test_loss_fails_the_recomputation(grade_training, tmp_path):
+    sub = _submission(tmp_path, "train.py", "    return total_loss / count, correct / count\n",
+                      "    return 0.5, correct / count\n")
+    checks = _by_id(grade_training(sub))
+    assert checks["experiment.honest"].outcome is Outcome.FAILED
+    assert "recomputed" in checks["experiment.honest"].expected
+    assert "reported test loss is not the model's" in checks["experiment.honest"].mistake
+
+
+def test_no_data_skips_the_check_with_what_to_do(config, expected, tmp_path):
+    from grader.grading import grade_submission
+
+    cfg = dataclasses.replace(config, training=True, data=tmp_path / "nowhere")
+    result = grade_submission(REPO / "solution", cfg, expected=expected, settings=SYNTHETIC)
+    skipped = [c for c in result.checks if c.part == "experiment"]
+    assert skipped and all(c.outcome is Outcome.SKIPPED and c.max_score == 0 for c in skipped)
+    assert "--data" in skipped[0].message and "--no-training" in skipped[0].message
+    assert result.score == result.max_score == 80
+
+
+def test_recompute_matches_torch_on_the_lab_architecture():
+    import torch
+
+    from solution.model import DropoutMLP
+
+    torch.manual_seed(0)
+    net = DropoutMLP(0.5).eval()
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 20)
+    mean, std = (0.4, 0.5, 0.6), (0.2, 0.3, 0.25)
+    x = (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - torch.tensor(mean).view(1, 3, 1, 1)) \
+        / torch.tensor(std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        want = torch.nn.functional.cross_entropy(net(x), torch.from_numpy(labels)).item()
+    state = {k: v.numpy() for k, v in net.state_dict().items()}
+    assert math.isclose(training.recompute_test_loss(state, mean, std, images, labels), want, rel_tol=1e-5)
