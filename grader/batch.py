@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import report_html
+from .checks import CORE, REGISTRY
 from .config import Config
 from .files import safe_name
 from .grading import _broken, grade_submission, load_expected
 from .results import SubmissionResult
+from .writers import gradescope, tables
 
 MAX_UNPACKED = 64 << 20
 MAX_MEMBERS = 2000
@@ -73,11 +76,10 @@ class Batch:
 
 def grade_all(root: Path, out: Path, config: Config,
               on_result: Callable[[SubmissionResult, int, int], None] = lambda r, i, n: None) -> Batch:
-    from .writers import gradescope
-
     started = time.monotonic()
     subs = discover(root)
     expected = load_expected(config)  # once, shared by every submission
+    checks = REGISTRY if config.training else CORE
     results: dict[str, SubmissionResult] = {}
     lock = threading.Lock()
 
@@ -87,11 +89,11 @@ def grade_all(root: Path, out: Path, config: Config,
             if path.is_file():
                 tmp = Path(tempfile.mkdtemp(prefix="reglab-zip-"))
                 path = unpack(path, tmp)
-            result = grade_submission(path, config, name=name, expected=expected)
+            result = grade_submission(path, config, name=name, checks=checks, expected=expected)
         except UnpackError as exc:
-            result = _broken(name, path, time.monotonic(), _checks(), str(exc))
+            result = _broken(name, path, time.monotonic(), checks, str(exc))
         except Exception:  # noqa: BLE001 - the grader's own failure, kept as that submission's result
-            result = _broken(name, path, time.monotonic(), _checks(), "grading failed",
+            result = _broken(name, path, time.monotonic(), checks, "grading failed",
                              grader_error=traceback.format_exc(limit=6))
         finally:
             if tmp:
@@ -113,19 +115,11 @@ def grade_all(root: Path, out: Path, config: Config,
     return batch
 
 
-def _checks():
-    from .checks import REGISTRY
-    return REGISTRY
-
-
 def write_report(result: SubmissionResult, folder: Path) -> None:
-    from . import report_html
     report_html.write_student(result, folder / "index.html")
 
 
 def write_class_files(batch: Batch, out: Path) -> None:
-    from . import report_html
-    from .writers import tables
     tables.write(batch.results, out)
     report_html.write_summary(batch.results, out, batch.elapsed)
 

@@ -36,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("path", nargs="?", type=Path, default=Path("assignment"))
     check.add_argument("--out", type=Path, default=Path("reports"), help="where result files go (default reports/)")
     check.add_argument("-v", "--verbose", action="store_true", help="also show passed checks' details")
+    check.add_argument("--ci", action="store_true",
+                       help="GitHub Actions output: annotations, Classroom points, $GITHUB_STEP_SUMMARY")
     _common(check)
     grade = sub.add_parser("grade", help="grade every folder or .zip inside SUBMISSIONS")
     grade.add_argument("submissions", type=Path)
@@ -48,6 +50,13 @@ def parser() -> argparse.ArgumentParser:
     stubs.add_argument("--check", action="store_true", help="only report drift; exit 1 when assignment/ is stale")
     stubs.add_argument("--solution", type=Path, default=configuration.PROJECT_ROOT / "solution")
     stubs.add_argument("--assignment", type=Path, default=configuration.PROJECT_ROOT / "assignment")
+    release = sub.add_parser("release", help="write the student release (stubs, grader, expected data, "
+                                             "README, Classroom workflow): no reference code")
+    release.add_argument("--out", type=Path, required=True, help="a new or empty folder")
+    release.add_argument("--config", type=Path, default=None, help="settings file (hidden = [check ids])")
+    gradescope = sub.add_parser("gradescope", help="build the Gradescope autograder zip (hidden checks included)")
+    gradescope.add_argument("--out", type=Path, default=Path("autograder.zip"))
+    gradescope.add_argument("--config", type=Path, default=None, help="settings file (hidden = [check ids])")
     return top
 
 
@@ -63,17 +72,25 @@ def _below(percent: float, cfg: configuration.Config) -> bool:
 def cmd_check(args) -> int:
     from .batch import write_report
     from .files import safe_name
-    from .grading import grade_submission
-    from .writers import gradescope, terminal
+    from .grading import find_lab_folder, grade_submission
+    from .release import select_checks
+    from .writers import github, gradescope, terminal
 
     cfg = _config(args)
     if not args.path.exists():
         raise UsageError(f"{args.path} does not exist: pass the folder with your penalties.py, model.py, ...")
-    result = grade_submission(args.path, cfg, name=safe_name(args.path.resolve().name))
+    selection = select_checks(cfg)  # from packaged data: only the checks it has data for
+    result = grade_submission(args.path, cfg, name=safe_name(args.path.resolve().name), checks=selection.checks,
+                              expected=selection.expected)
     folder = args.out / result.name
     gradescope.write(result, folder)
     write_report(result, folder)
-    print(terminal.render(result, color=sys.stdout.isatty(), verbose=args.verbose))
+    if args.ci:
+        print(github.report(result, find_lab_folder(args.path), note=selection.note()))
+    else:
+        print(terminal.render(result, color=sys.stdout.isatty(), verbose=args.verbose))
+        if selection.note():
+            print(f"\n{selection.note()}.")
     print(f"\nReport: {folder / 'index.html'}   Results: {folder / gradescope.RESULTS_FILE}")
     return EXIT_BELOW if _below(result.percent, cfg) else EXIT_OK
 
@@ -127,7 +144,37 @@ def cmd_stubs(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": cmd_check, "grade": cmd_grade, "report": cmd_report, "stubs": cmd_stubs}
+def cmd_release(args) -> int:
+    from . import release
+
+    try:
+        built = release.build(args.out, _config(args))
+    except release.ReleaseError as exc:
+        raise UsageError(str(exc)) from None
+    for warning in built.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"wrote the student release to {built.root}: {len(built.files)} files, "
+          f"{sum(size for _, size in built.files) / 1024:.0f} KiB; {len(built.public)} public checks "
+          f"({sum(c.points for c in built.public):g} points), {len(built.hidden)} hidden left out; "
+          f"no reference code inside ({built.functions_checked} reference fragments searched for)")
+    return EXIT_OK
+
+
+def cmd_gradescope(args) -> int:
+    from . import gradescope_build, release
+
+    try:
+        built = gradescope_build.build(args.out, _config(args))
+    except release.ReleaseError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote the Gradescope autograder {built.root}: {len(built.files)} files; {len(built.public)} checks, "
+          f"{len(built.hidden)} of them hidden (after_published); no reference code inside "
+          f"({built.functions_checked} reference fragments searched for)")
+    return EXIT_OK
+
+
+COMMANDS = {"check": cmd_check, "grade": cmd_grade, "report": cmd_report, "stubs": cmd_stubs,
+            "release": cmd_release, "gradescope": cmd_gradescope}
 
 
 def main(argv: list[str] | None = None) -> int:

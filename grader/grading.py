@@ -11,6 +11,8 @@ import dataclasses
 import os
 import platform
 import shutil
+import site
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -18,7 +20,7 @@ from pathlib import Path
 from . import training
 from .checks import CORE, REGISTRY, expected_probes, probes_for
 from .checks.registry import Check, Context
-from .config import Config
+from .config import PROJECT_ROOT, Config
 from .reference import Expected, expected_for
 from .results import CheckResult, Outcome, SubmissionResult
 from .sandbox import MODULE_FILES, Job, Limits, ProbeOutcome, SandboxRun, run_probes
@@ -52,8 +54,19 @@ def limits_of(config: Config) -> Limits:
 
 
 def secrets(config: Config) -> tuple[Path, ...]:
-    """What the worker must not read: the reference, the known mistakes, every copy of the expected data."""
-    return tuple(p.resolve() for p in (config.solution, config.cache, config.expected.parent,
+    """What the worker must not read: the project folder (the reference, the examples, the test
+    fixtures: correct code in many places), the known mistakes, every copy of the expected data.
+
+    Where Python itself is installed inside the project (a virtual environment there), hiding the
+    whole folder would hide the libraries too, so only the folders that hold solutions are hidden.
+    """
+    project = PROJECT_ROOT.resolve()
+    installed = [Path(p).resolve() for p in (sys.prefix, *site.getsitepackages())]
+    if any(p == project or project in p.parents for p in installed):
+        folders = [project / name for name in ("solution", "examples", "tests")]
+    else:
+        folders = [project]
+    return tuple(p.resolve() for p in (*folders, config.solution, config.cache, config.expected.parent,
                                        Path(__file__).with_name("mutants.py")) if p.exists())
 
 
@@ -94,8 +107,9 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
             experiment = ()
         else:
             scratch = training.scratch_dir()
-            job.probes.append("experiment.runs")
-            job.params["experiment.runs"] = settings.params(subset.write(scratch), config.device,
+            data = subset.write(scratch)
+            job = dataclasses.replace(job, probes=[*job.probes, "experiment.runs"], inputs=(data,))
+            job.params["experiment.runs"] = settings.params(Path("inputs") / data.name, config.device,
                                                             training_threads(config))
             job.timeouts["experiment.runs"] = settings.timeout
             limits = dataclasses.replace(limits, total_timeout=limits.total_timeout + settings.timeout,
@@ -181,6 +195,8 @@ def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None 
         return CheckResult(**base, outcome=Outcome.GRADER_ERROR, score=0.0,
                            message="the grader failed here — not your fault, tell your TA",
                            traceback=traceback.format_exc(limit=3))
+    if verdict.skipped:
+        return _skip(check, verdict.message)
     return CheckResult(**base, outcome=Outcome.PASSED if verdict.passed else Outcome.FAILED,
                        score=check.points if verdict.passed else 0.0, message=verdict.message,
                        expected=verdict.expected, got=verdict.got, mistake=verdict.mistake,

@@ -7,6 +7,7 @@ probes that are left, with the culprit module replaced by a stand-in.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -171,12 +172,16 @@ def _signal_name(code: int | None) -> str:
 
 @functools.lru_cache(maxsize=1)
 def jail_prefix() -> tuple[str, ...]:
-    """The ``unshare`` command that gives the worker its own mount and network namespaces, or ()
-    where this machine does not allow it (then the worker runs without hiding anything)."""
+    """The ``unshare`` command that gives the worker its own mount, network and PID namespaces, or ()
+    where this machine does not allow it (then the worker runs without hiding anything, and the
+    token sweep is what finds what it left behind)."""
     tool = shutil.which("unshare")
     if not tool:
         return ()
-    prefix = (tool, "--mount", "--net") + (() if os.geteuid() == 0 else ("--map-root-user",)) + ("--",)
+    # --pid --fork --kill-child: the worker is process 1 of its own PID namespace, and dies when unshare
+    # is killed; when process 1 dies the kernel kills every process in the namespace, daemons included.
+    prefix = ((tool, "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc")
+              + (() if os.geteuid() == 0 else ("--map-root-user",)) + ("--",))
     try:
         ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
@@ -190,6 +195,7 @@ class Job:
     probes: list[str]
     params: dict[str, dict] = field(default_factory=dict)     # probe -> keyword arguments (plain JSON)
     timeouts: dict[str, float] = field(default_factory=dict)  # probe -> seconds, instead of probe_timeout
+    inputs: tuple[Path, ...] = ()  # data files for the probes: copied to the worker's inputs/ folder
 
 
 def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limits(),
@@ -206,9 +212,11 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
     try:
         package = work / "sub" / "assignment"
         copied, problems = copy_submission(submission, package)
-        out_dir, home = work / "out", work / "home"
-        out_dir.mkdir()
-        home.mkdir()
+        out_dir, home, inputs = work / "out", work / "home", work / "inputs"
+        for folder in (out_dir, home, inputs):
+            folder.mkdir()
+        for path in job.inputs:
+            shutil.copyfile(path, inputs / path.name)
         log_path = work / "output.log"
         outcomes: dict[str, ProbeOutcome] = {}
         blocked: dict[str, str] = {}
@@ -218,7 +226,7 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
         while pending and starts <= len(probes) + 4:
             starts += 1
             token = secrets.token_hex(8)
-            culprit, how = _start_worker(package, Job(pending, job.params, job.timeouts), blocked, out_dir, home,
+            culprit, how = _start_worker(package, dataclasses.replace(job, probes=pending), blocked, out_dir, home,
                                          log_path, token, limits, env_extra or {}, deadline, hide)
             sweep(token)
             for name in pending:
@@ -295,8 +303,8 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
     read_fd, write_fd = os.pipe()
     request = out_dir.parent / "request.json"
     prefix = jail_prefix()
-    jail = {"hide_dirs": [str(p) for p in hide if p.is_dir()],
-            "hide_files": [str(p) for p in hide if p.is_file()]} if prefix else None
+    jail = {"hide_dirs": [str(p) for p in hide if p.is_dir()], "hide_files": [str(p) for p in hide if p.is_file()],
+            "work_dir": str(out_dir.parent)} if prefix else None
     request.write_text(json.dumps({"package_dir": str(package), "probes": job.probes, "params": job.params,
                                    "blocked": blocked, "out_dir": str(out_dir), "status_fd": write_fd,
                                    "threads": limits.threads, "jail": jail}))

@@ -1,11 +1,12 @@
 """The training check's trusted side: the CIFAR-10 subset it hands the worker, and the test loss
 recomputed here from the weights the worker returns (so reported curves cannot be invented).
 
-Measured on the offline copy, 2 cores (bench/bench_training.py has the script and the table):
-with 1,000 training and 2,000 test images, normalized, batch 128, SGD lr 1, 60 epochs, the
-baseline memorizes its training set and ends near test loss 3.2; L2 (λ = 0.1), dropout (p = 0.3)
-and both end 0.35–0.7 lower. Paired by seed, a pipeline whose λ or p has no effect reproduces
-the baseline exactly (margin 0), so a margin of 0.1 sits far from both.
+Measured with bench/bench_training.py on the offline copy (2 cores, 20 seeds): with 1,000 training
+and 2,000 test images, normalized, batch 128, SGD lr 1, 60 epochs, the baseline memorizes its
+training set and ends at test loss 2.99–3.40. Below it, L2 (λ = 1) ends 0.79–1.42 lower, dropout
+(p = 0.3) 0.11–0.83 lower, both 0.86–1.43 lower (λ = 0.1, as the handout uses, moved it by only
+0.02). Paired by seed, a pipeline whose λ or p has no effect reproduces the baseline exactly:
+margin 0.000 on all 20 seeds. The threshold, 0.05, sits between 0 and the smallest real effect.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class Settings:
     lr: float = 1.0
     seed: int = 0
     subset_seed: int = 0
-    margin: float = 0.1        # regularized final test loss must sit this far below the baseline's
+    margin: float = 0.05       # regularized final test loss must sit this far below the baseline's
     runs: tuple[Run, ...] = (Run("baseline", 0.0, 0.0), Run("l2", 1.0, 0.0), Run("dropout", 0.0, 0.3),
                              Run("both", 1.0, 0.3))
     timeout: float = 600.0     # seconds for the whole training probe

@@ -63,22 +63,29 @@ def test_a_sigterm_proof_hang_is_killed_and_later_probes_still_run(tmp_path):
 
 
 def test_a_daemon_that_leaves_the_process_group_is_killed(tmp_path):
-    pid_file = tmp_path / "daemon.pid"
+    marker = f"{time.time() % 1000:.6f}"  # a unique sleep length to look for afterwards
     sub = submission(tmp_path, penalties=GOOD_PENALTIES + f"""
 import os, time
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        open({str(pid_file)!r}, "w").write(str(os.getpid()))
-        time.sleep(300)
+        os.execve("/bin/sleep", ["sleep", "300{marker}"], {{}})  # no environment: no token either
     os._exit(0)
 time.sleep(0.5)
 """)
     run = run_probes(sub, ["pen.l1_mlp"], FAST)
     assert run.outcomes["pen.l1_mlp"].ok
-    pid = int(pid_file.read_text())
-    time.sleep(0.2)
-    assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+    time.sleep(0.5)
+    left = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p).endswith(f"300{marker}")]
+    assert not left
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
 
 
 def test_an_output_flood_is_capped_and_costs_only_its_module(tmp_path):

@@ -14,12 +14,16 @@ from grader.results import Outcome
 
 from conftest import REPO
 
-SYNTHETIC = training.Settings(n_train=500, n_test=200, epochs=40)
+# On the synthetic set L2 shows its effect (margin 0.38-0.41 over seeds 0-2, 80 epochs, 256 images)
+# but dropout does not (its margin is negative there: the set's overfitting is too mild), so the
+# synthetic set-up leaves the dropout runs out; test_real_data_verdict covers them on CIFAR-10.
+SYNTHETIC = training.Settings(n_train=256, n_test=200, epochs=80,
+                              runs=(training.Run("baseline", 0.0, 0.0), training.Run("l2", 1.0, 0.0)))
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    return write_fixture(tmp_path_factory.mktemp("cifar"), n_train=500, n_test=200, seed=0)
+    return write_fixture(tmp_path_factory.mktemp("cifar"), n_train=256, n_test=200, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -49,22 +53,25 @@ def _submission(tmp_path, file, old, new):
 def test_the_reference_shows_the_phenomenon(grade_training):
     result = grade_training(REPO / "solution")
     checks = _by_id(result)
-    assert all(c.outcome is Outcome.PASSED for c in checks.values()), [(c.id, c.message) for c in result.checks]
+    ran = [c for c in checks.values() if c.id not in ("experiment.dropout", "experiment.both")]
+    assert all(c.outcome is Outcome.PASSED for c in ran), [(c.id, c.message) for c in result.checks]
+    assert checks["experiment.dropout"].outcome is Outcome.SKIPPED and checks["experiment.dropout"].max_score == 0
     view = result.extra["training"]
-    assert set(view["runs"]) == {"baseline", "l2", "dropout", "both"}
+    assert set(view["runs"]) == {"baseline", "l2"}
     assert all(len(r["test_loss"]) == SYNTHETIC.epochs for r in view["runs"].values())
     assert min(view["margins"].values()) >= view["threshold"]
     assert view["device"] in ("cpu", "cuda")
 
 
 def test_a_lambda_that_does_nothing_fails_the_l2_check_with_its_hint(grade_training, tmp_path):
-    sub = _submission(tmp_path, "train.py", "penalized_loss(loss, model, lmbd,", "penalized_loss(loss, model, 0.0,")
+    sub = _submission(tmp_path, "train.py", "        loss = penalized_loss(loss, model, lmbd,",
+                      "        loss = penalized_loss(loss, model, 0.0,")
     checks = _by_id(grade_training(sub))
     assert checks["experiment.l2"].outcome is Outcome.FAILED
     assert "λ changes nothing" in checks["experiment.l2"].hint
     assert checks["experiment.l2"].mistake == "no effect of regularization"  # paired runs: margin exactly 0
-    assert checks["experiment.dropout"].outcome is Outcome.PASSED
     assert checks["experiment.honest"].outcome is Outcome.PASSED
+    assert checks["experiment.learns"].outcome is Outcome.PASSED
 
 
 def test_a_faked_test_loss_fails_the_recomputation(grade_training, tmp_path):
@@ -103,3 +110,19 @@ def test_recompute_matches_torch_on_the_lab_architecture():
         want = torch.nn.functional.cross_entropy(net(x), torch.from_numpy(labels)).item()
     state = {k: v.numpy() for k, v in net.state_dict().items()}
     assert math.isclose(training.recompute_test_loss(state, mean, std, images, labels), want, rel_tol=1e-5)
+
+
+@pytest.mark.realdata
+def test_real_data_verdict(config, expected):
+    """The check's own set-up on the real CIFAR-10 copy: the reference passes every training check."""
+    from grader.cifar import CifarDataError, resolve_data_root
+    from grader.grading import grade_submission
+
+    root, _ = resolve_data_root(None)
+    try:
+        training.load_subset(root, training.Settings())
+    except CifarDataError:
+        pytest.skip(f"no CIFAR-10 copy at {root} (set REGLAB_DATA or build data/)")
+    cfg = dataclasses.replace(config, training=True, data=root)
+    result = grade_submission(REPO / "solution", cfg, checks=TRAINING, expected=expected)
+    assert all(c.outcome is Outcome.PASSED for c in result.checks), [(c.id, c.message) for c in result.checks]

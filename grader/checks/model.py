@@ -101,10 +101,15 @@ def dropout_verdict(values: dict, p: float) -> Verdict:
         if not zero.any() and p > 0:
             return fail(f"no activation {where} was dropped in train mode with drop_prob={p}",
                         mistake=f"dropout is missing after the {'first' if k == 1 else 'second'} hidden layer")
-        if (kept | zero).all():
-            return fail(f"{dropped:.1%} of the activations {where} were dropped with drop_prob={p}",
-                        expected=f"about {p:.0%}", got=f"{dropped:.1%}",
-                        mistake="the drop probability is not drop_prob (hard-coded, or keep and drop swapped)")
+        scale = np.median(d[~zero] / a[~zero]) if (~zero).any() else 1.0
+        used = 1 - 1 / scale if scale > 1 else 0.0  # the p whose 1/(1-p) scales the kept values
+        consistent = np.all((np.abs(d - a * scale) <= tol) | zero)
+        if (kept | zero).all() or (consistent and abs(dropped - used) <= spread):
+            return fail(f"{where}, {dropped:.1%} of the activations were dropped (kept ones scaled by {scale:.3g}) "
+                        f"with drop_prob={p}", expected=f"about {p:.0%} dropped, kept ones scaled by {1 / (1 - p):.3g}",
+                        got=f"{dropped:.1%} dropped, scaled by {scale:.3g}",
+                        mistake=f"the drop probability is {used:.2g}, not drop_prob={p} (hard-coded, or keep and "
+                                f"drop probabilities swapped)")
         return fail(f"the input of {nxt} is not dropout(sigmoid({layer}(...)))",
                     expected="0 or sigmoid(z)/(1-p) for each activation",
                     got=f"{int((~(kept | zero)).sum())} of {d.size} values neither")

@@ -5,6 +5,8 @@ grader's stand-in penalties, so that a bug in the student's model or penalties i
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .registry import PASS, CheckList, fail
@@ -46,10 +48,18 @@ def _params(ctx, probe: str, what: str):
 
 
 @checks.add("train.epoch_average", points=4, title="train_epoch returns the per-sample average penalized loss",
-            probes=("train.epoch",), location="train.py:train_epoch",
-            hint="Accumulate loss.item() * len(x) and divide by the number of samples: the last batch is smaller.")
+            probes=("train.epoch", "train.epoch_l2"), location="train.py:train_epoch",
+            hint="Accumulate the penalized loss's loss.item() * len(x) and divide by the number of samples: the "
+                 "last batch is smaller.")
 def epoch_average(ctx):
-    return ctx.compare("train.epoch", ["avg"], what="the returned average loss (45 samples, batches of 16)")
+    verdict = ctx.compare("train.epoch", ["avg"], what="the returned average loss (45 samples, batches of 16)")
+    if not verdict.passed:
+        return verdict
+    verdict = ctx.compare("train.epoch_l2", ["avg"], what="the returned average loss with lmbd=0.5")
+    if not verdict.passed and verdict.mistake is None:
+        return dataclasses.replace(verdict, mistake="the returned average leaves the penalty out: return the "
+                                                    "average of the penalized loss")
+    return verdict
 
 
 @checks.add("train.epoch_updates", points=4, title="train_epoch updates the parameters like the reference",

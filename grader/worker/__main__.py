@@ -20,25 +20,30 @@ import numpy as np
 def main() -> None:
     with open(sys.argv[1], encoding="utf-8") as fh:
         req = json.load(fh)
-    if req.get("jail"):
-        from . import jail
-
-        jail.enter(req["jail"]["hide_dirs"], req["jail"]["hide_files"])
     status = os.fdopen(req["status_fd"], "w", buffering=1)
 
     def say(*words: str) -> None:
         status.write(" ".join(words) + "\n")
         status.flush()
 
-    import torch  # after the pipe is open: the parent's import timer covers torch too
+    # Everything the worker needs is imported before the jail hides the grader's folder.
+    import torch  # after the pipe is open: the parent's startup timer covers torch too
 
     torch.set_num_threads(req["threads"])
-    from .impl import MODULES, Impl
+    from . import experiment, standins  # noqa: F401 - experiment: needed after the folder is hidden
     from .calls import ContractError
-    from .probes import run
+    from .impl import MODULES, Impl
     from .plain import BadReturn
-    from . import standins
+    from .probes import run
 
+    if req.get("jail"):
+        from . import jail
+
+        work = req["jail"]["work_dir"]
+        seen = jail.enter(work, req["jail"]["hide_dirs"], req["jail"]["hide_files"])
+        for key in ("package_dir", "out_dir"):  # the same folders, now seen at their new place
+            req[key] = seen + req[key][len(work):]
+    os.chdir(os.path.dirname(req["out_dir"]))  # the work folder: probes' inputs/ are relative to it
     root = req["package_dir"]  # .../assignment
     sys.path.insert(0, os.path.dirname(root))
     sys.dont_write_bytecode = True
@@ -111,6 +116,11 @@ def main() -> None:
             pass
         say("E", name)
     status.close()
+    for stream in (sys.stdout, sys.stderr):  # what the student printed without flushing
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a stream the student closed or replaced
+            pass
     os._exit(0)  # skip the student's atexit handlers and finalizers
 
 

@@ -19,6 +19,7 @@ from torch.utils.data import TensorDataset
 
 from . import nets, standins
 from .constants import PENALIZED_CASES
+from .experiment import run_experiment
 from .impl import Impl
 from .calls import ContractError, blame, call
 from .plain import BadReturn, array, scalar, type_name
@@ -385,6 +386,4 @@ def evaluate(impl):
 
 @probe("experiment.runs", "experiment")
 def experiment_runs(impl, **params):
-    from .experiment import run_experiment
-
     return run_experiment(impl, **params)

@@ -1,0 +1,245 @@
+"""The Gradescope autograder: ``python -m grader gradescope --out autograder.zip``.
+
+The zip (https://gradescope-autograders.readthedocs.io/en/latest/specs/) holds, at its root:
+
+- ``setup.sh``: run once when Gradescope builds the image; makes a Python >= 3.11 virtual
+  environment in ``/autograder/venv`` with CPU builds of torch and torchvision (PyTorch's CPU index,
+  the versions the expected data was computed with), numpy, jinja2 and this grader;
+- ``run_autograder``: run for every submission (working directory ``/autograder``); grades
+  ``/autograder/submission/`` and writes ``/autograder/results/results.json`` atomically (a temporary
+  file, then a rename). ``REGLAB_AUTOGRADER_ROOT`` replaces ``/autograder`` and ``REGLAB_PYTHON``
+  the interpreter (for tests);
+- ``grader/``: the grader without ``mutants.py`` and without any reference code, with the expected
+  data of every check, hidden ones included (their tests are ``after_published``), and
+  ``pyproject.toml``, ``README.md``.
+
+Gradescope copies ``run_autograder`` to ``/autograder/run_autograder``, so it finds the grader in
+``/autograder/source`` and never relies on its own location.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import textwrap
+import time
+import traceback
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+from .checks import REGISTRY
+from .checks.registry import Check
+from .config import Config
+from .release import (Built, ReleaseError, _now, copy_grader, expected_now, find_reference_code, has_reference,
+                      hidden_checks, listing, pyproject, verify, write_expected)
+from .sandbox import MODULE_FILES
+
+ROOT_VAR, PYTHON_VAR = "REGLAB_AUTOGRADER_ROOT", "REGLAB_PYTHON"
+EXECUTABLE = ("setup.sh", "run_autograder")
+
+
+def _torch_pins() -> tuple[str, str]:
+    """``torch==X.Y.*`` and ``torchvision==A.B.*``: the versions this expected data was computed with."""
+    import importlib.metadata
+
+    pins = []
+    for name in ("torch", "torchvision"):
+        try:
+            major, minor = importlib.metadata.version(name).split("+")[0].split(".")[:2]
+            pins.append(f"{name}=={major}.{minor}.*")
+        except (importlib.metadata.PackageNotFoundError, ValueError):
+            pins.append(name)
+    return pins[0], pins[1]
+
+
+def setup_sh(needs_data: bool) -> str:
+    torch_pin, vision_pin = _torch_pins()
+    data = textwrap.dedent("""\
+        # The training check needs CIFAR-10: downloaded once, into the image.
+        "$VENV/bin/python" -c "import torchvision as tv; [tv.datasets.CIFAR10('$ROOT/data', train=t, download=True) for t in (True, False)]"
+        rm -f "$ROOT/data/cifar-10-python.tar.gz"
+        """) if needs_data else "# (no check needs CIFAR-10: nothing to download)\n"
+    return textwrap.dedent(f"""\
+        #!/usr/bin/env bash
+        # Gradescope runs this once, as root, when it builds the autograder image.
+        set -euo pipefail
+        SOURCE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
+        ROOT="${{{ROOT_VAR}:-/autograder}}"
+        VENV="$ROOT/venv"
+
+        PY=""
+        for candidate in python3.13 python3.12 python3.11 python3; do
+          if command -v "$candidate" >/dev/null 2>&1 &&
+             "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            PY="$candidate"; break
+          fi
+        done
+        if [ -z "$PY" ]; then  # Ubuntu 22.04 images ship Python 3.10; the grader needs 3.11 (tomllib)
+          apt-get update
+          apt-get install -y --no-install-recommends python3.11 python3.11-venv
+          PY=python3.11
+        fi
+        if ! "$PY" -m venv "$VENV"; then
+          apt-get update
+          apt-get install -y --no-install-recommends "$(basename "$PY")-venv" || apt-get install -y python3-venv
+          rm -rf "$VENV"
+          "$PY" -m venv "$VENV"
+        fi
+        "$VENV/bin/python" -m pip install --upgrade pip
+        "$VENV/bin/python" -m pip install --index-url https://download.pytorch.org/whl/cpu "{torch_pin}" "{vision_pin}"
+        "$VENV/bin/python" -m pip install "numpy>=1.23" "jinja2>=3.1"
+        "$VENV/bin/python" -m pip install --no-deps "$SOURCE"
+        """) + data
+
+
+RUN_AUTOGRADER = textwrap.dedent(f"""\
+    #!/usr/bin/env bash
+    # Gradescope runs this for every submission: grades /autograder/submission/ and writes
+    # /autograder/results/results.json (atomically). {ROOT_VAR} and {PYTHON_VAR} override the paths.
+    ROOT="${{{ROOT_VAR}:-/autograder}}"
+    PY="${{{PYTHON_VAR}:-$ROOT/venv/bin/python}}"
+    if [ ! -x "$PY" ] && ! command -v "$PY" >/dev/null 2>&1; then PY=python3; fi
+    export REGLAB_DATA="${{REGLAB_DATA:-$ROOT/data}}"
+    export PYTHONPATH="$ROOT/source${{PYTHONPATH:+:$PYTHONPATH}}"
+    cd "$ROOT/source" || exit 1
+    exec "$PY" -m grader.gradescope_build run --root "$ROOT"
+    """)
+
+
+def ta_readme(checks: tuple[Check, ...], hidden: tuple[Check, ...]) -> str:
+    lines = ["# reglab: Gradescope autograder", "",
+             "Upload this zip as the assignment's autograder (Docker, any Ubuntu base image). Students",
+             "upload their `penalties.py`, `model.py`, `data.py`, `train.py` (or their repository, holding",
+             "`assignment/`). Each check is one test; hidden checks show only once grades are published.", "",
+             f"{len(checks)} checks, {sum(c.points for c in checks):g} points; hidden (after_published):"]
+    lines += [f"- `{c.id}` ({c.points:g} points): {c.title}" for c in hidden] or ["- none"]
+    return "\n".join(lines) + "\n"
+
+
+def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Built:
+    """Write the autograder zip to ``out``."""
+    if not has_reference(config):
+        raise ReleaseError(f"no reference solution in {config.solution}: the autograder is built in the "
+                           "instructor's repository")
+    out = Path(out).resolve()
+    if out.suffix != ".zip":
+        raise ReleaseError(f"{out} should end in .zip")
+    hidden = hidden_checks(config, checks)
+    expected = expected_now(config, checks)  # every probe: hidden checks run on Gradescope too
+    with tempfile.TemporaryDirectory(prefix="reglab-gradescope-") as tmp:
+        stage = Path(tmp) / "autograder"
+        copy_grader(stage / "grader")
+        write_expected(stage / "grader", expected, {
+            "format": 1, "kind": "gradescope", "built": _now(), "hidden_checks": 0, "hidden_points": 0,
+            "hidden_ids": [c.id for c in hidden], "checks": [c.id for c in checks]})
+        needs_data = any(c.part == "experiment" for c in checks)
+        (stage / "setup.sh").write_text(setup_sh(needs_data), encoding="utf-8")
+        (stage / "run_autograder").write_text(RUN_AUTOGRADER, encoding="utf-8")
+        (stage / "pyproject.toml").write_text(pyproject("reglab-autograder", "the regularization lab's "
+                                                        "Gradescope autograder", ("grader*",)), encoding="utf-8")
+        (stage / "README.md").write_text(ta_readme(checks, hidden), encoding="utf-8")
+        leaks, n = find_reference_code(stage, config.solution)
+        if leaks:
+            raise ReleaseError("reference code found in the autograder:\n  " + "\n  ".join(leaks))
+        verify(stage, [c.id for c in checks], 0, config.solution)
+        files = listing(stage)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        part = out.with_name(f".{out.name}.{os.getpid()}")
+        with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf:
+            for rel, _ in files:
+                info = zipfile.ZipInfo(rel, date_time=(2020, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = (0o100755 if rel in EXECUTABLE else 0o100644) << 16
+                zf.writestr(info, (stage / rel).read_bytes())
+        os.replace(part, out)
+    return Built(out, files, checks, hidden, n)
+
+
+# ---------------------------------------------------------------- on Gradescope
+
+
+def locate_submission(folder: Path) -> Path:
+    """The folder holding the lab's files: the upload itself, its ``assignment/``, or the one folder it
+    was zipped in (searched two levels deep)."""
+    from .grading import find_lab_folder
+
+    def has_files(p: Path) -> int:
+        return sum((p / f).is_file() for f in MODULE_FILES)
+
+    first = find_lab_folder(folder)
+    if has_files(first):
+        return first
+    candidates = []
+    for depth, pattern in ((1, "*"), (2, "*/*")):
+        for p in sorted(folder.glob(pattern)):
+            rel = p.relative_to(folder).parts
+            if p.is_dir() and not p.is_symlink() and not any(x.startswith((".", "__")) for x in rel) and has_files(p):
+                candidates.append((-has_files(p), depth, p.name != "assignment", str(p), p))
+    return min(candidates)[-1] if candidates else folder
+
+
+def _visible_only(result):
+    return replace(result, checks=tuple(c for c in result.checks if not c.hidden))
+
+
+def results_for(result) -> dict:
+    """Gradescope's results.json for one graded submission."""
+    from .writers.gradescope import first_look, to_gradescope
+
+    data = to_gradescope(result)
+    hidden = [c for c in result.checks if c.hidden]
+    # The top-level output is visible at once: it must not point at a hidden check.
+    text = first_look(_visible_only(result)) if hidden else first_look(result)
+    if hidden:
+        text += (f"\n(That counts the visible checks; {len(hidden)} more check{'s' if len(hidden) != 1 else ''}, "
+                 f"{sum(c.max_score for c in hidden):g} points, {'are' if len(hidden) != 1 else 'is'} shown once "
+                 "grades are published.)")
+    if result.problems:
+        text += "\n\n" + "\n".join(result.problems)
+    data["output"] = text
+    return data
+
+
+def autograde(root: Path) -> int:
+    """Grade ``root/submission`` and write ``root/results/results.json``; always writes a result."""
+    from . import config as configuration
+    from .files import write_atomic
+    from .grading import grade_submission
+    from .release import select_checks
+
+    started = time.monotonic()
+    target = root / "results" / "results.json"
+    try:
+        cfg = configuration.resolve({})
+        selection = select_checks(cfg)
+        folder = locate_submission(root / "submission")
+        result = grade_submission(folder, cfg, name="submission", checks=selection.checks,
+                                  expected=selection.expected)
+        data = results_for(result)
+        print(f"graded {folder}: {result.score:g}/{result.max_score:g} in {result.duration:.1f} s")
+        for c in result.checks:
+            print(f"  {c.outcome.value:<15} {c.score:>4g}/{c.max_score:<4g} {c.id}{' (hidden)' if c.hidden else ''}")
+    except Exception:  # noqa: BLE001 - Gradescope must get a results.json whatever happened
+        print(traceback.format_exc(), file=sys.stderr)
+        data = {"score": 0.0, "output": "The autograder failed on this submission — not your fault: tell your TA.",
+                "visibility": "visible", "stdout_visibility": "hidden", "tests": [],
+                "extra_data": {"grader_error": traceback.format_exc(limit=8)}}
+    data["execution_time"] = round(time.monotonic() - started, 3)
+    write_atomic(target, json.dumps(data, indent=1, allow_nan=False, default=str))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m grader.gradescope_build")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="grade ROOT/submission into ROOT/results/results.json (run_autograder)")
+    run.add_argument("--root", type=Path, default=Path(os.environ.get(ROOT_VAR, "/autograder")))
+    args = p.parse_args(argv)
+    return autograde(args.root)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

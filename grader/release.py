@@ -1,0 +1,618 @@
+"""The student release: what a course hands out, without the reference, and the checks it can run.
+
+``python -m grader release --out DIR`` writes
+
+- ``assignment/``: the stubs (whatever ``assignment/*.py`` holds, the experiment included);
+- ``grader/``: this grader without ``mutants.py`` (near-reference code) and without the
+  registrations of hidden checks, plus ``grader/expected/expected.{npz,json}``: the expected data
+  computed now from the reference, minus the probes that only hidden checks use, and
+  ``grader/expected/manifest.json`` (how many hidden checks were left out);
+- ``README.md`` (how to self-check, what each part asks), ``pyproject.toml`` (``pip install -e .``),
+  ``.gitignore`` and ``.github/workflows/classroom.yml`` (GitHub Classroom autograding).
+
+A check is hidden when it is declared with ``hidden=True`` or listed in the ``hidden`` setting
+(``reglab.toml``: ``hidden = ["penalties.unknown_kind"]``, or ``REGLAB_HIDDEN=id,id``). Wherever
+the grader runs from packaged data (a release, the Gradescope autograder) it runs exactly the
+checks whose expected data it holds: :func:`select_checks`.
+
+Before it is moved into place, the release is searched for every function body and solution region
+of ``solution/`` (:func:`find_reference_code`) and its grader is imported in a fresh interpreter to
+confirm that it loads, lacks ``grader.mutants`` and runs every public check.
+"""
+from __future__ import annotations
+
+import ast
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from . import stubgen
+from .checks import REGISTRY, probes_for
+from .checks.registry import Check
+from .config import PROJECT_ROOT, Config, ConfigError
+from .reference import REFERENCE, Expected, save
+from .results import PARTS
+
+PACKAGE = Path(__file__).resolve().parent
+MANIFEST = "manifest.json"
+EXCLUDED = {"mutants.py"}                   # known mistakes, written as edits of the reference
+EXCLUDED_DIRS = {"__pycache__", "expected"}  # caches, and packaged data rewritten for each build
+MIN_PYTHON = "3.11"                          # tomllib
+
+
+class ReleaseError(Exception):
+    pass
+
+
+def needs_expected(check: Check) -> bool:
+    """Whether the check compares with the reference's results (the training check does not)."""
+    return getattr(check, "needs_expected", True)
+
+
+def expected_probes(checks) -> list[str]:
+    return probes_for(c for c in checks if needs_expected(c))
+
+
+# ---------------------------------------------------------------- which checks run
+
+
+def has_reference(config: Config) -> bool:
+    return config.solution is not None and (config.solution / "__init__.py").is_file()
+
+
+def read_manifest(config: Config) -> dict:
+    """What the build left beside the packaged data ({} in the instructor's repository)."""
+    path = config.expected.parent / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def hidden_checks(config: Config, checks: tuple[Check, ...] = REGISTRY) -> tuple[Check, ...]:
+    """The checks an instructor hid: declared ``hidden=True``, or listed in the ``hidden`` setting."""
+    known = {c.id for c in checks}
+    unknown = [i for i in config.hidden if i not in known]
+    if unknown:
+        raise ConfigError(f"{config.source('hidden')}: unknown check id(s) {', '.join(unknown)} in hidden "
+                          f"(known: {', '.join(sorted(known))})")
+    return tuple(c for c in checks if c.hidden or c.id in config.hidden)
+
+
+@dataclass(frozen=True)
+class Selection:
+    checks: tuple[Check, ...]        # what this grader runs (hidden ones marked hidden=True)
+    expected: Expected | None        # the packaged data; None: computed from the reference when grading
+    hidden_left_out: int = 0         # hidden checks this grader cannot run: the TA runs them
+    hidden_points: float = 0.0
+
+    def note(self) -> str | None:
+        n = self.hidden_left_out
+        if not n:
+            return None
+        return (f"{n} hidden check{'s' if n != 1 else ''} ({self.hidden_points:g} points) "
+                f"{'are' if n != 1 else 'is'} run by your TA")
+
+
+def select_checks(config: Config, checks: tuple[Check, ...] = REGISTRY) -> Selection:
+    """The checks to run here, and the expected data to judge them with.
+
+    With the reference at hand (the instructor's repository) every check runs, the hidden ones
+    marked as such. From packaged data (a student release, the Gradescope autograder) only the
+    checks whose probes all have expected data run, and those that need none (the training check);
+    the others, and the hidden checks a release left out altogether (counted in its manifest), are
+    reported as run by the TA. Without training (``--no-training``) the training check is left out.
+    """
+    from .grading import load_expected
+
+    manifest = read_manifest(config)
+    marked_ids = set(manifest.get("hidden_ids", ()))
+    if has_reference(config) or not manifest:
+        marked_ids |= {c.id for c in hidden_checks(config, checks)}
+    else:  # a packaged grader: ids it left out are unknown here, and that is fine
+        marked_ids |= set(config.hidden)
+    if not config.training:  # as grade_submission does without explicit checks
+        checks = tuple(c for c in checks if c.part != "experiment")
+    marked = tuple(replace(c, hidden=True) if c.id in marked_ids and not c.hidden else c for c in checks)
+    if has_reference(config):
+        return Selection(marked, None)
+    left_n, left_points = int(manifest.get("hidden_checks", 0)), float(manifest.get("hidden_points", 0.0))
+    try:
+        expected = load_expected(config, tuple(c for c in marked if needs_expected(c)))
+    except Exception:  # noqa: BLE001 - grading reports a missing or damaged file as the grader's error
+        return Selection(marked, None, left_n, left_points)
+    present = set(expected.table.get(REFERENCE, {}))
+    runnable = tuple(c for c in marked if not needs_expected(c) or all(p in present for p in c.probes))
+    left = [c for c in marked if c.id not in {r.id for r in runnable}]
+    return Selection(runnable, expected, left_n + len(left), left_points + sum(c.points for c in left))
+
+
+# ---------------------------------------------------------------- building
+
+
+@dataclass(frozen=True)
+class Built:
+    root: Path
+    files: tuple[tuple[str, int], ...]   # (path relative to root, bytes)
+    public: tuple[Check, ...]
+    hidden: tuple[Check, ...]
+    functions_checked: int               # reference functions searched for
+    warnings: tuple[str, ...] = ()
+
+
+def copy_grader(dest: Path) -> None:
+    """This grader package without mutants.py, caches or old packaged data."""
+    for path in sorted(PACKAGE.rglob("*")):
+        rel = path.relative_to(PACKAGE)
+        if path.is_dir() or any(p in EXCLUDED_DIRS or p.startswith(".") for p in rel.parts):
+            continue
+        if rel.name in EXCLUDED or path.suffix in (".pyc", ".pyo") or path.is_symlink():
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest / rel)
+
+
+def strip_checks(source: str, ids: set[str], filename: str = "<checks>") -> str:
+    """``source`` without the ``@checks.add("<id>", ...)`` registrations of these ids.
+
+    Only the decorator goes: the judging function stays defined (other code may call it), unregistered.
+    """
+    tree = ast.parse(source, filename)
+    drop: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for dec in node.decorator_list:
+            if (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute) and dec.func.attr == "add"
+                    and dec.args and isinstance(dec.args[0], ast.Constant) and dec.args[0].value in ids):
+                drop.update(range(dec.lineno - 1, dec.end_lineno))
+    lines = source.splitlines(keepends=True)
+    out = "".join(line for i, line in enumerate(lines) if i not in drop)
+    ast.parse(out, filename)  # still valid Python
+    return out
+
+
+def write_expected(grader_dir: Path, expected: Expected, manifest: dict) -> None:
+    save(expected, grader_dir / "expected" / "expected")
+    (grader_dir / "expected" / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+
+def listing(root: Path) -> tuple[tuple[str, int], ...]:
+    return tuple((p.relative_to(root).as_posix(), p.stat().st_size) for p in sorted(root.rglob("*")) if p.is_file())
+
+
+def staging(dest: Path) -> Path:
+    dest = Path(dest).resolve()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise ReleaseError(f"{dest} exists and is not an empty folder: choose a new one")
+    if dest == PROJECT_ROOT or any(dest.is_relative_to(PROJECT_ROOT / d) for d in ("grader", "solution", "assignment")):
+        raise ReleaseError(f"{dest} is part of this repository: choose a folder outside it")
+    tmp = dest.parent / f".{dest.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def finish(tmp: Path, dest: Path) -> None:
+    dest = Path(dest).resolve()
+    if dest.is_dir():
+        dest.rmdir()  # empty, checked by staging()
+    os.replace(tmp, dest)
+
+
+def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
+          assignment: Path = PROJECT_ROOT / "assignment") -> Built:
+    """Write the student release into ``dest`` (a new or empty folder)."""
+    if not has_reference(config):
+        raise ReleaseError(f"no reference solution in {config.solution}: a release is built in the "
+                           "instructor's repository")
+    stubs = sorted(assignment.glob("*.py"))
+    if not stubs:
+        raise ReleaseError(f"{assignment} holds no stubs: run python -m grader stubs")
+    hidden = hidden_checks(config, checks)
+    public = tuple(c for c in checks if c.id not in {h.id for h in hidden})
+    if not public:
+        raise ReleaseError("every check is hidden: a release needs at least one public check")
+    warnings = []
+    stale = stubgen.drift(config.solution, assignment)
+    if stale:
+        warnings.append(f"assignment/ is out of date with solution/ ({', '.join(stale)}): the release copies "
+                        "assignment/ as it is — run python -m grader stubs first to refresh it")
+    tmp = staging(dest)  # refuses a bad destination before the expected data is computed
+    try:
+        expected = expected_now(config, checks)  # the training check compares with no stored data
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    only_hidden = set(expected_probes(hidden)) - set(expected_probes(public))
+    try:
+        (tmp / "assignment").mkdir()
+        for path in stubs:
+            shutil.copyfile(path, tmp / "assignment" / path.name)
+        copy_grader(tmp / "grader")
+        ids = {c.id for c in hidden}
+        for path in sorted((tmp / "grader" / "checks").glob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            stripped = strip_checks(text, ids, str(path))
+            if stripped != text:
+                path.write_text(stripped, encoding="utf-8")
+        write_expected(tmp / "grader", expected.without(only_hidden), {
+            "format": 1, "kind": "student release", "built": _now(),
+            "hidden_checks": len(hidden), "hidden_points": sum(c.points for c in hidden),
+            "checks": [c.id for c in public]})
+        (tmp / "README.md").write_text(readme(config.solution, public, hidden, assignment=tmp / "assignment"),
+                                       encoding="utf-8")
+        (tmp / "pyproject.toml").write_text(pyproject("reglab-lab", "the regularization lab: your code and its "
+                                                      "self-check", ("grader*", "assignment*")), encoding="utf-8")
+        (tmp / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
+        (tmp / ".github" / "workflows").mkdir(parents=True)
+        (tmp / ".github" / "workflows" / "classroom.yml").write_text(CLASSROOM_WORKFLOW, encoding="utf-8")
+        leaks, n = find_reference_code(tmp, config.solution)
+        if leaks:
+            raise ReleaseError("reference code found in the release:\n  " + "\n  ".join(leaks))
+        verify(tmp, [c.id for c in public], len(hidden), config.solution)
+        files = listing(tmp)
+        finish(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Built(Path(dest).resolve(), files, public, hidden, n, tuple(warnings))
+
+
+def verify(root: Path, run_ids: list[str], hidden_n: int, solution: Path) -> None:
+    """Import the built grader in a fresh interpreter (only ``root`` on its path, nothing installed
+    in the way), check that it runs exactly ``run_ids``, and grade the reference with it: every check
+    that compares with stored data must pass (a stale or damaged expected file fails here, not in
+    front of the students)."""
+    script = textwrap.dedent(f"""
+        import importlib.util, json, sys
+        from pathlib import Path
+        sys.path.insert(0, {str(root)!r})
+        # As on a student's machine: an editable install of the instructor's repository would answer
+        # for any grader module the release lacks (its finder ignores the package's __path__).
+        sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+        import grader
+        from grader.config import resolve
+        from grader.grading import grade_submission
+        from grader.release import select_checks
+        sel = select_checks(resolve({{}}, environ={{}}))
+        cfg = resolve({{"training": False}}, environ={{}})
+        core = select_checks(cfg)
+        result = grade_submission(Path({str(solution)!r}), cfg, checks=core.checks, expected=core.expected)
+        print(json.dumps({{"file": grader.__file__, "mutants": importlib.util.find_spec("grader.mutants") is not None,
+                          "solution": importlib.util.find_spec("solution") is not None,
+                          "checks": [c.id for c in sel.checks], "hidden": sel.hidden_left_out,
+                          "failed": [f"{{c.id}} ({{c.outcome.value}}: {{c.message[:200]}})" for c in result.checks
+                                     if c.outcome.value != "passed"]}}))
+    """)
+    proc = subprocess.run([sys.executable, "-I", "-B", "-c", script], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+    if proc.returncode != 0:
+        raise ReleaseError(f"the built grader does not work:\n{proc.stderr[-2000:]}")
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    problems = []
+    if not Path(got["file"]).resolve().is_relative_to(root.resolve()):
+        problems.append(f"grader was imported from {got['file']}, not from the build")
+    if got["mutants"] or got["solution"]:
+        problems.append("grader.mutants or solution is importable from the build")
+    if got["checks"] != run_ids:
+        problems.append(f"it runs {got['checks']}, not {run_ids}")
+    if got["hidden"] != hidden_n:
+        problems.append(f"it counts {got['hidden']} hidden checks left out, not {hidden_n}")
+    if got["failed"]:
+        problems.append("the reference does not pass its checks with the built grader (stale expected data?): "
+                        + "; ".join(got["failed"]))
+    if problems:
+        raise ReleaseError("the built grader is not right: " + "; ".join(problems))
+    for cache in sorted(root.rglob("__pycache__"), reverse=True):  # the worker (-I) writes bytecode
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def expected_now(config: Config, checks: tuple[Check, ...]) -> Expected:
+    """The expected data computed now, in this process, from the reference (never from a cache)."""
+    from .reference import compute
+
+    return compute(config.solution, expected_probes(checks))
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+# ---------------------------------------------------------------- no reference code inside
+
+
+def _body(node) -> list:
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    return body
+
+
+def reference_fragments(solution: Path) -> list[tuple[str, list[str], str]]:
+    """``(where, statements as ast dumps, code with whitespace removed)`` for every function of the
+    reference that holds a solution region (its body without the docstring) and every region."""
+    found = []
+    for path in sorted(solution.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            segment = lines[node.lineno - 1:node.end_lineno]
+            if not any(line.strip() == stubgen.BEGIN for line in segment):
+                continue
+            body = _body(node)
+            code = "\n".join(lines[body[0].lineno - 1:body[-1].end_lineno]) if body else ""
+            found.append((f"solution/{path.name}:{node.name}", [ast.dump(s) for s in body], _squash(code)))
+        for start, end in _regions(lines):
+            code = textwrap.dedent("\n".join(lines[start + 1:end]))
+            try:
+                stmts = ast.parse(code).body
+            except SyntaxError:  # a region inside an expression: text search only
+                stmts = []
+            found.append((f"solution/{path.name}:{start + 1} (solution region)", [ast.dump(s) for s in stmts],
+                          _squash(code)))
+    return found
+
+
+def _regions(lines: list[str]):
+    start = None
+    for i, line in enumerate(lines):
+        if line.strip() == stubgen.BEGIN:
+            start = i
+        elif line.strip() == stubgen.END and start is not None:
+            yield start, i
+            start = None
+
+
+def _squash(code: str) -> str:
+    code = "\n".join(line.split("#", 1)[0] if "#" in line and "'" not in line and '"' not in line else line
+                     for line in code.splitlines())
+    return re.sub(r"\s+", "", code)
+
+
+def _blocks(tree) -> list[list[str]]:
+    out = []
+    for node in ast.walk(tree):
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(node, name, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                out.append([ast.dump(s) for s in block])
+    return out
+
+
+def _contains(block: list[str], seq: list[str]) -> bool:
+    n = len(seq)
+    return any(block[i:i + n] == seq for i in range(len(block) - n + 1))
+
+
+def find_reference_code(root: Path, solution: Path) -> tuple[list[str], int]:
+    """Where the reference's function bodies or solution regions appear under ``root``.
+
+    Python files are compared statement by statement (``ast.dump``: layout, comments and
+    docstrings do not matter); every other text file by its code with whitespace removed.
+    Returns the findings and how many fragments were searched for.
+    """
+    fragments = reference_fragments(solution)
+    leaks = []
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        if path.suffix == ".py":
+            try:
+                blocks = _blocks(ast.parse(path.read_text(encoding="utf-8", errors="replace")))
+            except SyntaxError:
+                leaks.append(f"{rel}: not valid Python, cannot be checked")
+                continue
+            leaks += [f"{rel}: {where}" for where, stmts, _ in fragments
+                      if stmts and any(_contains(b, stmts) for b in blocks)]
+        elif path.suffix not in (".npz", ".png", ".jpg", ".zip"):
+            text = _squash(path.read_text(encoding="utf-8", errors="replace"))
+            leaks += [f"{rel}: {where}" for where, _, code in fragments if len(code) >= 40 and code in text]
+    return sorted(set(leaks)), len(fragments)
+
+
+# ---------------------------------------------------------------- the release's own files
+
+
+def _first_line(node) -> str:
+    doc = ast.get_docstring(node) if node is not None else None
+    return doc.strip().splitlines()[0].strip() if doc else ""
+
+
+def _contract(path: Path) -> tuple[str, list[tuple[str, str]]]:
+    """A module's docstring's first line and, per public function or class, its docstring's first line."""
+    if not path.is_file():
+        return "", []
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    items = [(n.name, _first_line(n)) for n in tree.body
+             if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")]
+    return _first_line(tree), items
+
+
+def readme(solution: Path, public: tuple[Check, ...], hidden: tuple[Check, ...], assignment: Path) -> str:
+    total = sum(c.points for c in public)
+    out = [
+        "# Regularization lab: L1/L2 penalties, dropout, normalization (CIFAR-10)",
+        "",
+        "Your work goes into `assignment/`: fill in every function that still raises `NotImplementedError`.",
+        "The grader in `grader/` checks it on your machine exactly as it is graded (do not edit `grader/`).",
+        "",
+        "## Set up",
+        "",
+        "Python 3.11 or newer. PyTorch for the CPU is enough:",
+        "",
+        "```",
+        "python -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu",
+        "python -m pip install -e .",
+        "```",
+        "",
+        "## Check your work",
+        "",
+        "```",
+        "python -m grader check --no-training     # the function checks: a few seconds",
+        "python -m grader check                   # also the CIFAR-10 training check (data in ./data)",
+        "python -m grader check -v                # also show the details of passed checks",
+        "```",
+        "",
+        "It prints, per part, what passed, what is wrong (expected and got, often the mistake by name) and",
+        "where to look, and writes an HTML report to `reports/assignment/index.html`. The exit status is",
+        "0, or 1 with `--fail-under PCT` when the score is below PCT percent. CIFAR-10 is read from `./data`",
+        "(`--data DIR` or `REGLAB_DATA=DIR` to use another copy holding `cifar-10-batches-py/`).",
+        "",
+        f"The self-check runs {len(public)} checks worth {total:g} points.",
+    ]
+    if hidden:
+        n = len(hidden)
+        out += [f"{n} more check{'s' if n != 1 else ''} ({sum(c.points for c in hidden):g} points) "
+                f"{'are' if n != 1 else 'is'} hidden: your TA runs {'them' if n != 1 else 'it'} after the "
+                "deadline, so passing everything here does not guarantee full marks."]
+    out += [
+        "",
+        "When you push to GitHub (GitHub Classroom), the workflow in `.github/workflows/classroom.yml` runs",
+        "`python -m grader check --ci`: failed checks show up as annotations on your code, and the run's",
+        "summary page lists every check with its hint.",
+        "",
+        "## What each part asks",
+    ]
+    for number, part in enumerate(PARTS, start=1):
+        mine = [c for c in public if c.part == part]
+        module = "experiment" if part == "experiment" else part
+        headline, items = _contract(solution / f"{module}.py")
+        if not mine and not headline:
+            continue
+        points = f" ({sum(c.points for c in mine):g} points)" if mine else ""
+        title = "the experiment: your whole pipeline trained on CIFAR-10" if part == "experiment" else f"`{module}.py`"
+        out += ["", f"### {number}. {title}{points}", ""]
+        if headline:
+            out += [headline, ""]
+        if part == "experiment":
+            if (assignment / "experiment.py").is_file():
+                out += ["`assignment/experiment.py` is complete: run it with `python -m assignment.experiment "
+                        "--help` once parts 1–4 pass.", ""]
+            if mine:
+                out += ["The training check (left out by `--no-training`) trains your model with your data, "
+                        "penalty and training code on part of CIFAR-10 and checks that regularization helps:", ""]
+        else:
+            out += [f"- `{name}`: {line}" if line else f"- `{name}`" for name, line in items]
+            out += ["", "Read the docstrings in `assignment/" + f"{module}.py` for the exact contract.", ""]
+        if mine:
+            out += ["| Check | Points |", "|---|---:|"]
+            out += [f"| {c.title.replace('|', '/')} | {c.points:g} |" for c in mine]
+    extra = sorted(p.name for p in assignment.glob("*.py")
+                   if p.stem not in PARTS and p.name not in ("__init__.py",))
+    if extra:
+        out += ["", "Also in `assignment/`: " + ", ".join(f"`{n}`" for n in extra) + "."]
+    out += ["", "## About the grader", "",
+            "The grader compares your functions' results with results stored as numbers in `grader/expected/`;",
+            "it holds no solution. Your TA grades with their own copy of it.", ""]
+    return "\n".join(out)
+
+
+def pyproject(name: str, description: str, packages: tuple[str, ...]) -> str:
+    return textwrap.dedent(f"""\
+        [build-system]
+        requires = ["setuptools>=64"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "{name}"
+        version = "{_version()}"
+        description = "{description}"
+        readme = "README.md"
+        requires-python = ">={MIN_PYTHON}"
+        dependencies = ["torch>=2.0", "torchvision>=0.15", "numpy>=1.23", "jinja2>=3.1"]
+
+        [tool.setuptools.packages.find]
+        include = [{", ".join(f'"{p}"' for p in packages)}]
+
+        [tool.setuptools.package-data]
+        grader = ["templates/*", "templates/**/*", "expected/*"]
+        """)
+
+
+def _version() -> str:
+    try:
+        import tomllib
+
+        return tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    except (OSError, KeyError, ValueError):
+        return "0.0.0"
+
+
+GITIGNORE = """\
+__pycache__/
+*.egg-info/
+/reports/
+/data/
+"""
+
+CLASSROOM_WORKFLOW = """\
+# GitHub Classroom autograding: runs the lab's grader on every push.
+# Points reach Classroom through the "Autograding complete" / "Autograding report" notices that
+# `python -m grader check --ci` prints; failed checks become annotations on your code.
+name: Autograding Tests
+'on': [push, workflow_dispatch, repository_dispatch]
+permissions:
+  checks: write
+  actions: read
+  contents: read
+jobs:
+  run-autograding-tests:
+    runs-on: ubuntu-latest
+    if: github.actor != 'github-classroom[bot]'
+    timeout-minutes: 30
+    env:
+      REGLAB_DATA: ${{ github.workspace }}/data
+    steps:
+      - name: Checkout code
+        uses: actions/checkout@v4
+      - name: Set up Python
+        uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+          cache: pip
+          cache-dependency-path: pyproject.toml
+      - name: Install the lab (CPU PyTorch)
+        run: |
+          python -m pip install --upgrade pip
+          python -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu
+          python -m pip install -e .
+      - name: Restore CIFAR-10
+        id: cifar
+        uses: actions/cache/restore@v4
+        with:
+          path: data
+          key: cifar10-python-v1
+      - name: Download CIFAR-10 (first run only)
+        id: download
+        if: steps.cifar.outputs.cache-hit != 'true'
+        continue-on-error: true
+        run: |
+          python -c "import torchvision as tv; [tv.datasets.CIFAR10('data', train=t, download=True) for t in (True, False)]"
+          rm -f data/cifar-10-python.tar.gz
+      - name: Save CIFAR-10 for the next runs
+        if: steps.cifar.outputs.cache-hit != 'true' && steps.download.outcome == 'success'
+        uses: actions/cache/save@v4
+        with:
+          path: data
+          key: cifar10-python-v1
+      - name: Autograding
+        run: python -m grader check --ci
+      - name: Upload the report
+        if: always()
+        uses: actions/upload-artifact@v4
+        with:
+          name: reglab-report
+          path: reports/
+          if-no-files-found: ignore
+"""
