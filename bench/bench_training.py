@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -70,7 +70,7 @@ def main(argv=None) -> None:
         for seed in range(args.seeds):
             t0 = time.monotonic()
             with ref.patched(patch):
-                params = dataclasses.replace(mine, seed=seed).params(data, args.device, training.os.cpu_count() or 1)
+                params = dataclasses.replace(mine, seed=seed).params(data, args.device, os.cpu_count() or 1)
                 values = run_experiment(ref, **params)
             a = training.analyse(values, subset, mine)
             passed = all(a.margins[r] >= a.threshold for r in deciding)

@@ -97,7 +97,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
     skipped: tuple[CheckResult, ...] = ()
     subset, scratch = None, None
     if experiment:
-        from .cifar import CifarDataError
+        from .cifar import CifarDataError  # imports torch: only the training check pays for it
 
         try:
             subset = training.load_subset(config.data, settings)

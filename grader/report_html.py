@@ -11,10 +11,7 @@ import functools
 import hashlib
 import itertools
 import math
-import os
-import re
 import statistics
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +21,10 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from markupsafe import Markup
 
-from grader.results import PARTS, CheckResult, Outcome, SubmissionResult
+from grader.files import write_atomic
+# status is re-exported: the summary's view and grades.csv share one definition (grader.results)
+from grader.results import (PARTS, STATUS_LABELS, CheckResult, Outcome, SubmissionResult, status,  # noqa: F401
+                            troubles, worst)
 
 OUTCOME_LABELS = {
     Outcome.PASSED: "passed",
@@ -35,14 +35,11 @@ OUTCOME_LABELS = {
     Outcome.SKIPPED: "skipped",
     Outcome.GRADER_ERROR: "grader error",
 }
-# Worst first: a submission's status is the worst of its troubles.
-STATUS_LABELS = {"grader_error": "grader error", "crashed": "crashed", "timeout": "timed out", "ok": "ok"}
 EXPECTED_RUNS = ("baseline", "l2", "dropout", "both")
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 _RUN_COLOURS = {"baseline": "#000000", "l2": "#0072B2", "dropout": "#E69F00", "both": "#009E73"}
 _SPARE_COLOURS = ("#CC79A7", "#D55E00", "#56B4E9", "#999999")
 _PASS, _FAIL, _INK, _MUTED = "#1a7f37", "#b42318", "#1b1b1b", "#5c5c5c"
-_CRASH = re.compile(r"crash|killed|exited", re.IGNORECASE)
 _BASE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
 
@@ -366,29 +363,6 @@ def svg_histogram(percents: list[float]) -> Markup:
 
 # ---------------------------------------------------------------- summary page
 
-def troubles(result: SubmissionResult) -> list[tuple[str, str]]:
-    """(status key, description) for everything that timed out, crashed or broke the grader."""
-    found = [("grader_error", result.grader_error)] if result.grader_error else []
-    for c in result.checks:
-        if c.outcome is Outcome.GRADER_ERROR:
-            found.append(("grader_error", f"{c.id}: {c.message}"))
-        elif c.outcome is Outcome.TIMEOUT:
-            found.append(("timeout", f"{c.id}: {c.message}"))
-        elif c.outcome is Outcome.ERROR and _CRASH.search(c.message):
-            found.append(("crashed", f"{c.id}: {c.message}"))
-    return found
-
-
-def status(result: SubmissionResult) -> str:
-    """"ok", or the worst of the submission's troubles."""
-    return _worst(troubles(result))
-
-
-def _worst(found: list[tuple[str, str]]) -> str:
-    keys = {key for key, _ in found}
-    return next(k for k in STATUS_LABELS if k in keys or k == "ok")
-
-
 @dataclass(frozen=True)
 class CheckStats:
     id: str
@@ -445,7 +419,7 @@ def render_summary(results: list[SubmissionResult], *, links: dict[str, str], el
     script, script_src = _sort_script()
     percents = [r.percent for r in results]
     found = {r.name: troubles(r) for r in results}  # names are unique within a batch, as links assume
-    statuses = {name: _worst(f) for name, f in found.items()}
+    statuses = {name: worst(f) for name, f in found.items()}
     return _env().get_template("summary.html.j2").render(
         csp=f"{_BASE_CSP}; script-src {script_src}",
         sort_script=script,
@@ -467,22 +441,8 @@ def render_summary(results: list[SubmissionResult], *, links: dict[str, str], el
 
 # ---------------------------------------------------------------- writing
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Readers (a browser, a web server) see the old page or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be read
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def write_student(result: SubmissionResult, path: Path) -> Path:
-    _write_atomically(Path(path), render_student(result))
+    write_atomic(Path(path), render_student(result))
     return Path(path)
 
 
@@ -490,6 +450,6 @@ def write_summary(results: list[SubmissionResult], out_dir: Path, elapsed: float
                   links: dict[str, str] | None = None) -> Path:
     """Write ``<out_dir>/index.html``; links default to ``<name>/index.html`` beside it."""
     path = Path(out_dir) / "index.html"
-    _write_atomically(path, render_summary(results, links=default_links(results) if links is None else links,
+    write_atomic(path, render_summary(results, links=default_links(results) if links is None else links,
                                            elapsed=elapsed))
     return path

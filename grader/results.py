@@ -5,6 +5,7 @@ Writers (terminal, Gradescope JSON, CSV, JUnit, HTML) only read these objects.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
@@ -116,3 +117,31 @@ class SubmissionResult:
             environment=dict(d.get("environment", {})),
             extra=dict(d.get("extra", {})),
         )
+
+
+# Worst first: a submission's status is the worst of its troubles.
+STATUS_LABELS = {"grader_error": "grader error", "crashed": "crashed", "timeout": "timed out", "ok": "ok"}
+_CRASH = re.compile(r"crash|killed|exited", re.IGNORECASE)
+
+
+def troubles(result: SubmissionResult) -> list[tuple[str, str]]:
+    """(status key, description) for everything that timed out, crashed or broke the grader."""
+    found = [("grader_error", result.grader_error)] if result.grader_error else []
+    for c in result.checks:
+        if c.outcome is Outcome.GRADER_ERROR:
+            found.append(("grader_error", f"{c.id}: {c.message}"))
+        elif c.outcome is Outcome.TIMEOUT:
+            found.append(("timeout", f"{c.id}: {c.message}"))
+        elif c.outcome is Outcome.ERROR and _CRASH.search(c.message):
+            found.append(("crashed", f"{c.id}: {c.message}"))
+    return found
+
+
+def worst(found: list[tuple[str, str]]) -> str:
+    keys = {key for key, _ in found}
+    return next(k for k in STATUS_LABELS if k in keys or k == "ok")
+
+
+def status(result: SubmissionResult) -> str:
+    """"ok", or the worst of the submission's troubles (a key of STATUS_LABELS)."""
+    return worst(troubles(result))

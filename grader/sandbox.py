@@ -226,8 +226,8 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
         while pending and starts <= len(probes) + 4:
             starts += 1
             token = secrets.token_hex(8)
-            culprit, how = _start_worker(package, dataclasses.replace(job, probes=pending), blocked, out_dir, home,
-                                         log_path, token, limits, env_extra or {}, deadline, hide)
+            culprit, status, how = _start_worker(package, dataclasses.replace(job, probes=pending), blocked, out_dir,
+                                                 home, log_path, token, limits, env_extra or {}, deadline, hide)
             sweep(token)
             for name in pending:
                 result = _read_result(out_dir, name)
@@ -246,7 +246,7 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
                 blocked[name] = how
                 module_errors[name] = how
             elif kind == "probe" and name in pending:
-                outcomes[name] = ProbeOutcome("timeout" if "time" in how else "crashed", message=how)
+                outcomes[name] = ProbeOutcome(status, message=how)
                 pending.remove(name)
             if time.monotonic() >= deadline:
                 break
@@ -298,8 +298,9 @@ def worker_command() -> list[str]:
 
 def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Path, home: Path,
                   log_path: Path, token: str, limits: Limits, env_extra: dict[str, str],
-                  deadline: float, hide: tuple[Path, ...]) -> tuple[tuple[str, str] | None, str]:
-    """Run one worker to its end. Returns the import or probe that hung or crashed, and how."""
+                  deadline: float, hide: tuple[Path, ...]) -> tuple[tuple[str, str] | None, str, str]:
+    """Run one worker to its end. Returns the import or probe that hung or crashed (None when the
+    worker finished), "timeout" or "crashed", and how, in words."""
     read_fd, write_fd = os.pipe()
     request = out_dir.parent / "request.json"
     prefix = jail_prefix()
@@ -315,7 +316,8 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
                                 pass_fds=(write_fd,), start_new_session=True, preexec_fn=_limit(limits))
     os.close(write_fd)
     current: tuple[str, str] | None = ("import", "torch")
-    step_deadline = time.monotonic() + limits.startup_timeout
+    step_limit = limits.startup_timeout  # seconds allowed for the current step
+    step_deadline = time.monotonic() + step_limit
     buffer = b""
     try:
         with os.fdopen(read_fd, "rb", buffering=0) as status:
@@ -324,8 +326,8 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
                 wait = min(step_deadline, deadline) - now
                 if wait <= 0:
                     _kill(proc)
-                    limit = "its total time" if deadline <= step_deadline else "its time limit"
-                    return _culprit(current), f"did not finish within {limit} ({_seconds(current, limits, job)})"
+                    limit = "its total time" if deadline <= step_deadline else f"its time limit ({step_limit:.0f} s)"
+                    return _culprit(current), "timeout", f"did not finish within {limit}"
                 ready, _, _ = select.select([status], [], [], wait)
                 if not ready:
                     continue
@@ -337,21 +339,21 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
                         _kill(proc)
                     code = proc.returncode
                     if current is None and code == 0:
-                        return None, ""
-                    return _culprit(current), f"the process {_signal_name(code)}"
+                        return None, "", ""
+                    return _culprit(current), "crashed", f"the process {_signal_name(code)}"
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     words = line.decode("utf-8", "replace").split()
                     if words[:1] == ["I"] and len(words) == 2:
-                        current, step_deadline = ("import", words[1]), time.monotonic() + limits.import_timeout
-                    elif words[:1] == ["R"]:
-                        current = None
+                        current, step_limit = ("import", words[1]), limits.import_timeout
                     elif words[:1] == ["S"] and len(words) == 2:
-                        current = ("probe", words[1])
-                        step_deadline = time.monotonic() + job.timeouts.get(words[1], limits.probe_timeout)
-                    elif words[:1] == ["E"]:
-                        current, step_deadline = None, time.monotonic() + limits.probe_timeout
+                        current, step_limit = ("probe", words[1]), job.timeouts.get(words[1], limits.probe_timeout)
+                    elif words[:1] in (["R"], ["E"]):  # between steps: no student function is running
+                        current, step_limit = None, limits.probe_timeout
+                    else:
+                        continue
+                    step_deadline = time.monotonic() + step_limit
     finally:
         _kill(proc)
 
@@ -360,14 +362,6 @@ def _culprit(current: tuple[str, str] | None) -> tuple[str, str] | None:
     if current is None or current == ("import", "torch"):
         return ("startup", "") if current else ("between", "")
     return current
-
-
-def _seconds(current, limits: Limits, job: Job) -> str:
-    if current == ("import", "torch"):
-        return f"{limits.startup_timeout:.0f} s"
-    if current and current[0] == "import":
-        return f"{limits.import_timeout:.0f} s"
-    return f"{job.timeouts.get(current[1], limits.probe_timeout) if current else limits.probe_timeout:.0f} s"
 
 
 def _kill(proc: subprocess.Popen) -> None:

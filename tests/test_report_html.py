@@ -7,7 +7,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from grader import report_html
+from grader import files, report_html
 from grader.report_html import (check_stats, make_environment, render_student, render_summary, status,
                                 svg_curves, write_student, write_summary)
 from grader.results import PARTS, CheckResult, Outcome, SubmissionResult
@@ -370,7 +370,7 @@ def test_failed_write_leaves_the_old_page_and_no_temporary_file(tmp_path, monkey
         assert Path(src).read_text() == render_student(buggy()), "the whole page is written before the swap"
         raise OSError("disk full")
 
-    monkeypatch.setattr(report_html.os, "replace", broken_replace)
+    monkeypatch.setattr(files.os, "replace", broken_replace)
     with pytest.raises(OSError):
         write_student(buggy(), path)
     assert path.read_text() == before

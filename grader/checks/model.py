@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..worker.constants import MLP_SHAPES
-from .registry import PASS, CheckList, Context, Verdict, fail
+from .registry import PASS, CheckList, Verdict, fail
 
 checks = CheckList("model")
 

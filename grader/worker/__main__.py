@@ -15,6 +15,14 @@ import traceback
 import types
 
 import numpy as np
+import torch
+
+# Everything the worker needs is imported before the jail hides the grader's folder.
+from . import experiment, jail, standins  # noqa: F401 - experiment: its probe runs after the folder is hidden
+from .calls import ContractError
+from .impl import MODULES, Impl, Unavailable
+from .plain import BadReturn
+from .probes import run
 
 
 def main() -> None:
@@ -26,19 +34,8 @@ def main() -> None:
         status.write(" ".join(words) + "\n")
         status.flush()
 
-    # Everything the worker needs is imported before the jail hides the grader's folder.
-    import torch  # after the pipe is open: the parent's startup timer covers torch too
-
     torch.set_num_threads(req["threads"])
-    from . import experiment, standins  # noqa: F401 - experiment: needed after the folder is hidden
-    from .calls import ContractError
-    from .impl import MODULES, Impl
-    from .plain import BadReturn
-    from .probes import run
-
     if req.get("jail"):
-        from . import jail
-
         work = req["jail"]["work_dir"]
         seen = jail.enter(work, req["jail"]["hide_dirs"], req["jail"]["hide_files"])
         for key in ("package_dir", "out_dir"):  # the same folders, now seen at their new place
@@ -70,10 +67,7 @@ def main() -> None:
 
     modules, broken = {}, dict(req["blocked"])
     for name in MODULES:
-        if name in broken:
-            standin(name)
-            continue
-        if not os.path.exists(os.path.join(root, name + ".py")):
+        if name in broken or not os.path.exists(os.path.join(root, name + ".py")):
             standin(name)
             continue
         say("I", name)
@@ -102,7 +96,7 @@ def main() -> None:
                 else:
                     record["values"][key] = value
         except BaseException as exc:  # noqa: BLE001 - every failure becomes a result
-            record = describe(exc, student_traceback, ContractError, BadReturn)
+            record = describe(exc, student_traceback)
         try:
             tmp = os.path.join(out_dir, f".{name}.npz")
             with open(tmp, "wb") as fh:
@@ -124,9 +118,8 @@ def main() -> None:
     os._exit(0)  # skip the student's atexit handlers and finalizers
 
 
-def describe(exc: BaseException, student_traceback, ContractError, BadReturn) -> dict:
-    from .impl import Unavailable
-
+def describe(exc: BaseException, student_traceback) -> dict:
+    """A failed probe as a record: whose fault it was and what to show."""
     if isinstance(exc, Unavailable):
         return {"status": exc.kind, "message": str(exc), "location": exc.location}
     cause = exc.__cause__ if isinstance(exc, ContractError) and exc.__cause__ is not None else exc

@@ -7,18 +7,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from ..files import write_atomic
-from ..results import PARTS, Outcome, SubmissionResult
-
-
-def status(result: SubmissionResult) -> str:
-    if result.grader_error:
-        return "grader error"
-    outcomes = {c.outcome for c in result.checks}
-    if Outcome.TIMEOUT in outcomes:
-        return "timed out"
-    if any(c.outcome is Outcome.ERROR and ("killed" in c.message or "crash" in c.message) for c in result.checks):
-        return "crashed"
-    return "ok"
+from ..results import PARTS, STATUS_LABELS, Outcome, SubmissionResult, status
 
 
 def grades_csv(results: list[SubmissionResult]) -> str:
@@ -29,7 +18,7 @@ def grades_csv(results: list[SubmissionResult]) -> str:
     for r in results:
         scores = r.parts()
         writer.writerow([r.name, *(f"{scores[p][0]:g}" if p in scores else "" for p in parts),
-                         f"{r.score:g}", f"{r.max_score:g}", f"{r.percent:.1f}", status(r), f"{r.duration:.1f}"])
+                         f"{r.score:g}", f"{r.max_score:g}", f"{r.percent:.1f}", STATUS_LABELS[status(r)], f"{r.duration:.1f}"])
     return out.getvalue()
 
 
