@@ -40,6 +40,10 @@ class Config:
     memory_mb: int = 8192
     threads: int = 1
     hidden: tuple[str, ...] = ()                     # check ids run only by TAs (left out of a release)
+    sandbox: str = "auto"                            # auto | bwrap | unshare | uid | none (isolation backend)
+    unsafe_no_sandbox: bool = False                  # grade even where no backend can isolate the worker
+    secret_seed: str = ""                            # the course secret probes draw their inputs from ("" = public)
+    lang: str = ""                                   # ko | en ("" = from the locale)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)  # name -> where it came from
 
     def source(self, name: str) -> str:
@@ -80,6 +84,10 @@ def _convert(name: str, raw: Any, where: str) -> Any:
             value = str(raw)
             if name == "device" and value not in ("auto", "cpu", "cuda"):
                 raise ValueError("must be auto, cpu or cuda")
+            if name == "sandbox" and value not in ("auto", "bwrap", "unshare", "uid", "none"):
+                raise ValueError("must be auto, bwrap, unshare, uid or none")
+            if name == "lang" and value not in ("", "ko", "en"):
+                raise ValueError("must be ko or en")
             return value
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: bad value {raw!r} for {name}: {exc}") from None

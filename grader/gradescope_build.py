@@ -35,7 +35,7 @@ from .checks.registry import Check
 from .config import Config
 from .release import (Built, ReleaseError, _now, copy_grader, expected_now, find_reference_code, has_reference,
                       hidden_checks, listing, pyproject, verify, write_expected)
-from .sandbox import MODULE_FILES
+from .isolation import MODULE_FILES
 
 ROOT_VAR, PYTHON_VAR = "REGLAB_AUTOGRADER_ROOT", "REGLAB_PYTHON"
 EXECUTABLE = ("setup.sh", "run_autograder")

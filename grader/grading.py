@@ -23,7 +23,8 @@ from .checks.registry import Check, Context
 from .config import PROJECT_ROOT, Config
 from .reference import Expected, expected_for
 from .results import CheckResult, Outcome, SubmissionResult
-from .sandbox import MODULE_FILES, Job, Limits, ProbeOutcome, SandboxRun, run_probes
+from .isolation import MODULE_FILES
+from .sandbox import Job, Limits, ProbeOutcome, SandboxRun, run_probes
 
 STATUS_OUTCOME = {
     "not_implemented": Outcome.NOT_IMPLEMENTED, "missing": Outcome.NOT_IMPLEMENTED,

@@ -8,10 +8,8 @@ probes that are left, with the culprit module replaced by a stand-in.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
-import resource
 import secrets
 import select
 import shutil
@@ -25,11 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-MODULE_FILES = ("penalties.py", "model.py", "data.py", "train.py")
-MAX_FILE_BYTES = 1 << 20       # a submission's single source file
-MAX_TOTAL_BYTES = 8 << 20      # all the source files it may bring
+from .isolation import copy_submission, environment, jail_prefix, kill, rlimits, sweep
+
 MAX_RESULT_BYTES = 64 << 20    # one probe's result files
-TOKEN_VAR = "REGLAB_SANDBOX"   # every process the worker starts inherits it: how leftovers are found
 
 
 @dataclass(frozen=True)
@@ -69,69 +65,6 @@ class SandboxRun:
     problems: tuple[str, ...] = ()  # e.g. files too large or links left out
 
 
-def copy_submission(src: Path, dest_pkg: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Copy the submission's Python files (no links, size-capped) into a fresh package folder."""
-    dest_pkg.mkdir(parents=True)
-    copied, problems, total = [], [], 0
-    for path in sorted([*src.glob("*.py"), *src.glob("*/*.py")]):
-        rel = path.relative_to(src)
-        hidden = any(part.startswith(".") or part == "__pycache__" for part in rel.parts)
-        if hidden or rel == Path("__init__.py"):  # our own __init__ replaces the student's
-            continue
-        if path.is_symlink() or not path.is_file():
-            problems.append(f"{rel}: not a regular file, left out")
-            continue
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES or total + size > MAX_TOTAL_BYTES:
-            problems.append(f"{rel}: too large ({size} bytes), left out")
-            continue
-        total += size
-        (dest_pkg / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest_pkg / rel)
-        copied.append(str(rel))
-    (dest_pkg / "__init__.py").write_text('"""The submission under test."""\n')
-    return tuple(copied), tuple(problems)
-
-
-def _limit(limits: Limits):
-    def apply() -> None:
-        mb = 1 << 20
-        if limits.memory_mb:  # 0 on a GPU, where CUDA's address-space reservations exceed any sane limit
-            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
-        cpu = int(limits.total_timeout * max(2, limits.threads)) + 30
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        # Counts every process of the user, so it is generous; enforced once the worker drops its
-        # capabilities (see worker/jail.py). The sweep catches whatever escapes the process group.
-        resource.setrlimit(resource.RLIMIT_NPROC, (4096, 4096))
-    return apply
-
-
-def _environment(home: Path, token: str, threads: int, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "TMPDIR") if k in os.environ}
-    env.update({"HOME": str(home), TOKEN_VAR: token, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-                "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONIOENCODING": "utf-8"})
-    env.update(extra)
-    return env
-
-
-def sweep(token: str) -> int:
-    """SIGKILL every process that carries this worker's token (daemons that left its group too)."""
-    killed, needle = 0, f"{TOKEN_VAR}={token}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if needle in fh.read().split(b"\0"):
-                    os.kill(int(entry), signal.SIGKILL)
-                    killed += 1
-        except (OSError, ProcessLookupError):
-            continue
-    return killed
-
-
 def _read_result(out_dir: Path, name: str) -> ProbeOutcome | None:
     meta_path, arr_path = out_dir / f"{name}.json", out_dir / f"{name}.npz"
     try:
@@ -168,25 +101,6 @@ def _signal_name(code: int | None) -> str:
         return f"was killed by {signal.Signals(-code).name}"
     except ValueError:
         return f"was killed by signal {-code}"
-
-
-@functools.lru_cache(maxsize=1)
-def jail_prefix() -> tuple[str, ...]:
-    """The ``unshare`` command that gives the worker its own mount, network and PID namespaces, or ()
-    where this machine does not allow it (then the worker runs without hiding anything, and the
-    token sweep is what finds what it left behind)."""
-    tool = shutil.which("unshare")
-    if not tool:
-        return ()
-    # --pid --fork --kill-child: the worker is process 1 of its own PID namespace, and dies when unshare
-    # is killed; when process 1 dies the kernel kills every process in the namespace, daemons included.
-    prefix = ((tool, "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc")
-              + (() if os.geteuid() == 0 else ("--map-root-user",)) + ("--",))
-    try:
-        ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        ok = False
-    return prefix if ok else ()
 
 
 @dataclass(frozen=True)
@@ -311,9 +225,9 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
                                    "threads": limits.threads, "jail": jail}))
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([*prefix, *worker_command(), str(request)],
-                                cwd=home, env=_environment(home, token, limits.threads, env_extra),
+                                cwd=home, env=environment(home, token, limits.threads, env_extra),
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                pass_fds=(write_fd,), start_new_session=True, preexec_fn=_limit(limits))
+                                pass_fds=(write_fd,), start_new_session=True, preexec_fn=rlimits(limits))
     os.close(write_fd)
     current: tuple[str, str] | None = ("import", "torch")
     step_limit = limits.startup_timeout  # seconds allowed for the current step
@@ -325,7 +239,7 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
                 now = time.monotonic()
                 wait = min(step_deadline, deadline) - now
                 if wait <= 0:
-                    _kill(proc)
+                    kill(proc)
                     limit = "its total time" if deadline <= step_deadline else f"its time limit ({step_limit:.0f} s)"
                     return _culprit(current), "timeout", f"did not finish within {limit}"
                 ready, _, _ = select.select([status], [], [], wait)
@@ -336,7 +250,7 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
                     try:
                         proc.wait(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
                     except subprocess.TimeoutExpired:
-                        _kill(proc)
+                        kill(proc)
                     code = proc.returncode
                     if current is None and code == 0:
                         return None, "", ""
@@ -355,7 +269,7 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
                         continue
                     step_deadline = time.monotonic() + step_limit
     finally:
-        _kill(proc)
+        kill(proc)
 
 
 def _culprit(current: tuple[str, str] | None) -> tuple[str, str] | None:
@@ -364,12 +278,3 @@ def _culprit(current: tuple[str, str] | None) -> tuple[str, str] | None:
     return current
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass

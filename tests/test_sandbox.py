@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from grader.sandbox import Limits, copy_submission, run_probes
+from grader.isolation import copy_submission
+from grader.sandbox import Limits, run_probes
 
 FAST = Limits(probe_timeout=4, import_timeout=4, total_timeout=120, memory_mb=8192, file_mb=8, output_kb=4)
 GOOD_PENALTIES = """
@@ -114,7 +115,7 @@ def test_a_growing_memory_bomb_stops_at_the_address_space_limit_or_the_clock(tmp
 
 def test_the_reference_is_not_importable_and_hidden_files_are_unreadable(tmp_path, config):
     from grader.grading import secrets
-    from grader.sandbox import jail_prefix
+    from grader.isolation import jail_prefix
 
     if not jail_prefix():
         pytest.skip("this machine does not allow mount namespaces (unshare): nothing can be hidden")
