@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from . import config as configuration
+from . import isolation
 from . import stubgen
 
 EXIT_OK, EXIT_BELOW, EXIT_USAGE = 0, 1, 2
@@ -43,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", type=Path)
     grade.add_argument("--out", type=Path, required=True)
     grade.add_argument("--jobs", type=int, default=None, help="submissions graded at once")
+    grade.add_argument("--unsafe-no-sandbox", dest="unsafe_no_sandbox", action="store_const", const=True,
+                       default=None, help="grade even where no sandbox backend works (every result says so)")
     _common(grade)
     report = sub.add_parser("report", help="re-render the HTML reports of a graded folder without regrading")
     report.add_argument("dir", type=Path)
@@ -61,8 +64,16 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _config(args) -> configuration.Config:
-    cli = {k: getattr(args, k, None) for k in ("training", "data", "fail_under", "device", "jobs")}
+    cli = {k: getattr(args, k, None) for k in ("training", "data", "fail_under", "device", "jobs", "unsafe_no_sandbox")}
     return configuration.resolve(cli, config_file=args.config)
+
+
+def _sandbox(cfg: configuration.Config, required: bool):
+    """This run's sandbox backend, chosen once; a set-up error when grading marks without one."""
+    try:
+        return isolation.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=required)
+    except isolation.SandboxUnavailable as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _below(percent: float, cfg: configuration.Config) -> bool:
@@ -77,6 +88,9 @@ def cmd_check(args) -> int:
     from .writers import github, gradescope, terminal
 
     cfg = _config(args)
+    backend = _sandbox(cfg, required=False)
+    if not backend.isolated:  # the student's own code on their own machine
+        print(isolation.notice(backend), file=sys.stderr)
     if not args.path.exists():
         raise UsageError(f"{args.path} does not exist: pass the folder with your penalties.py, model.py, ...")
     selection = select_checks(cfg)  # from packaged data: only the checks it has data for
@@ -97,10 +111,17 @@ def cmd_check(args) -> int:
 
 def cmd_grade(args) -> int:
     from .batch import grade_all, progress_printer
+    from .grading import secrets
 
     cfg = _config(args)
     if not args.submissions.is_dir():
         raise UsageError(f"{args.submissions} is not a folder of submissions")
+    backend = _sandbox(cfg, required=True)
+    print(isolation.notice(backend) + (" (--unsafe-no-sandbox)" if not backend.isolated else ""), file=sys.stderr)
+    try:
+        isolation.check_exposure([args.submissions, args.out, *secrets(cfg)], backend)
+    except isolation.SandboxUnavailable as exc:
+        raise UsageError(str(exc)) from None
     batch = grade_all(args.submissions, args.out, cfg, progress_printer())
     if not batch.results:
         raise UsageError(f"no submissions (folders or .zip files) found in {args.submissions}")

@@ -23,6 +23,7 @@ from .checks.registry import Check, Context
 from .config import PROJECT_ROOT, Config
 from .reference import Expected, expected_for
 from .results import CheckResult, Outcome, SubmissionResult
+from . import isolation
 from .isolation import MODULE_FILES
 from .sandbox import Job, Limits, ProbeOutcome, SandboxRun, run_probes
 
@@ -155,7 +156,11 @@ def _grade(name, path, folder, config, core, experiment, skipped, job, limits, e
             return _broken(name, path, started, checks, "the sandbox failed",
                            grader_error=traceback.format_exc(limit=4))
     results = tuple(judge(c, run, expected) for c in core)
-    extra, environment = {}, {"python": platform.python_version(), "workers": str(run.starts)}
+    backend = isolation.current()
+    extra, environment = {}, {"python": platform.python_version(), "workers": str(run.starts),
+                              "sandbox": backend.label(unsafe=True)}
+    if not backend.isolated:
+        problems.append("graded without a sandbox: " + isolation.notice(backend))
     if experiment:
         outcome = run.outcomes.get("experiment.runs")
         analysis = training.analyse(outcome.values, subset, settings) if outcome and outcome.ok else None

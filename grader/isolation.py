@@ -1,18 +1,48 @@
 """Isolation: how a worker process is started, limited and killed with everything it started.
 
 What the worker may see and do is decided here; what it is asked and what comes back is
-``sandbox.py``'s business.
+``sandbox.py``'s business. One backend is chosen per run (``Config.sandbox`` / ``REGLAB_SANDBOX``):
+
+- ``bwrap`` (bubblewrap): a whitelisted, read-only view (the interpreter and its libraries, the
+  worker's code, its own scratch folder writable), own PID, network, IPC and UTS namespaces;
+- ``unshare``: own mount, PID, network namespaces; the grader's secrets mounted over;
+- ``uid``: no namespaces (Docker's default seccomp profile): a seccomp filter and rlimits, and a
+  check, before any student code runs, that nothing the student must not see is open to the
+  sandbox user;
+- ``none``: no isolation at all (a student's own ``check``, or ``grade --unsafe-no-sandbox``).
+
+As root, student code never runs as root: each worker switches (in ``worker/jail.py``, before any
+student import) to a dedicated system user ``reglab-sandbox[-N]`` that owns no file, one per worker
+graded at once, so "kill every process of this uid" ends exactly that worker's processes.
 """
 from __future__ import annotations
 
+import atexit
+import json
 import functools
 import os
-import resource
 import shutil
 import signal
+import site
+import stat
 import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+try:  # absent on Windows: the limits degrade to the wall clock (see ``notice``)
+    import resource
+except ImportError:  # pragma: no cover - exercised by tests that hide the module
+    resource = None
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 if TYPE_CHECKING:
     from .sandbox import Limits
@@ -20,35 +50,514 @@ if TYPE_CHECKING:
 MODULE_FILES = ("penalties.py", "model.py", "data.py", "train.py")
 MAX_FILE_BYTES = 1 << 20       # a submission's single source file
 MAX_TOTAL_BYTES = 8 << 20      # all the source files it may bring
-TOKEN_VAR = "REGLAB_SANDBOX"   # every process the worker starts inherits it: how leftovers are found
+MAX_ENTRIES = 5000             # files and folders a submission's tree may hold
+BACKENDS = ("bwrap", "unshare", "uid", "none")
+SANDBOX_USER = "reglab-sandbox"
+JAIL_VAR = "REGLAB_JAIL"          # the worker's jail instructions (worker/jail.py)
+NPROC = 512                    # processes of the sandbox uid (one worker's): fork bombs stop here
+INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), "
+                "or run the grader as root in a container that allows namespaces, or as root with the "
+                "Python package pyseccomp (pip install pyseccomp) and a Python installation readable by "
+                "other users")
+
+
+class SandboxUnavailable(Exception):
+    """No backend can keep the student's code from the grader's files (or the one asked for cannot)."""
+
+
+# ---------------------------------------------------------------- the submission's copy
 
 
 def copy_submission(src: Path, dest_pkg: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Copy the submission's Python files (no links, size-capped) into a fresh package folder."""
+    """Copy the submission's Python files into a fresh package folder, following no link at any depth.
+
+    A symbolic link (file or folder, ``src`` itself included) or a file with other hard links is
+    refused, each with a problem naming it: a link may point at a classmate's files or the reference.
+    """
     dest_pkg.mkdir(parents=True)
     copied, problems, total = [], [], 0
-    for path in sorted([*src.glob("*.py"), *src.glob("*/*.py")]):
-        rel = path.relative_to(src)
-        hidden = any(part.startswith(".") or part == "__pycache__" for part in rel.parts)
-        if hidden or rel == Path("__init__.py"):  # our own __init__ replaces the student's
-            continue
-        if path.is_symlink() or not path.is_file():
-            problems.append(f"{rel}: not a regular file, left out")
-            continue
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES or total + size > MAX_TOTAL_BYTES:
-            problems.append(f"{rel}: too large ({size} bytes), left out")
-            continue
-        total += size
-        (dest_pkg / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest_pkg / rel)
-        copied.append(str(rel))
     (dest_pkg / "__init__.py").write_text('"""The submission under test."""\n')
+    if os.path.islink(src):
+        return (), (f"{Path(src).name}: is a symbolic link; links are not followed, nothing was graded",)
+    try:
+        root_fd = os.open(src, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        return (), (f"{Path(src).name}: cannot be read ({exc.strerror})",)
+    try:
+        entries = _walk(root_fd, Path(), 0, problems)
+    finally:
+        os.close(root_fd)
+    for rel, fd in entries:
+        try:
+            st = os.fstat(fd)
+            if rel.suffix != ".py" or len(rel.parts) > 2 or rel == Path("__init__.py"):
+                continue  # only the package's modules and one level of helper folders are imported
+            if st.st_nlink > 1:
+                problems.append(f"{rel}: has other hard links (it may be someone else's file), left out")
+                continue
+            if st.st_size > MAX_FILE_BYTES or total + st.st_size > MAX_TOTAL_BYTES:
+                problems.append(f"{rel}: too large ({st.st_size} bytes), left out")
+                continue
+            total += st.st_size
+            (dest_pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+            with os.fdopen(os.dup(fd), "rb") as fh, open(dest_pkg / rel, "wb") as out:
+                shutil.copyfileobj(fh, out)
+            copied.append(str(rel))
+        finally:
+            os.close(fd)
     return tuple(copied), tuple(problems)
 
 
-def rlimits(limits: Limits):
+def _walk(dir_fd: int, rel: Path, count: int, problems: list[str]) -> list[tuple[Path, int]]:
+    """Regular files below ``dir_fd`` as (relative path, open fd), opened with O_NOFOLLOW relative to
+    their folder's fd so that no link, and no folder swapped for a link meanwhile, is ever followed."""
+    found: list[tuple[Path, int]] = []
+    try:
+        names = sorted(os.listdir(dir_fd))
+    except OSError as exc:
+        problems.append(f"{rel or '.'}: cannot be listed ({exc.strerror})")
+        return found
+    for name in names:
+        path = rel / name
+        if name.startswith(".") or name == "__pycache__":
+            continue
+        count += 1
+        if count > MAX_ENTRIES:
+            problems.append(f"more than {MAX_ENTRIES} files and folders: the rest was left out")
+            break
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            if name.endswith(".py") or stat.S_ISDIR(_target_mode(dir_fd, name)) or len(path.parts) < 3:
+                problems.append(f"{path}: is a symbolic link; links are not followed, left out")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            if len(path.parts) > 3:
+                continue
+            try:
+                sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            except OSError:
+                problems.append(f"{path}: cannot be opened, left out")
+                continue
+            try:
+                found += _walk(sub, path, count, problems)
+            finally:
+                os.close(sub)
+        elif stat.S_ISREG(st.st_mode):
+            if not name.endswith(".py"):
+                continue
+            try:
+                found.append((path, os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)))
+            except OSError:
+                problems.append(f"{path}: cannot be opened, left out")
+        elif name.endswith(".py"):
+            problems.append(f"{path}: not a regular file, left out")
+    return found
+
+
+def _target_mode(dir_fd: int, name: str) -> int:
+    try:
+        return os.stat(name, dir_fd=dir_fd).st_mode
+    except OSError:
+        return 0
+
+
+def refuse_links(path: Path) -> str | None:
+    """Why a submission folder cannot be used as given (a link on the way to its lab folder), or None."""
+    path = Path(path)
+    for p in (path, path / "assignment"):
+        if os.path.islink(p):
+            return f"{p.name} is a symbolic link; links are not followed, nothing was graded"
+    return None
+
+
+# ---------------------------------------------------------------- the backend
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str                      # bwrap | unshare | uid | none
+    drops_uid: bool = False        # student code runs as a dedicated sandbox user
+    namespaces: bool = False       # own PID namespace: its end kills everything inside
+    whitelist: bool = False        # sees only what is bound in (else: the host, minus what is hidden)
+    why_not: tuple[str, ...] = ()  # why the better backends were not used
+
+    @property
+    def isolated(self) -> bool:
+        return self.name != "none"
+
+    def label(self, unsafe: bool = False) -> str:
+        return self.name + (" (unsafe: --unsafe-no-sandbox)" if unsafe and not self.isolated else "")
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def interpreter_paths() -> tuple[str, ...]:
+    """Where this interpreter and its libraries live (venv, conda, /usr, a tool cache, pyenv...), with
+    the real paths behind their links, outermost first. Never the current folder or the project."""
+    paths = {sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix,
+             os.path.dirname(sys.executable)}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        paths.add(sysconfig.get_paths()[key])
+    paths.update(site.getsitepackages())
+    user = site.getusersitepackages() if site.ENABLE_USER_SITE else ""
+    if user and os.path.isdir(user):
+        paths.add(user)
+    paths.update(os.path.realpath(p) for p in list(paths))
+    paths.add(os.path.dirname(os.path.realpath(sys.executable)))
+    kept = sorted(p for p in paths if p and os.path.isdir(p) and p != "/")
+    return tuple(p for p in kept if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in kept))
+
+
+SYSTEM_BINDS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache",
+                "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives")
+
+
+def _bwrap_view(work: str, readable: tuple[str, ...], hide: tuple[Path, ...]) -> list[str]:
+    """The file system the worker sees under bubblewrap: nothing but what is listed here."""
+    args = ["--tmpfs", "/"]
+    made: set[str] = {"/"}
+
+    def parents(path: str) -> None:
+        for parent in reversed(Path(path).parents):
+            p = str(parent)
+            if p not in made:
+                made.add(p)
+                args.extend(["--perms", "0755", "--dir", p])
+
+    for path in SYSTEM_BINDS:
+        if os.path.islink(path):
+            parents(path)
+            args.extend(["--symlink", os.readlink(path), path])
+        elif os.path.exists(path):
+            parents(path)
+            args.extend(["--ro-bind", path, path])
+        made.add(path)
+    args.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"])
+    made.update(("/proc", "/dev", "/tmp"))
+    for path in (*interpreter_paths(), *readable):
+        parents(path)
+        args.extend(["--ro-bind", path, path])
+    parents(work)
+    args.extend(["--bind", work, work])
+    # What the bound libraries hold but the worker must not read (a pip-installed grader's expected data).
+    bound = (*interpreter_paths(), *readable)
+    for secret in hide:
+        s = str(secret)
+        if any(s == b or s.startswith(b.rstrip("/") + "/") for b in bound):
+            args.extend(["--tmpfs", s] if secret.is_dir() else ["--ro-bind", "/dev/null", s])
+    return args
+
+
+def bwrap_command(argv: list[str], work: str, readable: tuple[str, ...], hide: tuple[Path, ...]) -> list[str]:
+    tool = shutil.which("bwrap")
+    if tool is None:
+        raise SandboxUnavailable("bwrap is not installed")
+    ns = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    if _is_root():
+        # No user namespace: root keeps only what the worker needs until it becomes the sandbox user (which
+        # clears them all): switching uid and gid, and reading its request in the folder that user owns.
+        caps = ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
+                "--cap-add", "CAP_DAC_READ_SEARCH"]
+    else:
+        ns.append("--unshare-user")
+        caps = ["--cap-drop", "ALL"]
+    return [tool, *ns, "--die-with-parent", "--new-session", *caps, *_bwrap_view(work, readable, hide),
+            "--chdir", work, "--", *argv]
+
+
+UNSHARE = ("--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc", "--uts")
+
+
+def unshare_command(argv: list[str]) -> list[str]:
+    tool = shutil.which("unshare")
+    if tool is None:
+        raise SandboxUnavailable("unshare (util-linux) is not installed")
+    # --pid --fork --kill-child: the worker is process 1 of its own PID namespace and dies with unshare;
+    # when process 1 dies the kernel kills every process in the namespace, daemons included.
+    return [tool, *UNSHARE, "--", *argv]
+
+
+def _probe(argv: list[str], env: dict | None = None) -> str:
+    """'' when the command runs and exits 0, else why not."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if proc.returncode == 0:
+        return ""
+    return (proc.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+
+
+_SWITCH_TEST = ("import os, sys; u, g = int(sys.argv[1]), int(sys.argv[2]); os.setgroups([]); os.setresgid(g, g, g);"
+                " os.setresuid(u, u, u); import encodings.idna, json, sysconfig; sysconfig.get_paths()")
+
+
+def _try_bwrap() -> str:
+    if not shutil.which("bwrap"):
+        return "bwrap: not installed"
+    with tempfile.TemporaryDirectory(prefix="reglab-probe-") as work:
+        argv = [sys.executable, "-I", "-c", _SWITCH_TEST if _is_root() else "import encodings.idna"]
+        if _is_root():
+            uid, gid = sandbox_ids(0)
+            argv += [str(uid), str(gid)]
+        why = _probe(bwrap_command(argv, work, (), ()))
+    return f"bwrap: {why}" if why else ""
+
+
+def _try_unshare() -> str:
+    if not _is_root():
+        return "unshare: needs root here (as another user it would keep the grader's uid on a writable host)"
+    if not shutil.which("unshare"):
+        return "unshare: not installed"
+    why = _probe(unshare_command(["true"])) or _interpreter_readable()
+    return f"unshare: {why}" if why else ""
+
+
+def _try_uid() -> str:
+    if not _is_root():
+        return "uid: needs root (to switch to the sandbox user)"
+    try:
+        import pyseccomp  # noqa: F401 - the filter the worker installs
+        pyseccomp.SyscallFilter(pyseccomp.ALLOW)
+    except Exception as exc:  # noqa: BLE001 - ImportError, or libseccomp.so.2 missing
+        return f"uid: no seccomp filter ({type(exc).__name__}: {exc}; pip install pyseccomp, apt-get install libseccomp2)"
+    why = _interpreter_readable()
+    return f"uid: {why}" if why else ""
+
+
+def _interpreter_readable() -> str:
+    """'' when the sandbox user can start this Python and read all its libraries (without a whitelisted
+    view it sees them where they are: a Python under /root, 0700, is out of its reach)."""
+    uid, gid = sandbox_ids(0)
+    blocked = [p for p in interpreter_paths() if p not in exposed_to(uid, gid, [p], write=False)]
+    if blocked:
+        return f"the sandbox user cannot read the Python installation at {', '.join(blocked)}"
+    why = _probe([sys.executable, "-I", "-c", _SWITCH_TEST, str(uid), str(gid)])
+    return f"the sandbox user cannot start Python: {why}" if why else ""
+
+
+_TRIES = {"bwrap": _try_bwrap, "unshare": _try_unshare, "uid": _try_uid}
+_FEATURES = {"bwrap": dict(namespaces=True, whitelist=True), "unshare": dict(namespaces=True), "uid": {}}
+
+
+@functools.lru_cache(maxsize=None)
+def choose(setting: str = "auto") -> Backend:
+    """The backend for this run: ``setting`` if it works (else SandboxUnavailable saying why), or for
+    ``auto`` the first that works of bwrap, unshare, uid, else ``none``."""
+    if setting not in ("auto", *BACKENDS):
+        raise SandboxUnavailable(f"unknown sandbox backend {setting!r}: use auto, {', '.join(BACKENDS)}")
+    if setting == "none":
+        return Backend("none")
+    if not sys.platform.startswith("linux"):
+        if setting != "auto":
+            raise SandboxUnavailable(f"the {setting} sandbox needs Linux; this is {sys.platform}")
+        return Backend("none", why_not=(f"{sys.platform}: the sandbox backends need Linux",))
+    why_not = []
+    for name in (BACKENDS[:3] if setting == "auto" else (setting,)):
+        why = _TRIES[name]()
+        if not why:
+            return Backend(name, drops_uid=_is_root(), why_not=tuple(why_not), **_FEATURES[name])
+        why_not.append(why)
+    if setting != "auto":
+        raise SandboxUnavailable(f"the {setting} sandbox does not work here: {why_not[0]}")
+    return Backend("none", why_not=tuple(why_not))
+
+
+def current() -> Backend:
+    """The backend this process uses: the one chosen by ``select`` or, by default, ``REGLAB_SANDBOX``."""
+    return _selected or choose(os.environ.get("REGLAB_SANDBOX", "auto"))
+
+
+_selected: Backend | None = None
+
+
+def select(setting: str, unsafe: bool = False, required: bool = True) -> Backend:
+    """Choose the run's backend once. ``required`` (grading marks): refuse when none isolates, unless
+    ``unsafe``. Raises SandboxUnavailable with what is missing and how to install it."""
+    global _selected
+    backend = choose(setting)
+    if required and not backend.isolated and not unsafe:
+        missing = "; ".join(backend.why_not) or "the sandbox was turned off (sandbox = none)"
+        raise SandboxUnavailable(f"no sandbox can keep submissions from the grader's files here ({missing}). "
+                                 f"To fix: {INSTALL_HINT}. Or pass --unsafe-no-sandbox to grade anyway "
+                                 "(every result then says so).")
+    _selected = backend
+    return backend
+
+
+def notice(backend: Backend) -> str:
+    """One line for the terminal: which sandbox this run uses (and what it lacks)."""
+    if backend.isolated:
+        extra = " as the sandbox user" if backend.drops_uid else ""
+        return f"sandbox: {backend.name}{extra}"
+    why = f" ({'; '.join(backend.why_not)})" if backend.why_not else ""
+    return f"sandbox: none — your code runs unisolated, with your own rights{why}"
+
+
+# ---------------------------------------------------------------- the sandbox user
+
+
+def sandbox_ids(slot: int) -> tuple[int, int]:
+    """uid and gid of ``reglab-sandbox`` (slot 0) or ``reglab-sandbox-N``, made when missing."""
+    import grp
+    import pwd
+
+    name = SANDBOX_USER if slot == 0 else f"{SANDBOX_USER}-{slot}"
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        useradd = shutil.which("useradd")
+        if not useradd:
+            raise SandboxUnavailable(f"user {name} is missing and useradd is not installed") from None
+        subprocess.run([useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", name], check=False, capture_output=True)
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            raise SandboxUnavailable(f"the sandbox user {name} could not be created") from None
+    try:
+        grp.getgrgid(entry.pw_gid)
+    except KeyError:
+        pass
+    return entry.pw_uid, entry.pw_gid
+
+
+class _Slot:
+    """A sandbox user held by one worker at a time, across every grader process on the machine."""
+
+    def __init__(self) -> None:
+        folder = Path(tempfile.gettempdir()) / "reglab-slots"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for n in range(256):
+            fd = os.open(folder / f"{n}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.fd, self.n = fd, n
+            self.uid, self.gid = sandbox_ids(n)
+            kill_uid(self.uid)  # whatever a crashed grader left running as this user
+            return
+        raise SandboxUnavailable("256 sandbox users are busy")
+
+    def release(self) -> None:
+        os.close(self.fd)
+
+
+def exposed_to(uid: int, gid: int, paths, write: bool = True) -> list[str]:
+    """The paths the sandbox user could read (or, with ``write``, write): seen with its own eyes, in a
+    child process that has become that user."""
+    paths = [str(p) for p in paths]
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(read_fd)
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+            bad = []
+            for p in paths:
+                modes = os.R_OK | (os.W_OK if write else 0)
+                if os.path.lexists(p) and (os.access(p, os.R_OK) or (write and os.access(p, os.W_OK))
+                                           or (os.path.isdir(p) and os.access(p, os.X_OK))):
+                    bad.append(p)
+                del modes
+            os.write(write_fd, "\0".join(bad).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as fh:
+        data = fh.read().decode()
+    os.waitpid(pid, 0)
+    return [p for p in data.split("\0") if p]
+
+
+def check_exposure(paths, backend: Backend | None = None) -> None:
+    """Refuse (SandboxUnavailable naming the path) when the sandbox user could read or write one of
+    ``paths`` (the reference, the expected data, the submissions, the output folder). Needed where there
+    is no whitelisted view: the ``unshare`` and ``uid`` backends."""
+    backend = backend or current()
+    if not backend.drops_uid or backend.whitelist:
+        return
+    uid, gid = sandbox_ids(0)
+    existing = [Path(p).resolve() for p in paths if p and os.path.lexists(p)]
+    bad = exposed_to(uid, gid, existing)
+    if bad:
+        raise SandboxUnavailable(
+            f"{bad[0]} is readable or writable by other users (the sandbox user {SANDBOX_USER} could reach it"
+            f"{' and ' + str(len(bad) - 1) + ' more' if len(bad) > 1 else ''}): without a mount namespace "
+            f"({backend.name} backend) nothing but file permissions keeps submissions from it. "
+            f"Make it private (chmod 700 {bad[0]}) or install bubblewrap.")
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of ``uid``, from a child that has become that user: kill(-1) reaches
+    exactly the processes it may signal, i.e. its own uid's, whatever they renamed or detached."""
+    for _ in range(50):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        if not _uid_processes(uid):
+            return
+        time.sleep(0.02)
+
+
+def _uid_processes(uid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status", "rb") as fh:
+                    text = fh.read()
+            except OSError:
+                continue
+            fields = dict(line.split(b":", 1) for line in text.splitlines() if b":" in line)
+            if fields.get(b"State", b"").split()[:1] in ([b"Z"], [b"X"]):
+                continue
+            if int(fields.get(b"Uid", b"-1 0").split()[0]) == uid:
+                found.append(int(entry))
+    return found
+
+
+# ---------------------------------------------------------------- the worker's code
+
+
+@functools.lru_cache(maxsize=1)
+def worker_package() -> Path:
+    """A copy of ``grader/worker`` with a bare ``grader/__init__.py``, readable by the sandbox user: the
+    worker imports nothing else of the grader (which holds the expected data and the known mistakes)."""
+    here = Path(__file__).resolve().parent
+    root = Path(tempfile.mkdtemp(prefix="reglab-worker-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    (root / "grader" / "worker").mkdir(parents=True)
+    (root / "grader" / "__init__.py").write_text((here / "__init__.py").read_text(encoding="utf-8"), encoding="utf-8")
+    for py in (here / "worker").glob("*.py"):
+        shutil.copyfile(py, root / "grader" / "worker" / py.name)
+    for folder in (root, root / "grader", root / "grader" / "worker"):
+        folder.chmod(0o755)
+    for py in (root / "grader").rglob("*.py"):
+        py.chmod(0o644)
+    return root / "grader"
+
+
+# ---------------------------------------------------------------- limits and the environment
+
+
+def rlimits(limits: Limits, nproc: bool = False):
     def apply() -> None:
+        if resource is None:
+            return
         mb = 1 << 20
         if limits.memory_mb:  # 0 on a GPU, where CUDA's address-space reservations exceed any sane limit
             resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
@@ -56,61 +565,147 @@ def rlimits(limits: Limits):
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        # Counts every process of the user, so it is generous; enforced once the worker drops its
-        # capabilities (see worker/jail.py). The sweep catches whatever escapes the process group.
-        resource.setrlimit(resource.RLIMIT_NPROC, (4096, 4096))
+        if nproc:  # counts the real uid's processes: exact once the worker is the sandbox user
+            resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
     return apply
 
 
-def environment(home: Path, token: str, threads: int, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "TMPDIR") if k in os.environ}
-    env.update({"HOME": str(home), TOKEN_VAR: token, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+def environment(home: Path, threads: int, extra: dict[str, str], tmp: Path | None = None) -> dict[str, str]:
+    env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT") if k in os.environ}
+    env.update({"HOME": str(home), "TMPDIR": str(tmp or home), "USER": SANDBOX_USER, "LOGNAME": SANDBOX_USER,
+                "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
                 "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONIOENCODING": "utf-8"})
     env.update(extra)
     return env
 
 
-def sweep(token: str) -> int:
-    """SIGKILL every process that carries this worker's token (daemons that left its group too)."""
-    killed, needle = 0, f"{TOKEN_VAR}={token}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
+# ---------------------------------------------------------------- starting and ending a worker
+
+
+@dataclass
+class Worker:
+    """A started worker. ``kill_all`` returns once every process it started is dead."""
+    proc: subprocess.Popen
+    backend: Backend
+    slot: _Slot | None = None
+    jail: dict = field(default_factory=dict)   # what worker/jail.py must do before any student code runs
+    _done: bool = False
+
+    def kill_all(self) -> None:
+        if self._done:
+            return
+        inner = _children(self.proc.pid) if self.backend.namespaces else []
+        _killpg(self.proc)
+        for pid in inner:  # the namespace's process 1: once it is gone, so is everything inside
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
         try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if needle in fh.read().split(b"\0"):
-                    os.kill(int(entry), signal.SIGKILL)
-                    killed += 1
-        except (OSError, ProcessLookupError):
-            continue
-    return killed
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for pid in inner:
+            _wait_gone(pid)
+        if self.slot is not None:
+            kill_uid(self.slot.uid)
+            self.slot.release()
+        self._done = True
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the worker's live processes (for CPU-time step limits)."""
+        total, ticks = 0.0, os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        for pid in [self.proc.pid, *_descendants(self.proc.pid)]:
+            try:
+                with open(f"/proc/{pid}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / ticks
+            except (OSError, IndexError, ValueError):
+                continue
+        return total
 
 
-@functools.lru_cache(maxsize=1)
-def jail_prefix() -> tuple[str, ...]:
-    """The ``unshare`` command that gives the worker its own mount, network and PID namespaces, or ()
-    where this machine does not allow it (then the worker runs without hiding anything, and the
-    token sweep is what finds what it left behind)."""
-    tool = shutil.which("unshare")
-    if not tool:
-        return ()
-    # --pid --fork --kill-child: the worker is process 1 of its own PID namespace, and dies when unshare
-    # is killed; when process 1 dies the kernel kills every process in the namespace, daemons included.
-    prefix = ((tool, "--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc")
-              + (() if os.geteuid() == 0 else ("--map-root-user",)) + ("--",))
+def _children(pid: int) -> list[int]:
     try:
-        ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        ok = False
-    return prefix if ok else ()
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(p) for p in fh.read().split()]
+    except OSError:
+        return []
 
 
-def kill(proc: subprocess.Popen) -> None:
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo and len(out) < 4096:
+        kids = _children(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                if fh.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
+                    return
+        except OSError:
+            return
+        time.sleep(0.01)
+
+
+def _killpg(proc: subprocess.Popen) -> None:
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+        if hasattr(os, "killpg"):
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:  # pragma: no cover - Windows
+            proc.kill()
+    except (ProcessLookupError, PermissionError, OSError):
         pass
+
+
+def spawn(argv: list[str], *, work: Path, readable=(), limits: Limits, env: dict[str, str], pass_fds=(),
+          stdout=None, stderr=None, hide: tuple[Path, ...] = (), backend: Backend | None = None) -> Worker:
+    """Start ``argv`` (a worker) in this run's sandbox. ``work``: its only writable folder; ``readable``:
+    extra paths it may read; ``hide``: the grader's secrets (hidden where the view is not a whitelist).
+
+    Under every backend but ``none`` the worker calls ``worker.jail.enter()`` before any student code
+    runs: it reads what to do from ``REGLAB_JAIL`` in its environment (set here), becomes the sandbox
+    user, hides the secrets (``unshare``), drops every capability and, for ``uid``, installs its
+    seccomp filter.
+    """
+    backend = backend or current()
+    work = Path(work)
+    slot = _Slot() if backend.drops_uid else None
+    jail: dict = {}
     try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        pass
+        if slot is not None:
+            for folder, _, files in os.walk(work):
+                os.chown(folder, slot.uid, slot.gid)
+                for name in files:
+                    os.chown(os.path.join(folder, name), slot.uid, slot.gid, follow_symlinks=False)
+            jail.update(uid=slot.uid, gid=slot.gid)
+        readable = tuple(str(Path(p)) for p in (str(worker_package().parent), *readable))
+        if backend.name == "bwrap":
+            command = bwrap_command(list(argv), str(work), readable, tuple(hide))
+        elif backend.name == "unshare":
+            command = unshare_command(list(argv))
+            jail.update(hide_dirs=[str(p) for p in hide if p.is_dir()],
+                        hide_files=[str(p) for p in hide if p.is_file()])
+        else:
+            command = list(argv)
+        if backend.name == "uid":
+            jail["seccomp"] = True
+        if backend.isolated:
+            jail["lock"] = True
+        kwargs = {"start_new_session": True, "preexec_fn": rlimits(limits, nproc=slot is not None)} \
+            if os.name == "posix" else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+        if jail:
+            env = {**env, JAIL_VAR: json.dumps(jail)}
+        proc = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                                pass_fds=tuple(pass_fds) if os.name == "posix" else (), **kwargs)
+    except BaseException:
+        if slot is not None:
+            slot.release()
+        raise
+    return Worker(proc, backend, slot, jail)

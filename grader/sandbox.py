@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import secrets
 import select
 import shutil
 import signal
@@ -23,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .isolation import copy_submission, environment, jail_prefix, kill, rlimits, sweep
+from . import isolation
+from .isolation import copy_submission, environment
 
 MAX_RESULT_BYTES = 64 << 20    # one probe's result files
 
@@ -139,10 +139,8 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
         pending = list(probes)
         while pending and starts <= len(probes) + 4:
             starts += 1
-            token = secrets.token_hex(8)
             culprit, status, how = _start_worker(package, dataclasses.replace(job, probes=pending), blocked, out_dir,
-                                                 home, log_path, token, limits, env_extra or {}, deadline, hide)
-            sweep(token)
+                                                 home, log_path, limits, env_extra or {}, deadline, hide)
             for name in pending:
                 result = _read_result(out_dir, name)
                 if result is not None:
@@ -206,28 +204,25 @@ _WORKER_BOOT = ("import importlib.util as u, runpy, sys\n"
 
 def worker_command() -> list[str]:
     """The interpreter command line of a worker (its request file's path comes after it)."""
-    package = Path(__file__).resolve().parent
+    package = isolation.worker_package()  # grader/worker alone: the rest holds the expected data
     return [sys.executable, "-I", "-c", _WORKER_BOOT.format(init=str(package / "__init__.py"), pkg=str(package))]
 
 
 def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Path, home: Path,
-                  log_path: Path, token: str, limits: Limits, env_extra: dict[str, str],
+                  log_path: Path, limits: Limits, env_extra: dict[str, str],
                   deadline: float, hide: tuple[Path, ...]) -> tuple[tuple[str, str] | None, str, str]:
     """Run one worker to its end. Returns the import or probe that hung or crashed (None when the
     worker finished), "timeout" or "crashed", and how, in words."""
     read_fd, write_fd = os.pipe()
     request = out_dir.parent / "request.json"
-    prefix = jail_prefix()
-    jail = {"hide_dirs": [str(p) for p in hide if p.is_dir()], "hide_files": [str(p) for p in hide if p.is_file()],
-            "work_dir": str(out_dir.parent)} if prefix else None
     request.write_text(json.dumps({"package_dir": str(package), "probes": job.probes, "params": job.params,
                                    "blocked": blocked, "out_dir": str(out_dir), "status_fd": write_fd,
-                                   "threads": limits.threads, "jail": jail}))
+                                   "threads": limits.threads}))
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([*prefix, *worker_command(), str(request)],
-                                cwd=home, env=environment(home, token, limits.threads, env_extra),
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                pass_fds=(write_fd,), start_new_session=True, preexec_fn=rlimits(limits))
+        worker = isolation.spawn([*worker_command(), str(request)], work=out_dir.parent, limits=limits,
+                                 env=environment(home, limits.threads, env_extra), pass_fds=(write_fd,),
+                                 stdout=log, stderr=subprocess.STDOUT, hide=hide)
+    proc = worker.proc
     os.close(write_fd)
     current: tuple[str, str] | None = ("import", "torch")
     step_limit = limits.startup_timeout  # seconds allowed for the current step
@@ -239,7 +234,7 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
                 now = time.monotonic()
                 wait = min(step_deadline, deadline) - now
                 if wait <= 0:
-                    kill(proc)
+                    worker.kill_all()
                     limit = "its total time" if deadline <= step_deadline else f"its time limit ({step_limit:.0f} s)"
                     return _culprit(current), "timeout", f"did not finish within {limit}"
                 ready, _, _ = select.select([status], [], [], wait)
@@ -250,7 +245,7 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
                     try:
                         proc.wait(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
                     except subprocess.TimeoutExpired:
-                        kill(proc)
+                        worker.kill_all()
                     code = proc.returncode
                     if current is None and code == 0:
                         return None, "", ""
@@ -269,7 +264,7 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
                         continue
                     step_deadline = time.monotonic() + step_limit
     finally:
-        kill(proc)
+        worker.kill_all()
 
 
 def _culprit(current: tuple[str, str] | None) -> tuple[str, str] | None:

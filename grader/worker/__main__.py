@@ -35,11 +35,7 @@ def main() -> None:
         status.flush()
 
     torch.set_num_threads(req["threads"])
-    if req.get("jail"):
-        work = req["jail"]["work_dir"]
-        seen = jail.enter(work, req["jail"]["hide_dirs"], req["jail"]["hide_files"])
-        for key in ("package_dir", "out_dir"):  # the same folders, now seen at their new place
-            req[key] = seen + req[key][len(work):]
+    jail.enter()  # the sandbox user, no capabilities, secrets hidden: before any student code
     os.chdir(os.path.dirname(req["out_dir"]))  # the work folder: probes' inputs/ are relative to it
     root = req["package_dir"]  # .../assignment
     sys.path.insert(0, os.path.dirname(root))

@@ -1,19 +1,35 @@
-"""Hiding the grader's secrets from the student's process (Linux, where namespaces are allowed).
+"""The worker's last steps before any student code runs: give up everything (Linux).
 
-The parent starts the worker under ``unshare --mount --net --pid`` (plus ``--map-root-user`` when
-it is not root). Before any student code runs, the worker mounts an empty tmpfs over each hidden
-folder (the project with the reference, the expected data) and /dev/null over each hidden file,
-puts its own folder in place of /tmp, then gives up the right to undo it: it drops every capability (the user id stays, so the Python installation stays
-readable, but root without capabilities cannot unmount, remount or read others' files).
-The network namespace has no interfaces, so student code cannot reach anything either.
+``grader/isolation.py`` starts the worker in its backend (bubblewrap, unshare, or none of the two)
+and says what to do here in ``REGLAB_JAIL`` (JSON): hide the grader's secrets with empty mounts
+(unshare: the host is visible otherwise), become the dedicated sandbox user with no supplementary
+group (as root), forbid gaining privileges again (``PR_SET_NO_NEW_PRIVS``), drop every capability,
+and, where there are no namespaces (``uid``), install a seccomp filter that refuses network sockets,
+tracing other processes, and making or entering namespaces and mounts. Nothing of this can be
+undone by the code that runs afterwards.
 """
 from __future__ import annotations
 
 import ctypes
+import errno
+import json
 import os
 
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38
+AF_UNIX = 1
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x02000000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+NAMESPACE_FLAGS = (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET)
+# Refused as Docker's default profile refuses them: namespaces and mounts (how a sandbox is escaped).
+NAMESPACE_CALLS = ("unshare", "setns", "mount", "umount2", "pivot_root", "fsopen", "fsmount", "fsconfig",
+                   "move_mount", "open_tree", "mount_setattr")
+# Refused to the student's code: other processes' memory, the kernel's extension points.
+PRIVILEGED_CALLS = ("ptrace", "process_vm_readv", "process_vm_writev", "chroot", "bpf", "perf_event_open",
+                    "keyctl", "add_key", "request_key", "io_uring_setup", "io_uring_enter", "io_uring_register",
+                    "open_by_handle_at", "name_to_handle_at", "kexec_load", "kexec_file_load", "init_module",
+                    "finit_module", "delete_module", "userfaultfd", "swapon", "swapoff", "reboot", "acct",
+                    "quotactl", "lookup_dcookie", "pidfd_getfd")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -40,26 +56,61 @@ def _drop_capabilities() -> None:
         raise OSError(err, f"capset: {os.strerror(err)}")
 
 
-def enter(work_dir: str, hide_dirs: list[str], hide_files: list[str]) -> str:
-    """Hide, then lock. Returns where ``work_dir`` is now seen: the system's temporary folder.
+def seccomp_filter(student: bool):
+    """The filter: namespaces, mounts (and clone3, whose flags it cannot read) refused; with ``student``
+    also sockets other than AF_UNIX and the calls in PRIVILEGED_CALLS. ``student=False`` is what a
+    container without namespaces (Docker's default profile) does, used by the tests to simulate one."""
+    import pyseccomp as sc
 
-    The worker's own folder is mounted over the temporary folder it lives in, so the student's code
-    sees neither other submissions being graded beside it nor anything else left in /tmp.
-    """
-    _mount(None, "/", None, MS_REC | MS_PRIVATE, None)  # nothing we mount leaks to the host
-    for path in hide_dirs:
-        if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", 0, "size=4k,mode=0555")
-    for path in hide_files:
-        if os.path.isfile(path):
-            _mount("/dev/null", path, None, MS_BIND, None)
-    temp = os.path.dirname(os.path.abspath(work_dir))
-    if temp != "/":
-        _mount(work_dir, temp, None, MS_BIND, None)
-    # Give up every capability for good: no umount, no remount, none regained by exec.
-    for cap in range(64):
-        _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
-    if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
-    _drop_capabilities()
-    return temp if temp != "/" else work_dir
+    deny = sc.ERRNO(errno.EPERM)
+    f = sc.SyscallFilter(sc.ALLOW)
+
+    def rule(action, name, *args) -> None:
+        try:
+            f.add_rule(action, name, *args)
+        except (ValueError, OSError, RuntimeError):  # a call this kernel or architecture does not have
+            pass
+
+    for name in NAMESPACE_CALLS + (PRIVILEGED_CALLS if student else ()):
+        rule(deny, name)
+    for flag in NAMESPACE_FLAGS:
+        rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    rule(sc.ERRNO(errno.ENOSYS), "clone3")  # libc falls back to clone, whose flags the filter reads
+    if student:
+        rule(sc.ERRNO(errno.EACCES), "socket", sc.Arg(0, sc.NE, AF_UNIX))
+    return f
+
+
+def enter() -> dict:
+    """Carry out ``REGLAB_JAIL`` (and remove it from the environment); returns what was asked."""
+    raw = os.environ.pop("REGLAB_JAIL", "")
+    if not raw:
+        return {}
+    spec = json.loads(raw)
+    if spec.get("hide_dirs") or spec.get("hide_files"):
+        _mount(None, "/", None, MS_REC | MS_PRIVATE, None)  # nothing we mount leaks to the host
+        for path in spec.get("hide_dirs", []):
+            if os.path.isdir(path):
+                _mount("tmpfs", path, "tmpfs", 0, "size=4k,mode=0555")
+        for path in spec.get("hide_files", []):
+            if os.path.isfile(path):
+                _mount("/dev/null", path, None, MS_BIND, None)
+    if spec.get("lock"):
+        for cap in range(64):  # the bounding set (needs CAP_SETPCAP: best effort; the uid switch empties the rest)
+            _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    seccomp = seccomp_filter(student=True) if spec.get("seccomp") else None  # built while the library is readable
+    if "uid" in spec:
+        uid, gid = int(spec["uid"]), int(spec["gid"])
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)  # from root: clears every capability too
+        if os.getuid() != uid or os.geteuid() != uid or os.getgroups():
+            raise OSError(errno.EPERM, "the switch to the sandbox user did not hold")
+        _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc/self stays readable to it
+    if spec.get("lock"):
+        if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+        _drop_capabilities()
+    if seccomp is not None:
+        seccomp.load()
+    return spec

@@ -1,0 +1,66 @@
+"""Run a command as it would run on another kind of machine (Linux, as root): ``python
+tests/simulate_machine.py [--python-readable] [--no-namespaces] -- COMMAND...``.
+
+- ``--python-readable``: a machine whose Python is installed where every user can read it (Gradescope's
+  ``/usr``, Colab, a venv). This machine's Python lives in ``/root/.pyenv`` under ``/root`` (0700), out of
+  the sandbox user's reach; in a mount namespace of its own, a tmpfs (0755) is put over each folder of
+  the interpreter's path that other users cannot enter, holding only the interpreter bound back.
+- ``--no-namespaces``: a container without namespaces, as Docker's default seccomp profile makes it:
+  a seccomp filter (``grader.worker.jail.seccomp_filter``) makes ``unshare``, ``setns``, ``mount`` and
+  ``clone`` with namespace flags fail with EPERM for this process and everything it starts.
+
+Then it execs COMMAND. Must be started as ``unshare --mount --propagation private python ...`` when
+``--python-readable`` is given (the tmpfs mounts stay in that namespace).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import stat
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from grader.isolation import interpreter_paths  # noqa: E402
+from grader.worker import jail  # noqa: E402
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def mount(source, target, fstype, flags, data=None) -> None:
+    enc = lambda s: None if s is None else str(s).encode()  # noqa: E731
+    if libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+        raise OSError(ctypes.get_errno(), f"mount {target}")
+
+
+def make_python_readable() -> None:
+    for prefix in interpreter_paths():
+        path = Path(prefix)
+        closed = [p for p in reversed(path.parents) if not os.stat(p).st_mode & stat.S_IXOTH]
+        if not closed:
+            continue
+        top = closed[0]
+        keep = os.open(prefix, os.O_PATH | os.O_DIRECTORY)
+        mount("tmpfs", top, "tmpfs", 0, "mode=0755")
+        (top / path.relative_to(top)).mkdir(parents=True, exist_ok=True)
+        for p in (top / path.relative_to(top)).parents:
+            if top in p.parents or p == top:
+                p.chmod(0o755)
+        mount(f"/proc/self/fd/{keep}", prefix, None, jail.MS_BIND | jail.MS_REC)
+        os.close(keep)
+
+
+def main(argv: list[str]) -> None:
+    split = argv.index("--")
+    flags, command = argv[:split], argv[split + 1:]
+    if "--python-readable" in flags:
+        make_python_readable()
+    if "--no-namespaces" in flags:
+        jail.seccomp_filter(student=False).load()
+    os.execvp(command[0], command)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
