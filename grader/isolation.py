@@ -29,6 +29,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -533,10 +534,18 @@ def _uid_processes(uid: int) -> list[int]:
 # ---------------------------------------------------------------- the worker's code
 
 
-@functools.lru_cache(maxsize=1)
+_copy_lock = threading.Lock()
+
+
 def worker_package() -> Path:
     """A copy of ``grader/worker`` with a bare ``grader/__init__.py``, readable by the sandbox user: the
     worker imports nothing else of the grader (which holds the expected data and the known mistakes)."""
+    with _copy_lock:
+        return _worker_package()
+
+
+@functools.lru_cache(maxsize=1)
+def _worker_package() -> Path:
     here = Path(__file__).resolve().parent
     root = Path(tempfile.mkdtemp(prefix="reglab-worker-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)

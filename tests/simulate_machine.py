@@ -5,6 +5,11 @@ tests/simulate_machine.py [--python-readable] [--no-namespaces] -- COMMAND...``.
   ``/usr``, Colab, a venv). This machine's Python lives in ``/root/.pyenv`` under ``/root`` (0700), out of
   the sandbox user's reach; in a mount namespace of its own, a tmpfs (0755) is put over each folder of
   the interpreter's path that other users cannot enter, holding only the interpreter bound back.
+- ``--private PATH``: PATH (this checkout) lives in a folder other users cannot enter, as a TA's home
+  (0700/0750) or Gradescope's ``/autograder/source`` (made 0700 by the autograder) do: a tmpfs (0700) over
+  its parent, holding only PATH bound back.
+- ``--fresh-tmp``: a dedicated grading machine (a Gradescope container), whose /tmp holds nothing of
+  anyone else's (this shared machine's /tmp holds other checkouts of the project, world-readable).
 - ``--no-namespaces``: a container without namespaces, as Docker's default seccomp profile makes it:
   a seccomp filter (``grader.worker.jail.seccomp_filter``) makes ``unshare``, ``setns``, ``mount`` and
   ``clone`` with namespace flags fail with EPERM for this process and everything it starts.
@@ -52,11 +57,25 @@ def make_python_readable() -> None:
         os.close(keep)
 
 
+def make_private(path: str) -> None:
+    keep = os.open(path, os.O_PATH | os.O_DIRECTORY)
+    parent = os.path.dirname(path)
+    mount("tmpfs", parent, "tmpfs", 0, "mode=0700")
+    os.mkdir(path)
+    mount(f"/proc/self/fd/{keep}", path, None, jail.MS_BIND | jail.MS_REC)
+    os.close(keep)
+
+
 def main(argv: list[str]) -> None:
     split = argv.index("--")
     flags, command = argv[:split], argv[split + 1:]
     if "--python-readable" in flags:
         make_python_readable()
+    if "--fresh-tmp" in flags:
+        mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777")
+    for i, flag in enumerate(flags):
+        if flag == "--private":
+            make_private(os.path.abspath(flags[i + 1]))
     if "--no-namespaces" in flags:
         jail.seccomp_filter(student=False).load()
     os.execvp(command[0], command)
