@@ -4,10 +4,13 @@ The zip (https://gradescope-autograders.readthedocs.io/en/latest/specs/) holds, 
 
 - ``setup.sh``: run once when Gradescope builds the image; makes a Python >= 3.11 virtual
   environment in ``/autograder/venv`` with CPU builds of torch and torchvision (PyTorch's CPU index,
-  the versions the expected data was computed with), numpy, jinja2 and this grader;
-- ``run_autograder``: run for every submission (working directory ``/autograder``); grades
-  ``/autograder/submission/`` and writes ``/autograder/results/results.json`` atomically (a temporary
-  file, then a rename). ``REGLAB_AUTOGRADER_ROOT`` replaces ``/autograder`` and ``REGLAB_PYTHON``
+  the versions the expected data was computed with), numpy, jinja2 and pyseccomp, and installs
+  bubblewrap; the grader is not installed there (the sandbox user reads the venv);
+- ``run_autograder``: run for every submission (working directory ``/autograder``), as root; makes
+  ``source/``, ``submission/`` and ``results/`` private (0700), grades ``/autograder/submission/`` with
+  the student's code as the sandbox user, and writes ``/autograder/results/results.json`` atomically
+  once every sandbox process is dead. Without a sandbox backend it writes a 0 with the reason and
+  exits 2 (``REGLAB_UNSAFE_NO_SANDBOX=1`` grades anyway). ``REGLAB_AUTOGRADER_ROOT`` replaces ``/autograder`` and ``REGLAB_PYTHON``
   the interpreter (for tests);
 - ``grader/``: the grader without ``mutants.py`` and without any reference code, with the expected
   data of every check, hidden ones included (their tests are ``after_published``), and
@@ -91,7 +94,12 @@ def setup_sh(needs_data: bool) -> str:
         "$VENV/bin/python" -m pip install --upgrade pip
         "$VENV/bin/python" -m pip install --index-url https://download.pytorch.org/whl/cpu "{torch_pin}" "{vision_pin}"
         "$VENV/bin/python" -m pip install "numpy>=1.23" "jinja2>=3.1"
-        "$VENV/bin/python" -m pip install --no-deps "$SOURCE"
+        "$VENV/bin/python" -m pip install pyseccomp  # the uid sandbox's filter, where namespaces are refused
+        # The grader itself is not installed into the venv, which the sandbox user must read: it runs
+        # from $SOURCE (made 0700 by run_autograder), expected data and hidden checks included.
+        # bubblewrap: the first sandbox backend (Gradescope's containers may refuse its namespaces:
+        # the autograder then uses the sandbox user with a seccomp filter).
+        (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends bubblewrap) || true
         """) + data
 
 
@@ -210,10 +218,28 @@ def autograde(root: Path) -> int:
     from .grading import grade_submission
     from .release import select_checks
 
+    from . import isolation
+    from .grading import secrets
+
     started = time.monotonic()
     target = root / "results" / "results.json"
     try:
         cfg = configuration.resolve({})
+        if hasattr(os, "geteuid") and os.geteuid() == 0:  # Gradescope: the sandbox user must reach none of it
+            for sub in ("source", "submission", "results"):
+                if (root / sub).is_dir():
+                    os.chmod(root / sub, 0o700)
+        backend = isolation.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=True)
+        print(isolation.notice(backend))
+        isolation.check_exposure([root / "source", root / "submission", root / "results", *secrets(cfg)], backend)
+    except (isolation.SandboxUnavailable, configuration.ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        data = {"score": 0.0, "output": "The autograder cannot grade safely on this machine — not your fault: "
+                                        "tell your TA.", "visibility": "visible", "stdout_visibility": "hidden",
+                "tests": [], "extra_data": {"grader_error": str(exc)}, "execution_time": 0.0}
+        write_atomic(target, json.dumps(data, indent=1))
+        return 2
+    try:
         selection = select_checks(cfg)
         folder = locate_submission(root / "submission")
         result = grade_submission(folder, cfg, name="submission", checks=selection.checks,

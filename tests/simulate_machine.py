@@ -5,9 +5,9 @@ tests/simulate_machine.py [--python-readable] [--no-namespaces] -- COMMAND...``.
   ``/usr``, Colab, a venv). This machine's Python lives in ``/root/.pyenv`` under ``/root`` (0700), out of
   the sandbox user's reach; in a mount namespace of its own, a tmpfs (0755) is put over each folder of
   the interpreter's path that other users cannot enter, holding only the interpreter bound back.
-- ``--private PATH``: PATH (this checkout) lives in a folder other users cannot enter, as a TA's home
-  (0700/0750) or Gradescope's ``/autograder/source`` (made 0700 by the autograder) do: a tmpfs (0700) over
-  its parent, holding only PATH bound back.
+- ``--private PATH``: PATH (this checkout) is the machine's only checkout and lives in a folder other
+  users cannot enter, as in a TA's home (0700/0750) or Gradescope's ``/autograder/source`` (made 0700 by
+  the autograder): a tmpfs (0700) over PATH's top-level folder, holding only PATH bound back.
 - ``--fresh-tmp``: a dedicated grading machine (a Gradescope container), whose /tmp holds nothing of
   anyone else's (this shared machine's /tmp holds other checkouts of the project, world-readable).
 - ``--no-namespaces``: a container without namespaces, as Docker's default seccomp profile makes it:
@@ -58,10 +58,12 @@ def make_python_readable() -> None:
 
 
 def make_private(path: str) -> None:
+    """A tmpfs (0700) over PATH's top-level folder (here /work, with other checkouts beside this one),
+    holding PATH alone, bound back."""
     keep = os.open(path, os.O_PATH | os.O_DIRECTORY)
-    parent = os.path.dirname(path)
-    mount("tmpfs", parent, "tmpfs", 0, "mode=0700")
-    os.mkdir(path)
+    top = "/" + Path(path).parts[1]
+    mount("tmpfs", top, "tmpfs", 0, "mode=0700")
+    os.makedirs(path)
     mount(f"/proc/self/fd/{keep}", path, None, jail.MS_BIND | jail.MS_REC)
     os.close(keep)
 

@@ -34,7 +34,7 @@ SOLUTION = REPO / "solution"
 ATTACKS = REPO / "tests" / "fixtures" / "attacks"
 SIMULATE = REPO / "tests" / "simulate_machine.py"
 MODULES = ("penalties", "model", "data", "train")
-ATTACK_NAMES = sorted(p.name for p in ATTACKS.iterdir() if p.is_dir())
+ATTACK_NAMES = sorted(p.name for p in ATTACKS.iterdir() if p.is_dir() and p.name != "gradescope")
 LINKED = ("link_top", "link_assignment", "link_files", "link_subfolder", "hardlink")
 
 pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox backends need Linux"),
@@ -295,6 +295,19 @@ def test_a_detached_daemon_is_dead_before_the_results_are_written(run):
         assert (run.out / name / "results.json").read_bytes() == before, name
         assert run.token not in before.decode()
     assert (run.out / "grades.csv").read_bytes() == run.grades_at_exit
+
+
+def test_student_code_runs_as_the_sandbox_user_without_privileges(run):
+    import pwd
+
+    line = next(l for l in run.output("whoami").splitlines() if l.startswith(f"ATTACK {run.token} whoami"))
+    seen = dict(w.split("=", 1) for w in line.split()[3:])
+    if os.geteuid() == 0:
+        users = {e.pw_uid for e in pwd.getpwall() if e.pw_name.startswith(isolation.SANDBOX_USER)}
+        assert int(seen["uid"]) in users and seen["uid"] == seen["euid"] and seen["groups"] == "-", line
+        assert seen["gid"] == str(pwd.getpwuid(int(seen["uid"])).pw_gid), line
+    assert int(seen["capeff"], 16) == 0 and int(seen["capprm"], 16) == 0 and seen["nnp"] == "1", line
+    assert seen["seccomp"] == ("2" if run.backend == "uid" else seen["seccomp"]), line
 
 
 @pytest.mark.parametrize("name", LINKED)
