@@ -634,6 +634,37 @@ class Worker:
         return total
 
 
+WALL_FACTOR = 3.0  # a step's wall-time backstop, in multiples of its CPU-time limit (a busy machine)
+
+
+class StepClock:
+    """One step's time limit, counted in CPU seconds of the worker's processes: a compute-bound probe on a
+    machine busy with other work gets its full share; a wait (sleep, a blocked read) is caught by the
+    wall-time backstop, ``WALL_FACTOR`` times the limit. Where CPU time cannot be read (no /proc) the
+    limit is wall time."""
+
+    def __init__(self, worker: Worker, limit: float, cpus: int = 1):
+        self.worker, self.limit, self.cpus = worker, limit, max(1, cpus)
+        self.started = time.monotonic()
+        self.cpu0 = worker.cpu_seconds()
+        self.counts_cpu = os.path.isdir("/proc")
+
+    def over(self) -> str:
+        """'' while within the limit, else which limit was passed, in words."""
+        wall = time.monotonic() - self.started
+        if not self.counts_cpu:
+            return f"its time limit ({self.limit:.0f} s)" if wall >= self.limit else ""
+        if self.worker.cpu_seconds() - self.cpu0 >= self.limit * self.cpus:
+            return f"its time limit ({self.limit * self.cpus:.0f} s of CPU time)"
+        if wall >= self.limit * WALL_FACTOR:
+            return f"its time limit ({self.limit * WALL_FACTOR:.0f} s of wall time, {self.limit:.0f} s of CPU time)"
+        return ""
+
+    def poll(self) -> float:
+        """Seconds until the next look at the clock."""
+        return 0.25 if self.counts_cpu else max(0.0, self.started + self.limit - time.monotonic())
+
+
 def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as fh:

@@ -121,7 +121,7 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
     job = probes if isinstance(probes, Job) else Job(list(probes))
     probes = job.probes
     started = time.monotonic()
-    deadline = started + limits.total_timeout
+    deadline = started + limits.total_timeout * isolation.WALL_FACTOR  # CPU time: RLIMIT_CPU
     work = Path(tempfile.mkdtemp(prefix="reglab-"))
     try:
         package = work / "sub" / "assignment"
@@ -226,17 +226,17 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
     os.close(write_fd)
     current: tuple[str, str] | None = ("import", "torch")
     step_limit = limits.startup_timeout  # seconds allowed for the current step
-    step_deadline = time.monotonic() + step_limit
+    clock = isolation.StepClock(worker, step_limit, limits.threads)
     buffer = b""
     try:
         with os.fdopen(read_fd, "rb", buffering=0) as status:
             while True:
                 now = time.monotonic()
-                wait = min(step_deadline, deadline) - now
-                if wait <= 0:
+                over = "its total time" if now >= deadline else clock.over()
+                if over:
                     worker.kill_all()
-                    limit = "its total time" if deadline <= step_deadline else f"its time limit ({step_limit:.0f} s)"
-                    return _culprit(current), "timeout", f"did not finish within {limit}"
+                    return _culprit(current), "timeout", f"did not finish within {over}"
+                wait = min(clock.poll(), deadline - now)
                 ready, _, _ = select.select([status], [], [], wait)
                 if not ready:
                     continue
@@ -262,7 +262,9 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
                         current, step_limit = None, limits.probe_timeout
                     else:
                         continue
-                    step_deadline = time.monotonic() + step_limit
+                    # Steps with a limit of their own (the training check) may use every core.
+                    cpus = (os.cpu_count() or 1) if current and current[1] in job.timeouts else limits.threads
+                    clock = isolation.StepClock(worker, step_limit, cpus)
     finally:
         worker.kill_all()
 
