@@ -114,11 +114,11 @@ def test_a_growing_memory_bomb_stops_at_the_address_space_limit_or_the_clock(tmp
 
 
 def test_the_reference_is_not_importable_and_hidden_files_are_unreadable(tmp_path, config):
+    from grader import isolation
     from grader.grading import secrets
-    from grader.isolation import jail_prefix
 
-    if not jail_prefix():
-        pytest.skip("this machine does not allow mount namespaces (unshare): nothing can be hidden")
+    if not isolation.current().isolated:
+        pytest.skip("no sandbox backend on this machine: nothing can be hidden")
     solution = str(config.solution)
     sub = submission(tmp_path, penalties=GOOD_PENALTIES.replace("def l1_penalty(model):", f"""def l1_penalty(model):
     import glob, importlib, os, socket
@@ -145,6 +145,23 @@ def test_the_reference_is_not_importable_and_hidden_files_are_unreadable(tmp_pat
     run = run_probes(sub, ["pen.l1_mlp"], FAST, hide=secrets(config))
     assert run.outcomes["pen.l1_mlp"].ok, run.outcomes["pen.l1_mlp"].message
     assert (config.solution / "penalties.py").stat().st_size > 0  # hidden from the worker only
+
+
+def test_a_cpu_bound_probe_is_stopped_by_its_cpu_time_and_a_sleeping_one_by_the_wall_backstop(tmp_path):
+    from grader import isolation
+
+    sub = submission(tmp_path, penalties=GOOD_PENALTIES.replace("def l1_penalty(model):", """def l1_penalty(model):
+    while True:
+        pass
+""").replace("def l2_penalty(model):", """def l2_penalty(model):
+    import time
+    time.sleep(3600)
+"""))
+    run = run_probes(sub, ["pen.l1_mlp", "pen.l2_mlp"], FAST)
+    assert run.outcomes["pen.l1_mlp"].status == "timeout"
+    assert "s of CPU time" in run.outcomes["pen.l1_mlp"].message
+    assert run.outcomes["pen.l2_mlp"].status == "timeout"
+    assert f"{FAST.probe_timeout * isolation.WALL_FACTOR:.0f} s of wall time" in run.outcomes["pen.l2_mlp"].message
 
 
 def test_the_copy_takes_python_files_only_and_no_links(tmp_path):
