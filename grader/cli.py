@@ -118,6 +118,8 @@ def cmd_grade(args) -> int:
         raise UsageError(f"{args.submissions} is not a folder of submissions")
     backend = _sandbox(cfg, required=True)
     print(isolation.notice(backend) + (" (--unsafe-no-sandbox)" if not backend.isolated else ""), file=sys.stderr)
+    if backend.drops_uid and not backend.whitelist and not args.out.exists():
+        args.out.mkdir(parents=True, mode=0o700)  # without a whitelisted view only permissions keep it private
     try:
         isolation.check_exposure([args.submissions, args.out, *secrets(cfg)], backend)
     except isolation.SandboxUnavailable as exc:

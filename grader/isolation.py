@@ -402,7 +402,6 @@ def notice(backend: Backend) -> str:
 
 def sandbox_ids(slot: int) -> tuple[int, int]:
     """uid and gid of ``reglab-sandbox`` (slot 0) or ``reglab-sandbox-N``, made when missing."""
-    import grp
     import pwd
 
     name = SANDBOX_USER if slot == 0 else f"{SANDBOX_USER}-{slot}"
@@ -418,10 +417,6 @@ def sandbox_ids(slot: int) -> tuple[int, int]:
             entry = pwd.getpwnam(name)
         except KeyError:
             raise SandboxUnavailable(f"the sandbox user {name} could not be created") from None
-    try:
-        grp.getgrgid(entry.pw_gid)
-    except KeyError:
-        pass
     return entry.pw_uid, entry.pw_gid
 
 
@@ -429,7 +424,9 @@ class _Slot:
     """A sandbox user held by one worker at a time, across every grader process on the machine."""
 
     def __init__(self) -> None:
-        folder = Path(tempfile.gettempdir()) / "reglab-slots"
+        # In /run (root's, as the sandbox users are): one place for every grader on the machine, whatever
+        # /tmp each of them sees.
+        folder = Path("/run/reglab-slots") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir()) / "reglab-slots"
         folder.mkdir(mode=0o700, exist_ok=True)
         for n in range(256):
             fd = os.open(folder / f"{n}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -460,13 +457,8 @@ def exposed_to(uid: int, gid: int, paths, write: bool = True) -> list[str]:
             os.setgroups([])
             os.setresgid(gid, gid, gid)
             os.setresuid(uid, uid, uid)
-            bad = []
-            for p in paths:
-                modes = os.R_OK | (os.W_OK if write else 0)
-                if os.path.lexists(p) and (os.access(p, os.R_OK) or (write and os.access(p, os.W_OK))
-                                           or (os.path.isdir(p) and os.access(p, os.X_OK))):
-                    bad.append(p)
-                del modes
+            bad = [p for p in paths if os.path.lexists(p) and (
+                os.access(p, os.R_OK) or (write and os.access(p, os.W_OK)) or (os.path.isdir(p) and os.access(p, os.X_OK)))]
             os.write(write_fd, "\0".join(bad).encode())
         finally:
             os._exit(0)

@@ -138,7 +138,8 @@ class Run:
         # home folders are (0700): the uid backend can only rely on permissions.
         self.other = Path(f"/var/tmp/reglab-other-checkout-{self.token[:12]}")
         (self.other / "solution").mkdir(parents=True)
-        self.other.chmod(0o700 if backend == "uid" else 0o755)
+        # bwrap's whitelist hides it whatever its mode; unshare and uid see the host by permissions only.
+        self.other.chmod(0o755 if backend == "bwrap" else 0o700)
         self.canary = uuid.uuid4().hex
         (self.other / "solution" / "penalties.py").write_text(
             f"# other checkout {self.canary}\n" + (SOLUTION / "penalties.py").read_text(encoding="utf-8"))
@@ -261,7 +262,7 @@ def test_other_submissions_their_results_and_the_output_folder_are_invisible(run
     assert run.canary not in out and f"ATTACK {run.token} denied" in out
     for name in ("neighbour", "read_neighbours"):
         result = run.result(name)
-        assert result["tests"] and run.token not in json.dumps(result)
+        assert result["tests"] and f"forged {run.token}" not in json.dumps(result)
     assert run.token not in run.grades_at_exit.decode()
     assert digest(run.subs / "neighbour") == run.neighbour_before
 
@@ -286,6 +287,8 @@ def test_no_socket_reaches_127_0_0_1(run):
     assert not run.listener.received, run.listener.received
     out = run.output("network")
     assert f"ATTACK {run.token} denied TCP to 127.0.0.1" in out and not run.escaped("network"), out[-2000:]
+    # A UDP datagram may leave without an error (a network namespace has its own loopback): what
+    # counts is that nothing reached the host's 127.0.0.1 (the listener above).
 
 
 def test_a_detached_daemon_is_dead_before_the_results_are_written(run):
@@ -293,7 +296,7 @@ def test_a_detached_daemon_is_dead_before_the_results_are_written(run):
     assert f"ATTACK {run.token} info daemon started" in run.output("daemon_rewrite")
     for name, before in run.results_at_exit.items():
         assert (run.out / name / "results.json").read_bytes() == before, name
-        assert run.token not in before.decode()
+        assert f"rewritten {run.token}" not in before.decode()
     assert (run.out / "grades.csv").read_bytes() == run.grades_at_exit
 
 
