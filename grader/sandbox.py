@@ -1,13 +1,17 @@
-"""Running untrusted submissions: a worker child process with limits, killed with everything it started.
+"""Running untrusted submissions: what a worker is asked, what comes back, whose fault a failure is.
 
-Only the files the worker writes in its result folder come back, read as plain data
-(``np.load(allow_pickle=False)`` and JSON); exit codes and printed text are never results.
-A hang or crash costs the import or probe it happened in: the worker is started again for the
-probes that are left, with the culprit module replaced by a stand-in.
+The grader opens nothing by path in the worker's folder once the worker has started. The request
+goes over an inherited pipe; results come back as frames on a pipe the grader created, decoded
+with hard caps (``channel.py``); what the worker prints goes to a pipe that is drained and capped
+as it comes. Exit codes and printed text are never results. A hang, crash or corrupted channel
+costs the import or probe it happened in: the worker is started again for the probes that are
+left, with the culprit module replaced by a stand-in. Only this side decides that the grader
+failed (the worker died before student code could have run); after that, it is the student's.
 """
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import secrets
@@ -21,11 +25,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from .isolation import copy_submission, environment, jail_prefix, kill, rlimits, sweep
-
-MAX_RESULT_BYTES = 64 << 20    # one probe's result files
+from .channel import Caps, ChannelError, Decoder, Protocol
+from .isolation import (
+    MODULE_FILES,
+    copy_submission,
+    environment,
+    jail_prefix,
+    kill,
+    rlimits,
+    sweep,
+)
+from .text import clean
 
 
 @dataclass(frozen=True)
@@ -37,13 +47,14 @@ class Limits:
     memory_mb: int = 8192           # address space (torch alone maps about 3.5 GB)
     file_mb: int = 128              # largest file the worker may write (output log included)
     output_kb: int = 64             # printed text kept for the report
+    caps: Caps = field(default_factory=Caps)  # what the result channel carries
     threads: int = 1
 
 
 @dataclass(frozen=True)
 class ProbeOutcome:
     status: str                     # ok | not_implemented | raised | bad_return | missing | import_error
-                                    # | timeout | crashed | grader
+                                    # | timeout | crashed | corrupted | worker | grader
     values: dict = field(default_factory=dict)
     message: str = ""
     location: str = ""
@@ -65,35 +76,6 @@ class SandboxRun:
     problems: tuple[str, ...] = ()  # e.g. files too large or links left out
 
 
-def _read_result(out_dir: Path, name: str) -> ProbeOutcome | None:
-    meta_path, arr_path = out_dir / f"{name}.json", out_dir / f"{name}.npz"
-    try:
-        if not meta_path.is_file() or meta_path.stat().st_size > MAX_RESULT_BYTES:
-            return None
-        record = json.loads(meta_path.read_text(encoding="utf-8"))
-        if not isinstance(record, dict):
-            return ProbeOutcome("crashed", message="the worker's result was not a record")
-        if record.get("status") != "ok":
-            return ProbeOutcome(str(record.get("status", "crashed")), message=str(record.get("message", ""))[:4000],
-                                location=str(record.get("location", "")), traceback=str(record.get("traceback", ""))[:4000])
-        values = {}
-        if not isinstance(record.get("values"), dict):
-            return ProbeOutcome("crashed", message="the worker's result had no values")
-        for key, value in record["values"].items():
-            if isinstance(value, (bool, int, float, str)) or value is None:
-                values[str(key)] = value
-        if arr_path.stat().st_size > MAX_RESULT_BYTES:
-            return ProbeOutcome("crashed", message="the result arrays were too large")
-        with np.load(arr_path, allow_pickle=False) as npz:
-            for key in npz.files:
-                arr = npz[key]
-                if arr.dtype.kind in "biuf":
-                    values[key] = arr
-        return ProbeOutcome("ok", values=values)
-    except (OSError, ValueError, json.JSONDecodeError) as exc:
-        return ProbeOutcome("crashed", message=f"the worker's result could not be read ({type(exc).__name__})")
-
-
 def _signal_name(code: int | None) -> str:
     if code is None or code >= 0:
         return f"exited with status {code}"
@@ -110,6 +92,7 @@ class Job:
     params: dict[str, dict] = field(default_factory=dict)     # probe -> keyword arguments (plain JSON)
     timeouts: dict[str, float] = field(default_factory=dict)  # probe -> seconds, instead of probe_timeout
     inputs: tuple[Path, ...] = ()  # data files for the probes: copied to the worker's inputs/ folder
+    seed: str = ""                 # where the probes draw their inputs from ("" = the public seed)
 
 
 def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limits(),
@@ -124,14 +107,16 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
     deadline = started + limits.total_timeout
     work = Path(tempfile.mkdtemp(prefix="reglab-"))
     try:
+        # Everything is written here before the first worker starts, and nothing by path after.
         package = work / "sub" / "assignment"
         copied, problems = copy_submission(submission, package)
-        out_dir, home, inputs = work / "out", work / "home", work / "inputs"
-        for folder in (out_dir, home, inputs):
+        home, inputs = work / "home", work / "inputs"
+        for folder in (home, inputs):
             folder.mkdir()
         for path in job.inputs:
             shutil.copyfile(path, inputs / path.name)
-        log_path = work / "output.log"
+        output = Output(limits.output_kb * 1024)
+        budget = [limits.caps.submission_bytes]
         outcomes: dict[str, ProbeOutcome] = {}
         blocked: dict[str, str] = {}
         module_errors: dict[str, str] = {}
@@ -139,59 +124,52 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
         pending = list(probes)
         while pending and starts <= len(probes) + 4:
             starts += 1
-            token = secrets.token_hex(8)
-            culprit, status, how = _start_worker(package, dataclasses.replace(job, probes=pending), blocked, out_dir,
-                                                 home, log_path, token, limits, env_extra or {}, deadline, hide)
-            sweep(token)
-            for name in pending:
-                result = _read_result(out_dir, name)
-                if result is not None:
-                    outcomes[name] = result
+            end = _run_worker(package, dataclasses.replace(job, probes=pending), blocked, work, limits,
+                              env_extra or {}, deadline, hide, output, budget)
+            outcomes.update(end.protocol.results)
+            module_errors.update(end.protocol.import_errors)
             pending = [p for p in pending if p not in outcomes]
-            if culprit is None:
+            if end.culprit is None:
                 break
-            kind, name = culprit
+            kind, name = end.culprit
             if kind == "startup":  # Python or torch itself did not start: nothing of the student's ran
                 for probe in pending:
-                    outcomes[probe] = ProbeOutcome("grader", message=f"the worker could not start: it {how}")
+                    outcomes[probe] = ProbeOutcome("grader", message=f"the worker could not start: it {end.how}")
                 pending = []
                 break
             if kind == "import":
-                blocked[name] = how
-                module_errors[name] = how
+                blocked[name] = module_errors[name] = end.how
             elif kind == "probe" and name in pending:
-                outcomes[name] = ProbeOutcome(status, message=how)
+                outcomes[name] = ProbeOutcome(end.status, message=end.how)
                 pending.remove(name)
+            elif kind == "between" and pending:  # student code (a thread it left) ended the worker
+                outcomes[pending[0]] = ProbeOutcome(end.status, message=f"before this probe started: {end.how}")
+                pending.pop(0)
             if time.monotonic() >= deadline:
                 break
         for name in pending:
             outcomes[name] = ProbeOutcome("timeout", message=f"the submission used up its total time "
                                                              f"({limits.total_timeout:.0f} s) before this ran")
-        output = _read_capped(log_path, limits.output_kb * 1024)
-        module_errors.update(_import_errors(out_dir))
-        return SandboxRun(outcomes, module_errors, output, starts, time.monotonic() - started, copied, problems)
+        return SandboxRun(outcomes, module_errors, output.text(), starts, time.monotonic() - started,
+                          tuple(clean(c, 300) for c in copied), tuple(clean(p, 600) for p in problems))
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)  # never follows links the worker left
 
 
-def _import_errors(out_dir: Path) -> dict[str, str]:
-    path = out_dir / "imports.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        return {str(k): str(v)[:4000] for k, v in data.items()} if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+class Output:
+    """What the worker printed: the first ``cap`` bytes kept, the rest counted, all of it drained."""
 
+    def __init__(self, cap: int):
+        self.cap, self.head, self.total = cap, bytearray(), 0
 
-def _read_capped(path: Path, cap: int) -> str:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(cap + 1)
-        size = path.stat().st_size
-    except OSError:
-        return ""
-    text = head[:cap].decode("utf-8", "replace")
-    return text + (f"\n… [{size - cap} more bytes not shown]" if size > cap else "")
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        if len(self.head) < self.cap:
+            self.head += data[:self.cap - len(self.head)]
+
+    def text(self) -> str:
+        text = clean(self.head.decode("utf-8", "replace"), self.cap)
+        return text + (f"\n… [{self.total - len(self.head)} more bytes not shown]" if self.total > len(self.head) else "")
 
 
 # ``-I`` drops PYTHONPATH and the current folder, so ``-m grader.worker`` would find whichever grader
@@ -205,76 +183,167 @@ _WORKER_BOOT = ("import importlib.util as u, runpy, sys\n"
 
 
 def worker_command() -> list[str]:
-    """The interpreter command line of a worker (its request file's path comes after it)."""
+    """The interpreter command line of a worker (its request and result descriptors come after it)."""
     package = Path(__file__).resolve().parent
     return [sys.executable, "-I", "-c", _WORKER_BOOT.format(init=str(package / "__init__.py"), pkg=str(package))]
 
 
-def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Path, home: Path,
-                  log_path: Path, token: str, limits: Limits, env_extra: dict[str, str],
-                  deadline: float, hide: tuple[Path, ...]) -> tuple[tuple[str, str] | None, str, str]:
-    """Run one worker to its end. Returns the import or probe that hung or crashed (None when the
-    worker finished), "timeout" or "crashed", and how, in words."""
-    read_fd, write_fd = os.pipe()
-    request = out_dir.parent / "request.json"
-    prefix = jail_prefix()
-    jail = {"hide_dirs": [str(p) for p in hide if p.is_dir()], "hide_files": [str(p) for p in hide if p.is_file()],
-            "work_dir": str(out_dir.parent)} if prefix else None
-    request.write_text(json.dumps({"package_dir": str(package), "probes": job.probes, "params": job.params,
-                                   "blocked": blocked, "out_dir": str(out_dir), "status_fd": write_fd,
-                                   "threads": limits.threads, "jail": jail}))
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([*prefix, *worker_command(), str(request)],
-                                cwd=home, env=environment(home, token, limits.threads, env_extra),
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                pass_fds=(write_fd,), start_new_session=True, preexec_fn=rlimits(limits))
-    os.close(write_fd)
-    current: tuple[str, str] | None = ("import", "torch")
-    step_limit = limits.startup_timeout  # seconds allowed for the current step
-    step_deadline = time.monotonic() + step_limit
-    buffer = b""
+class _Worker:
+    """The started worker: ``proc`` and ``kill_all``, as ``isolation.spawn`` will return it."""
+
+    def __init__(self, proc: subprocess.Popen, token: str):
+        self.proc, self.token = proc, token
+
+    def kill_all(self) -> None:
+        kill(self.proc)
+        sweep(self.token)
+
+
+def _spawn(argv: list[str], *, work: Path, readable: tuple[Path, ...], limits: Limits, env: dict[str, str],
+           pass_fds: tuple[int, ...], stdout: int, stderr: int, hide: tuple[Path, ...] = ()) -> _Worker:
+    """Start the worker under the namespace prefix with rlimits. The one call ``isolation.spawn``
+    (same arguments, minus ``hide``) replaces; ``readable`` is for that backend."""
+    token = secrets.token_hex(8)
+    proc = subprocess.Popen([*jail_prefix(), *argv], cwd=work / "home",
+                            env={**env, **environment(work / "home", token, limits.threads, {})},
+                            stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, pass_fds=pass_fds,
+                            start_new_session=True, preexec_fn=rlimits(limits))
+    return _Worker(proc, token)
+
+
+@dataclass
+class _End:
+    protocol: Protocol
+    culprit: tuple[str, str] | None  # the step that failed: ("startup"|"import"|"probe"|"between", name)
+    status: str = ""                 # timeout | crashed | corrupted
+    how: str = ""
+
+
+def _run_worker(package: Path, job: Job, blocked: dict[str, str], work: Path, limits: Limits,
+                env_extra: dict[str, str], deadline: float, hide: tuple[Path, ...], output: Output,
+                budget: list[int]) -> _End:
+    """Run one worker to its end, reading its frames and its output as they come."""
+    nonce = secrets.token_bytes(8)
+    jail = {"hide_dirs": [str(p) for p in hide if p.is_dir()], "hide_files": [str(p) for p in hide if p.is_file()]} \
+        if jail_prefix() else None
+    request = json.dumps({"package_dir": str(package), "work_dir": str(work), "probes": job.probes,
+                          "params": job.params, "blocked": blocked, "nonce": nonce.hex(), "seed": job.seed,
+                          "threads": limits.threads, "jail": jail}).encode()
+    protocol = Protocol(list(job.probes), tuple(m[:-3] for m in MODULE_FILES if m[:-3] not in blocked), limits.caps)
+    decoder = Decoder(nonce, protocol, budget)
+    req_r, req_w = os.pipe()
+    res_r, res_w = os.pipe()
+    out_r, out_w = os.pipe()
     try:
-        with os.fdopen(read_fd, "rb", buffering=0) as status:
-            while True:
-                now = time.monotonic()
-                wait = min(step_deadline, deadline) - now
-                if wait <= 0:
-                    kill(proc)
-                    limit = "its total time" if deadline <= step_deadline else f"its time limit ({step_limit:.0f} s)"
-                    return _culprit(current), "timeout", f"did not finish within {limit}"
-                ready, _, _ = select.select([status], [], [], wait)
-                if not ready:
-                    continue
-                chunk = status.read(65536)
-                if not chunk:  # the worker closed the pipe: it ended (or closed it itself)
-                    try:
-                        proc.wait(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
-                    except subprocess.TimeoutExpired:
-                        kill(proc)
-                    code = proc.returncode
-                    if current is None and code == 0:
-                        return None, "", ""
-                    return _culprit(current), "crashed", f"the process {_signal_name(code)}"
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    words = line.decode("utf-8", "replace").split()
-                    if words[:1] == ["I"] and len(words) == 2:
-                        current, step_limit = ("import", words[1]), limits.import_timeout
-                    elif words[:1] == ["S"] and len(words) == 2:
-                        current, step_limit = ("probe", words[1]), job.timeouts.get(words[1], limits.probe_timeout)
-                    elif words[:1] in (["R"], ["E"]):  # between steps: no student function is running
-                        current, step_limit = None, limits.probe_timeout
-                    else:
-                        continue
-                    step_deadline = time.monotonic() + step_limit
+        worker = _spawn([*worker_command(), str(req_r), str(res_w)], work=work, readable=(package.parent,),
+                        limits=limits, env=env_extra, pass_fds=(req_r, res_w), stdout=out_w, stderr=out_w, hide=hide)
     finally:
-        kill(proc)
+        for fd in (req_r, res_w, out_w):
+            os.close(fd)
+    for fd in (req_w, res_r, out_r):
+        os.set_blocking(fd, False)
+    try:
+        return _follow(worker, protocol, decoder, job, limits, deadline, output, req_w, request, res_r, out_r)
+    finally:
+        worker.kill_all()
+        _drain(out_r, output)
+        for fd in (req_w, res_r, out_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
-def _culprit(current: tuple[str, str] | None) -> tuple[str, str] | None:
-    if current is None or current == ("import", "torch"):
-        return ("startup", "") if current else ("between", "")
-    return current
+def _follow(worker: _Worker, protocol: Protocol, decoder: Decoder, job: Job, limits: Limits, deadline: float,
+            output: Output, req_w: int, request: bytes, res_r: int, out_r: int) -> _End:
+    proc = worker.proc
+    step, limit = protocol.step, limits.startup_timeout
+    step_deadline = time.monotonic() + limit
+    reading = {res_r, out_r}
+    while True:
+        if protocol.done:  # every probe has its result: let the worker flush its output and go
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+            return _End(protocol, None)
+        now = time.monotonic()
+        if min(step_deadline, deadline) <= now:
+            what = "its total time" if deadline <= step_deadline else f"its time limit ({limit:.0f} s)"
+            return _End(protocol, _culprit(protocol), "timeout", f"did not finish within {what}")
+        writing = [req_w] if request else []
+        # A short wait: a worker that exits while a child of it holds the pipes open still ends here.
+        ready, can_write, _ = select.select(sorted(reading), writing, [], min(0.25, min(step_deadline, deadline) - now))
+        if can_write:
+            try:
+                request = request[os.write(req_w, request):]
+            except BrokenPipeError:
+                request = b""
+            if not request:
+                os.close(req_w)
+        if out_r in ready and not _read(out_r, output.add):
+            reading.discard(out_r)
+        if res_r in ready:
+            try:
+                open_ = _read(res_r, decoder.feed)
+            except ChannelError as exc:
+                return _End(protocol, _culprit(protocol), "corrupted", str(exc))
+            if not open_:
+                reading.discard(res_r)
+        if protocol.step != step:
+            step = protocol.step
+            limit = (limits.import_timeout if step and step[0] == "import" else
+                     job.timeouts.get(step[1], limits.probe_timeout) if step else limits.probe_timeout)
+            step_deadline = time.monotonic() + limit
+        if protocol.done:
+            continue
+        if res_r not in reading or (proc.poll() is not None and res_r not in ready):
+            try:  # it closed the channel or ended: what it sent is in; give it a moment to be reaped
+                proc.wait(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                pass
+            if res_r in reading:
+                try:
+                    _read(res_r, decoder.feed)
+                except ChannelError as exc:
+                    return _End(protocol, _culprit(protocol), "corrupted", str(exc))
+                if protocol.done:
+                    continue
+            return _End(protocol, _culprit(protocol), "crashed", f"the process {_signal_name(proc.returncode)}")
 
 
+def _read(fd: int, sink) -> bool:
+    """Read what is there now (a bounded amount) into ``sink``; False at the end of the stream."""
+    for _ in range(64):
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        except OSError as exc:
+            if exc.errno == errno.EINTR:
+                continue
+            return False
+        if not chunk:
+            return False
+        sink(chunk)
+    return True
+
+
+def _drain(fd: int, output: Output, seconds: float = 0.5) -> None:
+    """What is left in the output pipe, for a moment at most (a child the kill missed may hold it open)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+        except (OSError, ValueError):
+            return
+        if not ready or not _read(fd, output.add):
+            return
+
+
+def _culprit(protocol: Protocol) -> tuple[str, str]:
+    if protocol.step == ("startup", ""):
+        return ("startup", "")
+    if not protocol.student and protocol.step is None:  # after hello, before any student code
+        return ("startup", "")
+    return protocol.step or ("between", "")
