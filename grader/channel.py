@@ -214,6 +214,7 @@ class Protocol:
     modules: tuple[str, ...]            # the modules the worker may import in this run
     caps: Caps
     step: tuple[str, str] | None = ("startup", "")
+    last: tuple[str, str] | None = None  # the last step the worker was in
     student: bool = False
     ready: bool = False
     imported: list[str] = field(default_factory=list)
@@ -235,6 +236,8 @@ class Protocol:
         kind = meta["kind"]
         if blob and kind != "result":
             raise ChannelError(f"a {clean(kind, 40)!r} frame that carries arrays")
+        if self.done:
+            raise ChannelError(f"a {clean(kind, 40)!r} frame after the last result")
         if self.step == ("startup", ""):
             if kind != "hello":
                 raise ChannelError(f"a {clean(kind, 40)!r} frame before the worker started")
@@ -244,7 +247,8 @@ class Protocol:
             if module not in self.modules or module in self.imported:
                 raise ChannelError("an import of a module not asked for, or twice")
             self.imported.append(module)
-            self.step, self.student = ("import", module), True
+            self.step = self.last = ("import", module)
+            self.student = True
         elif kind == "ready" and not self.ready:
             errors = meta.get("errors")
             if not isinstance(errors, dict) or not set(errors) <= set(self.imported):
@@ -254,7 +258,8 @@ class Protocol:
             self.done = self.next_probe is None
         elif kind == "start" and self.ready and self.step is None and meta.get("probe") == self.next_probe \
                 and self.next_probe is not None:
-            self.step, self.student = ("probe", self.next_probe), True
+            self.step = self.last = ("probe", self.next_probe)
+            self.student = True
         elif kind == "result" and self.step and self.step[0] == "probe" and meta.get("probe") == self.step[1]:
             self.results[self.step[1]] = parse_result(meta, blob, caps_for(self.step[1], self.caps))
             self.step = None

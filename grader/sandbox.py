@@ -126,8 +126,9 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
             starts += 1
             end = _run_worker(package, dataclasses.replace(job, probes=pending), blocked, work, limits,
                               env_extra or {}, deadline, hide, output, budget)
-            outcomes.update(end.protocol.results)
-            module_errors.update(end.protocol.import_errors)
+            if end.status != "corrupted":  # a corrupted run's results may be forged: none is kept
+                outcomes.update(end.protocol.results)
+                module_errors.update(end.protocol.import_errors)
             pending = [p for p in pending if p not in outcomes]
             if end.culprit is None:
                 break
@@ -261,12 +262,6 @@ def _follow(worker: _Worker, protocol: Protocol, decoder: Decoder, job: Job, lim
     step_deadline = time.monotonic() + limit
     reading = {res_r, out_r}
     while True:
-        if protocol.done:  # every probe has its result: let the worker flush its output and go
-            try:
-                proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                pass
-            return _End(protocol, None)
         now = time.monotonic()
         if min(step_deadline, deadline) <= now:
             what = "its total time" if deadline <= step_deadline else f"its time limit ({limit:.0f} s)"
@@ -287,7 +282,7 @@ def _follow(worker: _Worker, protocol: Protocol, decoder: Decoder, job: Job, lim
             try:
                 open_ = _read(res_r, decoder.feed)
             except ChannelError as exc:
-                return _End(protocol, _culprit(protocol), "corrupted", str(exc))
+                return _End(protocol, _culprit(protocol, corrupted=True), "corrupted", str(exc))
             if not open_:
                 reading.discard(res_r)
         if protocol.step != step:
@@ -295,8 +290,6 @@ def _follow(worker: _Worker, protocol: Protocol, decoder: Decoder, job: Job, lim
             limit = (limits.import_timeout if step and step[0] == "import" else
                      job.timeouts.get(step[1], limits.probe_timeout) if step else limits.probe_timeout)
             step_deadline = time.monotonic() + limit
-        if protocol.done:
-            continue
         if res_r not in reading or (proc.poll() is not None and res_r not in ready):
             try:  # it closed the channel or ended: what it sent is in; give it a moment to be reaped
                 proc.wait(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
@@ -306,9 +299,9 @@ def _follow(worker: _Worker, protocol: Protocol, decoder: Decoder, job: Job, lim
                 try:
                     _read(res_r, decoder.feed)
                 except ChannelError as exc:
-                    return _End(protocol, _culprit(protocol), "corrupted", str(exc))
-                if protocol.done:
-                    continue
+                    return _End(protocol, _culprit(protocol, corrupted=True), "corrupted", str(exc))
+            if protocol.done:  # every result in, and nothing after it: however it ended, it is done
+                return _End(protocol, None)
             return _End(protocol, _culprit(protocol), "crashed", f"the process {_signal_name(proc.returncode)}")
 
 
@@ -341,9 +334,9 @@ def _drain(fd: int, output: Output, seconds: float = 0.5) -> None:
             return
 
 
-def _culprit(protocol: Protocol) -> tuple[str, str]:
-    if protocol.step == ("startup", ""):
+def _culprit(protocol: Protocol, corrupted: bool = False) -> tuple[str, str]:
+    if protocol.step == ("startup", "") or not protocol.student:  # no student code can have run yet
         return ("startup", "")
-    if not protocol.student and protocol.step is None:  # after hello, before any student code
-        return ("startup", "")
+    if corrupted:  # the step it happened in, or the last one before (whose frames may have set it up)
+        return protocol.step or protocol.last or ("between", "")
     return protocol.step or ("between", "")
