@@ -139,7 +139,9 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
                 pending = []
                 break
             if kind == "import":
-                blocked[name] = module_errors[name] = end.how
+                blocked[name] = module_errors[name] = (
+                    f"your code corrupted the grader's channel while it was imported: {end.how}"
+                    if end.status == "corrupted" else end.how)
             elif kind == "probe" and name in pending:
                 outcomes[name] = ProbeOutcome(end.status, message=end.how)
                 pending.remove(name)
@@ -241,23 +243,38 @@ def _run_worker(package: Path, job: Job, blocked: dict[str, str], work: Path, li
     finally:
         for fd in (req_r, res_w, out_w):
             os.close(fd)
-    for fd in (req_w, res_r, out_r):
-        os.set_blocking(fd, False)
+    fds = _Pipes(req_w, res_r, out_r)
     try:
-        return _follow(worker, protocol, decoder, job, limits, deadline, output, req_w, request, res_r, out_r)
+        return _follow(worker, protocol, decoder, job, limits, deadline, output, fds, request)
     finally:
         worker.kill_all()
         _drain(out_r, output)
-        for fd in (req_w, res_r, out_r):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        fds.close_all()
+
+
+class _Pipes:
+    """The grader's ends of one worker's pipes, non-blocking, each closed exactly once (other
+    threads of a batch reuse descriptor numbers: a second close could hit theirs)."""
+
+    def __init__(self, request: int, results: int, output: int):
+        self.request, self.results, self.output = request, results, output
+        self.open = {request, results, output}
+        for fd in self.open:
+            os.set_blocking(fd, False)
+
+    def close(self, fd: int) -> None:
+        if fd in self.open:
+            self.open.discard(fd)
+            os.close(fd)
+
+    def close_all(self) -> None:
+        for fd in list(self.open):
+            self.close(fd)
 
 
 def _follow(worker: _Worker, protocol: Protocol, decoder: Decoder, job: Job, limits: Limits, deadline: float,
-            output: Output, req_w: int, request: bytes, res_r: int, out_r: int) -> _End:
-    proc = worker.proc
+            output: Output, fds: _Pipes, request: bytes) -> _End:
+    proc, req_w, res_r, out_r = worker.proc, fds.request, fds.results, fds.output
     step, limit = protocol.step, limits.startup_timeout
     step_deadline = time.monotonic() + limit
     reading = {res_r, out_r}
@@ -266,16 +283,23 @@ def _follow(worker: _Worker, protocol: Protocol, decoder: Decoder, job: Job, lim
         if min(step_deadline, deadline) <= now:
             what = "its total time" if deadline <= step_deadline else f"its time limit ({limit:.0f} s)"
             return _End(protocol, _culprit(protocol), "timeout", f"did not finish within {what}")
-        writing = [req_w] if request else []
+        poller = select.poll()  # not select(): descriptor numbers may pass 1024 in a busy grader
+        for fd in reading:
+            poller.register(fd, select.POLLIN)
+        if request:
+            poller.register(req_w, select.POLLOUT)
         # A short wait: a worker that exits while a child of it holds the pipes open still ends here.
-        ready, can_write, _ = select.select(sorted(reading), writing, [], min(0.25, min(step_deadline, deadline) - now))
-        if can_write:
+        events = dict(poller.poll(1000 * min(0.25, min(step_deadline, deadline) - now)))
+        ready = set(events) - {req_w}
+        if request and req_w in events:
             try:
                 request = request[os.write(req_w, request):]
-            except BrokenPipeError:
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:  # the worker is gone or closed it: it will be seen ending
                 request = b""
             if not request:
-                os.close(req_w)
+                fds.close(req_w)
         if out_r in ready and not _read(out_r, output.add):
             reading.discard(out_r)
         if res_r in ready:
@@ -326,11 +350,9 @@ def _drain(fd: int, output: Output, seconds: float = 0.5) -> None:
     """What is left in the output pipe, for a moment at most (a child the kill missed may hold it open)."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        try:
-            ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
-        except (OSError, ValueError):
-            return
-        if not ready or not _read(fd, output.add):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(1000 * max(0.0, end - time.monotonic())) or not _read(fd, output.add):
             return
 
 
