@@ -207,7 +207,8 @@ def _spawn(argv: list[str], *, work: Path, readable: tuple[Path, ...], limits: L
     """Start the worker under the namespace prefix with rlimits. The one call ``isolation.spawn``
     (same arguments, minus ``hide``) replaces; ``readable`` is for that backend."""
     token = secrets.token_hex(8)
-    proc = subprocess.Popen([*jail_prefix(), *argv], cwd=work / "home",
+    # cwd "/": the worker moves to its folder itself, and a name in that folder may be a link by now.
+    proc = subprocess.Popen([*jail_prefix(), *argv], cwd="/",
                             env={**env, **environment(work / "home", token, limits.threads, {})},
                             stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, pass_fds=pass_fds,
                             start_new_session=True, preexec_fn=rlimits(limits))

@@ -199,6 +199,8 @@ FULL_PARTS = {"never_ran": (), "squat": ("penalties", "model", "data", "train"),
               "forged_crash": ("penalties", "model", "data")}
 CORRUPTED = ("never_ran", "frame_8tb", "frame_members", "frame_object", "frame_inflate", "deep_json",
              "forged_spray", "strings50", "forged_crash")
+# The batch is graded once, in the first test's set-up: 13 submissions, several worker restarts each.
+pytestmark = pytest.mark.timeout(1800)
 ESCAPES = ("\x1b", "\x07", "\x9b", "\x9d", "\x9c", "\\u001b", "\\u0007", "\\u009b", "\\u009d")
 
 
