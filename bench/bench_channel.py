@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -65,6 +66,7 @@ def attacks(tmp: Path) -> None:
     module._build(subs, victims, answers)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", module.GRADE, str(subs), str(tmp / "attacks-out")], cwd=ROOT,
+                          env={**os.environ, **module.SLOW_MACHINE},
                           capture_output=True, text=True)
     wall = time.perf_counter() - t0
     peak = int(proc.stderr.rsplit("PEAK_RSS_KB", 1)[1].split()[0]) / 1024

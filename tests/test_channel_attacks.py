@@ -242,6 +242,9 @@ def _build(root: Path, victims: Path, answers: dict) -> None:
     (root / "ansi" / "\x1b]52;c;ZXZpbA==\x07\x1b[2Jnotes.py").symlink_to(root / "ansi" / "model.py")
 
 
+# Generous step limits: on a loaded 2-core machine importing torchvision alone can pass the default
+# 20 s, and a timeout would hide what the attack did. (The attacks here never hang.)
+SLOW_MACHINE = {"REGLAB_IMPORT_TIMEOUT": "120", "REGLAB_PROBE_TIMEOUT": "120", "REGLAB_TOTAL_TIMEOUT": "900"}
 GRADE = '''
 import resource, runpy, sys
 sys.argv = ["grader", "grade", sys.argv[1], "--out", sys.argv[2], "--no-training", "--jobs", "2"]
@@ -275,7 +278,7 @@ def batch(tmp_path_factory, expected):
     _build(subs, victims, answers)
     out = root / "out"
     proc = subprocess.run([sys.executable, "-c", GRADE, str(subs), str(out)], cwd=REPO, capture_output=True,
-                          timeout=1800, env={**os.environ, "TERM": "xterm-256color"})
+                          timeout=1800, env={**os.environ, **SLOW_MACHINE, "TERM": "xterm-256color"})
     terminal = proc.stdout.decode("utf-8", "replace") + proc.stderr.decode("utf-8", "replace")
     assert proc.returncode == 0 and "PEAK_RSS_KB" in terminal, terminal[-4000:]
     peak_mb = int(terminal.rsplit("PEAK_RSS_KB", 1)[1].split()[0]) / 1024
