@@ -16,7 +16,8 @@ NONCE = b"\x01" * 8
 PROBES = ["pen.l1_mlp", "pen.l2_mlp"]
 
 
-def session(probes=PROBES, caps=Caps()):
+def session(probes=PROBES, caps=None):
+    caps = caps or Caps()
     protocol = Protocol(list(probes), ("penalties", "model"), caps)
     return protocol, Decoder(NONCE, protocol, [caps.submission_bytes])
 
@@ -94,7 +95,7 @@ def test_results_accepted_before_a_violation_stay_and_nothing_after():
 
 
 def test_another_runs_nonce_is_refused():
-    protocol, decoder = session()
+    _, decoder = session()
     with pytest.raises(ChannelError, match="not a frame of this run"):
         decoder.feed(frame({"kind": "hello"}, nonce=b"\x02" * 8))
 
@@ -102,7 +103,7 @@ def test_another_runs_nonce_is_refused():
 @pytest.mark.parametrize("attack", ["8 TB header", "metadata over the cap", "arrays outside a result",
                                     "arrays over the probe cap"])
 def test_lengths_are_refused_from_the_header_before_the_body_is_read(attack):
-    protocol, decoder = session()
+    _, decoder = session()
     started(decoder)
     meta = json.dumps({"kind": "result", "probe": "pen.l1_mlp", "status": "ok", "values": {}}).encode()
     data = {"8 TB header": raw(meta, blob_len=8 << 40),
@@ -110,7 +111,7 @@ def test_lengths_are_refused_from_the_header_before_the_body_is_read(attack):
             "arrays outside a result": b"",
             "arrays over the probe cap": raw(meta, blob_len=Caps().probe_bytes + 1)}[attack]
     if attack == "arrays outside a result":
-        protocol, decoder = session()
+        _, decoder = session()
         data = raw(b'{"kind": "hello"}', blob_len=16)
     with pytest.raises(ChannelError):
         decoder.feed(data)  # only the header: nothing else was sent, and nothing else is waited for
@@ -119,7 +120,7 @@ def test_lengths_are_refused_from_the_header_before_the_body_is_read(attack):
 
 def test_the_submission_budget_counts_every_byte():
     caps = Caps(submission_bytes=1000)
-    protocol, decoder = session(caps=caps)
+    _, decoder = session(caps=caps)
     with pytest.raises(ChannelError, match="in all"):
         decoder.feed(b"\0" * 1001)
 
@@ -153,7 +154,7 @@ def test_arrays_other_than_plain_numbers_of_sane_shapes_are_refused(arrays, blob
 
 def test_too_many_elements_in_all_are_refused_even_when_each_array_is_small():
     caps = Caps(probe_elements=1000)
-    protocol, decoder = session(caps=caps)
+    _, decoder = session(caps=caps)
     started(decoder)
     with pytest.raises(ChannelError, match="elements"):
         decoder.feed(result(arrays={f"a{i}": np.zeros(300) for i in range(4)}))
@@ -163,7 +164,7 @@ def test_too_many_elements_in_all_are_refused_even_when_each_array_is_small():
     {"x": [1, 2]}, {"x": {"y": 1}}, {"x": 10 ** 30}, {"": 1.0}, {"k" * 300: 1.0},
 ])
 def test_values_other_than_flat_numbers_and_text_are_refused(values):
-    protocol, decoder = session()
+    _, decoder = session()
     started(decoder)
     with pytest.raises(ChannelError):
         decoder.feed(result(values=values))
@@ -179,7 +180,7 @@ def test_values_other_than_flat_numbers_and_text_are_refused(values):
     b'{"kind": "hello", "n": 1' + b"0" * 5000 + b"}",  # an int Python refuses to parse
 ])
 def test_bad_or_deep_json_is_refused(head):
-    protocol, decoder = session()
+    _, decoder = session()
     with pytest.raises(ChannelError):
         decoder.feed(raw(head))
 
@@ -230,7 +231,7 @@ def test_frames_encode_only_numeric_arrays():
     with pytest.raises(TypeError):
         encode(NONCE, {"kind": "result"}, {"x": np.array(["a"])})
     data = encode(NONCE, {"kind": "x"}, {"big": np.arange(3, dtype=">i4")})
-    magic, nonce, meta_len, blob_len = HEADER.unpack_from(data)
+    _, _, meta_len, blob_len = HEADER.unpack_from(data)
     meta = json.loads(data[HEADER.size:HEADER.size + meta_len])
     assert meta["arrays"] == [["big", "<i4", [3]]] and blob_len == 12
     assert struct.calcsize(">4s8sIQ") == HEADER.size == 24
