@@ -30,13 +30,16 @@ from .sandbox import Job, Limits, ProbeOutcome, SandboxRun, run_probes
 STATUS_OUTCOME = {
     "not_implemented": Outcome.NOT_IMPLEMENTED, "missing": Outcome.NOT_IMPLEMENTED,
     "import_error": Outcome.ERROR, "raised": Outcome.ERROR, "bad_return": Outcome.ERROR,
-    "crashed": Outcome.ERROR, "timeout": Outcome.TIMEOUT, "grader": Outcome.GRADER_ERROR,
+    "crashed": Outcome.ERROR, "corrupted": Outcome.ERROR, "worker": Outcome.ERROR, "timeout": Outcome.TIMEOUT,
+    "grader": Outcome.GRADER_ERROR,
 }
 STATUS_MESSAGE = {
     "import_error": "your file could not be imported",
     "raised": "your code raised an exception",
     "bad_return": "your function returned the wrong kind of value",
     "crashed": "your code crashed the process",
+    "corrupted": "your code corrupted the grader's channel",
+    "worker": "the probe failed outside your functions, after your code had run in its process",
     "timeout": "your code ran too long",
     "grader": "the grader failed here — not your fault, tell your TA",
 }

@@ -1,15 +1,20 @@
-"""Running untrusted submissions: a worker child process with limits, killed with everything it started.
+"""Running untrusted submissions: what a worker is asked, what comes back, whose fault a failure is.
 
-Only the files the worker writes in its result folder come back, read as plain data
-(``np.load(allow_pickle=False)`` and JSON); exit codes and printed text are never results.
-A hang or crash costs the import or probe it happened in: the worker is started again for the
-probes that are left, with the culprit module replaced by a stand-in.
+The grader opens nothing by path in the worker's folder once the worker has started. The request
+goes over an inherited pipe; results come back as frames on a pipe the grader created, decoded
+with hard caps (``channel.py``); what the worker prints goes to a pipe that is drained and capped
+as it comes. Exit codes and printed text are never results. A hang, crash or corrupted channel
+costs the import or probe it happened in: the worker is started again for the probes that are
+left, with the culprit module replaced by a stand-in. Only this side decides that the grader
+failed (the worker died before student code could have run); after that, it is the student's.
 """
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -20,12 +25,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from . import isolation
-from .isolation import copy_submission, environment
-
-MAX_RESULT_BYTES = 64 << 20    # one probe's result files
+from .channel import Caps, ChannelError, Decoder, Protocol
+from .isolation import MODULE_FILES, copy_submission, environment
+from .text import clean
 
 
 @dataclass(frozen=True)
@@ -37,13 +40,14 @@ class Limits:
     memory_mb: int = 8192           # address space (torch alone maps about 3.5 GB)
     file_mb: int = 128              # largest file the worker may write (output log included)
     output_kb: int = 64             # printed text kept for the report
+    caps: Caps = field(default_factory=Caps)  # what the result channel carries
     threads: int = 1
 
 
 @dataclass(frozen=True)
 class ProbeOutcome:
     status: str                     # ok | not_implemented | raised | bad_return | missing | import_error
-                                    # | timeout | crashed | grader
+                                    # | timeout | crashed | corrupted | worker | grader
     values: dict = field(default_factory=dict)
     message: str = ""
     location: str = ""
@@ -65,35 +69,6 @@ class SandboxRun:
     problems: tuple[str, ...] = ()  # e.g. files too large or links left out
 
 
-def _read_result(out_dir: Path, name: str) -> ProbeOutcome | None:
-    meta_path, arr_path = out_dir / f"{name}.json", out_dir / f"{name}.npz"
-    try:
-        if not meta_path.is_file() or meta_path.stat().st_size > MAX_RESULT_BYTES:
-            return None
-        record = json.loads(meta_path.read_text(encoding="utf-8"))
-        if not isinstance(record, dict):
-            return ProbeOutcome("crashed", message="the worker's result was not a record")
-        if record.get("status") != "ok":
-            return ProbeOutcome(str(record.get("status", "crashed")), message=str(record.get("message", ""))[:4000],
-                                location=str(record.get("location", "")), traceback=str(record.get("traceback", ""))[:4000])
-        values = {}
-        if not isinstance(record.get("values"), dict):
-            return ProbeOutcome("crashed", message="the worker's result had no values")
-        for key, value in record["values"].items():
-            if isinstance(value, (bool, int, float, str)) or value is None:
-                values[str(key)] = value
-        if arr_path.stat().st_size > MAX_RESULT_BYTES:
-            return ProbeOutcome("crashed", message="the result arrays were too large")
-        with np.load(arr_path, allow_pickle=False) as npz:
-            for key in npz.files:
-                arr = npz[key]
-                if arr.dtype.kind in "biuf":
-                    values[key] = arr
-        return ProbeOutcome("ok", values=values)
-    except (OSError, ValueError, json.JSONDecodeError) as exc:
-        return ProbeOutcome("crashed", message=f"the worker's result could not be read ({type(exc).__name__})")
-
-
 def _signal_name(code: int | None) -> str:
     if code is None or code >= 0:
         return f"exited with status {code}"
@@ -110,6 +85,7 @@ class Job:
     params: dict[str, dict] = field(default_factory=dict)     # probe -> keyword arguments (plain JSON)
     timeouts: dict[str, float] = field(default_factory=dict)  # probe -> seconds, instead of probe_timeout
     inputs: tuple[Path, ...] = ()  # data files for the probes: copied to the worker's inputs/ folder
+    seed: str = ""                 # where the probes draw their inputs from ("" = the public seed)
 
 
 def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limits(),
@@ -124,14 +100,16 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
     deadline = started + limits.total_timeout * isolation.WALL_FACTOR  # CPU time: RLIMIT_CPU
     work = Path(tempfile.mkdtemp(prefix="reglab-"))
     try:
+        # Everything is written here before the first worker starts, and nothing by path after.
         package = work / "sub" / "assignment"
         copied, problems = copy_submission(submission, package)
-        out_dir, home, inputs = work / "out", work / "home", work / "inputs"
-        for folder in (out_dir, home, inputs):
+        home, inputs = work / "home", work / "inputs"
+        for folder in (home, inputs):
             folder.mkdir()
         for path in job.inputs:
             shutil.copyfile(path, inputs / path.name)
-        log_path = work / "output.log"
+        output = Output(limits.output_kb * 1024)
+        budget = [limits.caps.submission_bytes]
         outcomes: dict[str, ProbeOutcome] = {}
         blocked: dict[str, str] = {}
         module_errors: dict[str, str] = {}
@@ -139,57 +117,55 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
         pending = list(probes)
         while pending and starts <= len(probes) + 4:
             starts += 1
-            culprit, status, how = _start_worker(package, dataclasses.replace(job, probes=pending), blocked, out_dir,
-                                                 home, log_path, limits, env_extra or {}, deadline, hide)
-            for name in pending:
-                result = _read_result(out_dir, name)
-                if result is not None:
-                    outcomes[name] = result
+            end = _run_worker(package, dataclasses.replace(job, probes=pending), blocked, work, limits,
+                              env_extra or {}, deadline, hide, output, budget)
+            if end.status != "corrupted":  # a corrupted run's results may be forged: none is kept
+                outcomes.update(end.protocol.results)
+                module_errors.update(end.protocol.import_errors)
             pending = [p for p in pending if p not in outcomes]
-            if culprit is None:
+            if end.culprit is None:
                 break
-            kind, name = culprit
+            kind, name = end.culprit
             if kind == "startup":  # Python or torch itself did not start: nothing of the student's ran
                 for probe in pending:
-                    outcomes[probe] = ProbeOutcome("grader", message=f"the worker could not start: it {how}")
+                    outcomes[probe] = ProbeOutcome("grader", message=f"the worker could not start: it {end.how}")
                 pending = []
                 break
             if kind == "import":
-                blocked[name] = how
-                module_errors[name] = how
+                blocked[name] = module_errors[name] = (
+                    f"your code corrupted the grader's channel while it was imported: {end.how}"
+                    if end.status == "corrupted" else end.how)
             elif kind == "probe" and name in pending:
-                outcomes[name] = ProbeOutcome(status, message=how)
+                outcomes[name] = ProbeOutcome(end.status, message=end.how)
                 pending.remove(name)
+            elif kind == "between" and pending:  # student code (a thread it left) ended the worker
+                outcomes[pending[0]] = ProbeOutcome(end.status, message=f"before this probe started: {end.how}")
+                pending.pop(0)
             if time.monotonic() >= deadline:
                 break
         for name in pending:
             outcomes[name] = ProbeOutcome("timeout", message=f"the submission used up its total time "
                                                              f"({limits.total_timeout:.0f} s) before this ran")
-        output = _read_capped(log_path, limits.output_kb * 1024)
-        module_errors.update(_import_errors(out_dir))
-        return SandboxRun(outcomes, module_errors, output, starts, time.monotonic() - started, copied, problems)
+        return SandboxRun(outcomes, module_errors, output.text(), starts, time.monotonic() - started,
+                          tuple(clean(c, 300) for c in copied), tuple(clean(p, 600) for p in problems))
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)  # never follows links the worker left
 
 
-def _import_errors(out_dir: Path) -> dict[str, str]:
-    path = out_dir / "imports.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        return {str(k): str(v)[:4000] for k, v in data.items()} if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+class Output:
+    """What the worker printed: the first ``cap`` bytes kept, the rest counted, all of it drained."""
 
+    def __init__(self, cap: int):
+        self.cap, self.head, self.total = cap, bytearray(), 0
 
-def _read_capped(path: Path, cap: int) -> str:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(cap + 1)
-        size = path.stat().st_size
-    except OSError:
-        return ""
-    text = head[:cap].decode("utf-8", "replace")
-    return text + (f"\n… [{size - cap} more bytes not shown]" if size > cap else "")
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        if len(self.head) < self.cap:
+            self.head += data[:self.cap - len(self.head)]
+
+    def text(self) -> str:
+        text = clean(self.head.decode("utf-8", "replace"), self.cap)
+        return text + (f"\n… [{self.total - len(self.head)} more bytes not shown]" if self.total > len(self.head) else "")
 
 
 # ``-I`` drops PYTHONPATH and the current folder, so ``-m grader.worker`` would find whichever grader
@@ -203,75 +179,157 @@ _WORKER_BOOT = ("import importlib.util as u, runpy, sys\n"
 
 
 def worker_command() -> list[str]:
-    """The interpreter command line of a worker (its request file's path comes after it)."""
+    """The interpreter command line of a worker (its request and result descriptors come after it)."""
     package = isolation.worker_package()  # grader/worker alone: the rest holds the expected data
     return [sys.executable, "-I", "-c", _WORKER_BOOT.format(init=str(package / "__init__.py"), pkg=str(package))]
 
 
-def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Path, home: Path,
-                  log_path: Path, limits: Limits, env_extra: dict[str, str],
-                  deadline: float, hide: tuple[Path, ...]) -> tuple[tuple[str, str] | None, str, str]:
-    """Run one worker to its end. Returns the import or probe that hung or crashed (None when the
-    worker finished), "timeout" or "crashed", and how, in words."""
-    read_fd, write_fd = os.pipe()
-    request = out_dir.parent / "request.json"
-    request.write_text(json.dumps({"package_dir": str(package), "probes": job.probes, "params": job.params,
-                                   "blocked": blocked, "out_dir": str(out_dir), "status_fd": write_fd,
-                                   "threads": limits.threads}))
-    with open(log_path, "ab") as log:
-        worker = isolation.spawn([*worker_command(), str(request)], work=out_dir.parent, limits=limits,
-                                 env=environment(home, limits.threads, env_extra), pass_fds=(write_fd,),
-                                 stdout=log, stderr=subprocess.STDOUT, hide=hide)
-    proc = worker.proc
-    os.close(write_fd)
-    current: tuple[str, str] | None = ("import", "torch")
-    step_limit = limits.startup_timeout  # seconds allowed for the current step
-    clock = isolation.StepClock(worker, step_limit, limits.threads)
-    buffer = b""
+@dataclass
+class _End:
+    protocol: Protocol
+    culprit: tuple[str, str] | None  # the step that failed: ("startup"|"import"|"probe"|"between", name)
+    status: str = ""                 # timeout | crashed | corrupted
+    how: str = ""
+
+
+def _run_worker(package: Path, job: Job, blocked: dict[str, str], work: Path, limits: Limits,
+                env_extra: dict[str, str], deadline: float, hide: tuple[Path, ...], output: Output,
+                budget: list[int]) -> _End:
+    """Run one worker to its end, reading its frames and its output as they come."""
+    nonce = secrets.token_bytes(8)
+    request = json.dumps({"package_dir": str(package), "work_dir": str(work), "probes": job.probes,
+                          "params": job.params, "blocked": blocked, "nonce": nonce.hex(), "seed": job.seed,
+                          "threads": limits.threads}).encode()
+    protocol = Protocol(list(job.probes), tuple(m[:-3] for m in MODULE_FILES if m[:-3] not in blocked), limits.caps)
+    decoder = Decoder(nonce, protocol, budget)
+    req_r, req_w = os.pipe()
+    res_r, res_w = os.pipe()
+    out_r, out_w = os.pipe()
     try:
-        with os.fdopen(read_fd, "rb", buffering=0) as status:
-            while True:
-                now = time.monotonic()
-                over = "its total time" if now >= deadline else clock.over()
-                if over:
-                    worker.kill_all()
-                    return _culprit(current), "timeout", f"did not finish within {over}"
-                wait = min(clock.poll(), deadline - now)
-                ready, _, _ = select.select([status], [], [], wait)
-                if not ready:
-                    continue
-                chunk = status.read(65536)
-                if not chunk:  # the worker closed the pipe: it ended (or closed it itself)
-                    try:
-                        proc.wait(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
-                    except subprocess.TimeoutExpired:
-                        worker.kill_all()
-                    code = proc.returncode
-                    if current is None and code == 0:
-                        return None, "", ""
-                    return _culprit(current), "crashed", f"the process {_signal_name(code)}"
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    words = line.decode("utf-8", "replace").split()
-                    if words[:1] == ["I"] and len(words) == 2:
-                        current, step_limit = ("import", words[1]), limits.import_timeout
-                    elif words[:1] == ["S"] and len(words) == 2:
-                        current, step_limit = ("probe", words[1]), job.timeouts.get(words[1], limits.probe_timeout)
-                    elif words[:1] in (["R"], ["E"]):  # between steps: no student function is running
-                        current, step_limit = None, limits.probe_timeout
-                    else:
-                        continue
-                    # Steps with a limit of their own (the training check) may use every core.
-                    cpus = (os.cpu_count() or 1) if current and current[1] in job.timeouts else limits.threads
-                    clock = isolation.StepClock(worker, step_limit, cpus)
+        worker = isolation.spawn([*worker_command(), str(req_r), str(res_w)], work=work, readable=(package.parent,),
+                                 limits=limits, env=environment(work / "home", limits.threads, env_extra),
+                                 pass_fds=(req_r, res_w), stdout=out_w, stderr=out_w, hide=hide)
+    finally:
+        for fd in (req_r, res_w, out_w):
+            os.close(fd)
+    fds = _Pipes(req_w, res_r, out_r)
+    try:
+        return _follow(worker, protocol, decoder, job, limits, deadline, output, fds, request)
     finally:
         worker.kill_all()
+        _drain(out_r, output)
+        fds.close_all()
 
 
-def _culprit(current: tuple[str, str] | None) -> tuple[str, str] | None:
-    if current is None or current == ("import", "torch"):
-        return ("startup", "") if current else ("between", "")
-    return current
+class _Pipes:
+    """The grader's ends of one worker's pipes, non-blocking, each closed exactly once (other
+    threads of a batch reuse descriptor numbers: a second close could hit theirs)."""
+
+    def __init__(self, request: int, results: int, output: int):
+        self.request, self.results, self.output = request, results, output
+        self.open = {request, results, output}
+        for fd in self.open:
+            os.set_blocking(fd, False)
+
+    def close(self, fd: int) -> None:
+        if fd in self.open:
+            self.open.discard(fd)
+            os.close(fd)
+
+    def close_all(self) -> None:
+        for fd in list(self.open):
+            self.close(fd)
 
 
+def _follow(worker: isolation.Worker, protocol: Protocol, decoder: Decoder, job: Job, limits: Limits, deadline: float,
+            output: Output, fds: _Pipes, request: bytes) -> _End:
+    proc, req_w, res_r, out_r = worker.proc, fds.request, fds.results, fds.output
+    step = protocol.step
+    clock = isolation.StepClock(worker, limits.startup_timeout, limits.threads)
+    reading = {res_r, out_r}
+    while True:
+        now = time.monotonic()
+        over = "its total time" if now >= deadline else clock.over()
+        if over:
+            return _End(protocol, _culprit(protocol), "timeout", f"did not finish within {over}")
+        poller = select.poll()  # not select(): descriptor numbers may pass 1024 in a busy grader
+        for fd in reading:
+            poller.register(fd, select.POLLIN)
+        if request:
+            poller.register(req_w, select.POLLOUT)
+        # A short wait: a worker that exits while a child of it holds the pipes open still ends here.
+        events = dict(poller.poll(1000 * max(0.0, min(0.25, clock.poll(), deadline - now))))
+        ready = set(events) - {req_w}
+        if request and req_w in events:
+            try:
+                request = request[os.write(req_w, request):]
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:  # the worker is gone or closed it: it will be seen ending
+                request = b""
+            if not request:
+                fds.close(req_w)
+        if out_r in ready and not _read(out_r, output.add):
+            reading.discard(out_r)
+        if res_r in ready:
+            try:
+                open_ = _read(res_r, decoder.feed)
+            except ChannelError as exc:
+                return _End(protocol, _culprit(protocol, corrupted=True), "corrupted", str(exc))
+            if not open_:
+                reading.discard(res_r)
+        if protocol.step != step:
+            step = protocol.step
+            limit = (limits.import_timeout if step and step[0] == "import" else
+                     job.timeouts.get(step[1], limits.probe_timeout) if step else limits.probe_timeout)
+            # Steps with a limit of their own (the training check) may use every core.
+            cpus = (os.cpu_count() or 1) if step and step[1] in job.timeouts else limits.threads
+            clock = isolation.StepClock(worker, limit, cpus)
+        if res_r not in reading or (proc.poll() is not None and res_r not in ready):
+            try:  # it closed the channel or ended: what it sent is in; give it a moment to be reaped
+                proc.wait(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                pass
+            if res_r in reading:
+                try:
+                    _read(res_r, decoder.feed)
+                except ChannelError as exc:
+                    return _End(protocol, _culprit(protocol, corrupted=True), "corrupted", str(exc))
+            if protocol.done:  # every result in, and nothing after it: however it ended, it is done
+                return _End(protocol, None)
+            return _End(protocol, _culprit(protocol), "crashed", f"the process {_signal_name(proc.returncode)}")
+
+
+def _read(fd: int, sink) -> bool:
+    """Read what is there now (a bounded amount) into ``sink``; False at the end of the stream."""
+    for _ in range(64):
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        except OSError as exc:
+            if exc.errno == errno.EINTR:
+                continue
+            return False
+        if not chunk:
+            return False
+        sink(chunk)
+    return True
+
+
+def _drain(fd: int, output: Output, seconds: float = 0.5) -> None:
+    """What is left in the output pipe, for a moment at most (a child the kill missed may hold it open)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        if not poller.poll(1000 * max(0.0, end - time.monotonic())) or not _read(fd, output.add):
+            return
+
+
+def _culprit(protocol: Protocol, corrupted: bool = False) -> tuple[str, str]:
+    if protocol.step == ("startup", "") or not protocol.student:  # no student code can have run yet
+        return ("startup", "")
+    if corrupted:  # the step it happened in, or the last one before (whose frames may have set it up)
+        return protocol.step or protocol.last or ("between", "")
+    return protocol.step or ("between", "")

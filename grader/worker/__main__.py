@@ -1,9 +1,10 @@
-"""Worker entry point: ``python -I -m grader.worker REQUEST.json``.
+"""Worker entry point: ``python -I -m grader.worker REQUEST_FD RESULT_FD``.
 
-Imports the submission (a private copy, as the package ``assignment``), runs the requested
-probes and writes each result as ``OUT/<probe>.npz`` (arrays) plus ``OUT/<probe>.json`` (the
-rest), the JSON last and atomically. Progress lines go to the status pipe so that the parent can
-tell which import or probe hung or crashed.
+Reads the request (JSON) from the inherited descriptor REQUEST_FD to its end, takes RESULT_FD for
+itself before any student code runs, imports the submission (a private copy, as the package
+``assignment``) and runs the requested probes. Everything it tells the grader goes as frames on
+RESULT_FD (``frames.py``): hello, each import as it starts, the import errors, each probe as it
+starts and its result; the grader knows from them which step hung or crashed. It writes no file.
 """
 from __future__ import annotations
 
@@ -20,23 +21,25 @@ import torch
 # Everything the worker needs is imported before the jail hides the grader's folder.
 from . import experiment, jail, standins  # noqa: F401 - experiment: its probe runs after the folder is hidden
 from .calls import ContractError
+from .frames import Writer
 from .impl import MODULES, Impl, Unavailable
 from .plain import BadReturn
 from .probes import run
 
 
 def main() -> None:
-    with open(sys.argv[1], encoding="utf-8") as fh:
-        req = json.load(fh)
-    status = os.fdopen(req["status_fd"], "w", buffering=1)
-
-    def say(*words: str) -> None:
-        status.write(" ".join(words) + "\n")
-        status.flush()
+    request_fd, result_fd = int(sys.argv[1]), int(sys.argv[2])
+    chunks = []
+    while chunk := os.read(request_fd, 1 << 16):
+        chunks.append(chunk)
+    os.close(request_fd)
+    req = json.loads(b"".join(chunks))
+    channel = Writer.take(result_fd, bytes.fromhex(req["nonce"]))
+    channel.send({"kind": "hello"})
 
     torch.set_num_threads(req["threads"])
     jail.enter()  # the sandbox user, no capabilities, secrets hidden: before any student code
-    os.chdir(os.path.dirname(req["out_dir"]))  # the work folder: probes' inputs/ are relative to it
+    os.chdir(req["work_dir"])  # probes' inputs/ are relative to it
     root = req["package_dir"]  # .../assignment
     sys.path.insert(0, os.path.dirname(root))
     sys.dont_write_bytecode = True
@@ -66,46 +69,29 @@ def main() -> None:
         if name in broken or not os.path.exists(os.path.join(root, name + ".py")):
             standin(name)
             continue
-        say("I", name)
+        channel.send({"kind": "import", "module": name})
         try:
             modules[name] = importlib.import_module(f"assignment.{name}")
         except BaseException as exc:  # noqa: BLE001 - SyntaxError, SystemExit, KeyboardInterrupt...
-            broken[name] = student_traceback(exc) or f"{type(exc).__name__}: {exc}"
+            broken[name] = student_traceback(exc) or f"{type(exc).__name__}: {exc}"[:4000]
             standin(name)
     impl = Impl(modules, broken)
-    out_dir = req["out_dir"]
-    with open(os.path.join(out_dir, ".imports.json"), "w", encoding="utf-8") as fh:
-        json.dump({k: v for k, v in broken.items() if k not in req["blocked"]}, fh)
-    os.replace(os.path.join(out_dir, ".imports.json"), os.path.join(out_dir, "imports.json"))
-    say("R")
+    channel.send({"kind": "ready", "errors": {k: v for k, v in broken.items() if k not in req["blocked"]}})
 
     for name in req["probes"]:
-        say("S", name)
-        record = {"status": "ok"}
+        channel.send({"kind": "start", "probe": name})
+        record = {"kind": "result", "probe": name, "status": "ok", "values": {}}
         arrays: dict[str, np.ndarray] = {}
         try:
-            values = run(impl, name, params=req["params"].get(name))
-            record["values"] = {}
-            for key, value in values.items():
+            for key, value in run(impl, name, params=req["params"].get(name)).items():
                 if isinstance(value, np.ndarray):
                     arrays[key] = value
-                else:
-                    record["values"][key] = value
+                else:  # text is cut to what the channel carries (its caps are the grader's: channel.Caps)
+                    record["values"][key] = value[:8000] if isinstance(value, str) else value
         except BaseException as exc:  # noqa: BLE001 - every failure becomes a result
-            record = describe(exc, student_traceback)
-        try:
-            tmp = os.path.join(out_dir, f".{name}.npz")
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-            os.replace(tmp, os.path.join(out_dir, f"{name}.npz"))
-            tmp = os.path.join(out_dir, f".{name}.json")
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(record, fh, allow_nan=True)
-            os.replace(tmp, os.path.join(out_dir, f"{name}.json"))
-        except BaseException:  # noqa: BLE001 - e.g. the file-size limit; the parent sees no result
-            pass
-        say("E", name)
-    status.close()
+            record = {"kind": "result", "probe": name, **describe(exc, student_traceback)}
+            arrays = {}
+        channel.send(record, arrays)
     for stream in (sys.stdout, sys.stderr):  # what the student printed without flushing
         try:
             stream.flush()
@@ -117,15 +103,15 @@ def main() -> None:
 def describe(exc: BaseException, student_traceback) -> dict:
     """A failed probe as a record: whose fault it was and what to show."""
     if isinstance(exc, Unavailable):
-        return {"status": exc.kind, "message": str(exc), "location": exc.location}
+        return {"status": exc.kind, "message": str(exc)[:4000], "location": exc.location}
     cause = exc.__cause__ if isinstance(exc, ContractError) and exc.__cause__ is not None else exc
     location = getattr(exc, "location", "")
     tb = student_traceback(cause)
     if isinstance(cause, NotImplementedError):
-        return {"status": "not_implemented", "message": str(cause) or "not implemented yet",
+        return {"status": "not_implemented", "message": str(cause)[:4000] or "not implemented yet",
                 "location": location, "traceback": tb}
     if isinstance(exc, BadReturn):
-        return {"status": "bad_return", "message": str(exc), "location": location, "traceback": ""}
+        return {"status": "bad_return", "message": str(exc)[:4000], "location": location, "traceback": ""}
     if isinstance(exc, ContractError) or tb:
         return {"status": "raised", "message": f"{type(cause).__name__}: {cause}"[:2000],
                 "location": location, "traceback": tb}
