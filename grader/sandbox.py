@@ -110,6 +110,7 @@ class Job:
     params: dict[str, dict] = field(default_factory=dict)     # probe -> keyword arguments (plain JSON)
     timeouts: dict[str, float] = field(default_factory=dict)  # probe -> seconds, instead of probe_timeout
     inputs: tuple[Path, ...] = ()  # data files for the probes: copied to the worker's inputs/ folder
+    seed: str = ""                 # the probes' inputs are drawn from it ("" = the public seed)
 
 
 def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limits(),
@@ -221,6 +222,7 @@ def _start_worker(package: Path, job: Job, blocked: dict[str, str], out_dir: Pat
     jail = {"hide_dirs": [str(p) for p in hide if p.is_dir()], "hide_files": [str(p) for p in hide if p.is_file()],
             "work_dir": str(out_dir.parent)} if prefix else None
     request.write_text(json.dumps({"package_dir": str(package), "probes": job.probes, "params": job.params,
+                                   "seed": job.seed,
                                    "blocked": blocked, "out_dir": str(out_dir), "status_fd": write_fd,
                                    "threads": limits.threads, "jail": jail}))
     with open(log_path, "ab") as log:

@@ -88,7 +88,7 @@ def main() -> None:
         record = {"status": "ok"}
         arrays: dict[str, np.ndarray] = {}
         try:
-            values = run(impl, name, params=req["params"].get(name))
+            values = run(impl, name, params=req["params"].get(name), seed=req.get("seed", ""))
             record["values"] = {}
             for key, value in values.items():
                 if isinstance(value, np.ndarray):
