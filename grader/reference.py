@@ -184,3 +184,33 @@ def expected_for(solution: Path | None, packaged: Path | None, cache_dir: Path, 
 
 
 _COMPUTING = threading.Lock()
+
+
+SECRET_FILE = ".reglab-secret"
+
+
+def course_seed(secret: str, out: Path) -> str:
+    """The seed ``grade`` draws its probes' inputs from: the course secret when one is set, else a
+    random secret kept in the output folder (created once, mode 0600, so that grading the same
+    folder again, or resuming, uses the same inputs). Never the public seed: results written back
+    from a release's expected data match nothing."""
+    if secret:
+        return secret
+    path = Path(out) / SECRET_FILE
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+        if text:
+            return text
+    except FileNotFoundError:
+        pass
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(16)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another grader created it first: use theirs
+        return path.read_text(encoding="utf-8").strip() or value
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value + "\n")
+    return value

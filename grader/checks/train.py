@@ -129,8 +129,9 @@ def evaluate_mode(ctx):
     names = [k[len("before/"):] for k in got if k.startswith("before/")]
     if got["grads_left"] or not all(unchanged(got[f"before/{n}"], got[f"after/{n}"]) for n in names):
         return fail("evaluate changed the parameters or left gradients on them")
-    for key in ("loss_type", "acc_type"):
-        if got[key] not in ("builtins.float", "builtins.int"):
-            return fail(f"evaluate returns its {key[:-5]} as {got[key]}", expected="a Python float",
+    for key in ("loss", "acc"):
+        if not got[f"{key}_float"]:
+            return fail(f"evaluate returns its {'loss' if key == 'loss' else 'accuracy'} as {got[f'{key}_type']}",
+                        expected="a Python float",
                         hint="A 0-dim tensor is not a Python number: convert it.")
     return PASS

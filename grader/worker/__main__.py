@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 # Everything the worker needs is imported before the jail hides the grader's folder.
-from . import experiment, jail, standins  # noqa: F401 - experiment: its probe runs after the folder is hidden
+from . import experiment, guard, jail, standins  # noqa: F401 - experiment: its probe runs after the folder is hidden
 from .calls import ContractError
 from .impl import MODULES, Impl, Unavailable
 from .plain import BadReturn
@@ -44,6 +44,7 @@ def main() -> None:
     root = req["package_dir"]  # .../assignment
     sys.path.insert(0, os.path.dirname(root))
     sys.dont_write_bytecode = True
+    guard.install()  # from here on, the grader's modules cannot be imported (by the student's code)
     package = importlib.import_module("assignment")
 
     def student_traceback(exc: BaseException) -> str:

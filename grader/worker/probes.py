@@ -379,8 +379,8 @@ def stats_b(impl, seeds):
 
 @probe("data.stats_many", "data")
 def stats_many(impl, seeds):
-    """More images than any batch (2,503: uneven chunks whatever the batch size)."""
-    return _stats(impl, stats_images(seeds("data.stats_many", 36), 2503))
+    """Many batches' worth of images (1,203: uneven chunks for any batch size that is a round number)."""
+    return _stats(impl, stats_images(seeds("data.stats_many", 36), 1203))
 
 
 NORMALIZE_MEAN, NORMALIZE_STD = (0.2, 0.5, 0.7), (0.3, 0.25, 0.2)
@@ -550,6 +550,8 @@ def evaluate(impl, seeds):
     loss, acc = result
     out = {"loss": scalar(loss, "the loss evaluate returned"), "acc": scalar(acc, "the accuracy evaluate returned"),
            "loss_type": type_name(loss), "acc_type": type_name(acc),
+           # a Python float: float itself or a subclass of it (numpy.float64 is one), or an int
+           "loss_float": _python_number(loss), "acc_float": _python_number(acc),
            "calls": np.array(model.calls, dtype=np.int64).reshape(-1, 3),
            "grads_left": any(p.grad is not None for p in model.parameters()),
            "grad_mode_kept": bool(grad_after) == bool(grad_before)}
@@ -557,6 +559,10 @@ def evaluate(impl, seeds):
         out[f"before/{n}"] = array(before[n], "a parameter").astype(np.float32)
         out[f"after/{n}"] = array(p, "a parameter").astype(np.float32)
     return out
+
+
+def _python_number(value) -> bool:
+    return isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 # ---------------------------------------------------------------- experiment
