@@ -46,6 +46,7 @@ REASONS = (
     (r"raise ValueError\(", "the ValueError's message text is not part of the contract (only its type)"),
     (r"torch\.zeros\(\(\)\)", "the start value of the sum: any 0-dim zero (or None replaced by 0) gives the same sum"),
     (r"dim\s*=\s*\d", "argmax over the last axis of (N, 10) logits: dim=1 and dim=-1 are the same"),
+    (r"reshape\(-\d", "NumPy infers the size of any negative dimension in reshape: -2 does what -1 does"),
 )
 
 

@@ -116,10 +116,13 @@ def evaluate_values(ctx):
 def evaluate_mode(ctx):
     got = ctx.got("train.evaluate")
     calls = got["calls"]
-    if calls.size and calls[:, 0].any():
+    if calls.size == 0 or int(calls[:, 2].sum()) != 45:
+        return fail("evaluate did not run the model once over the loader's 45 samples",
+                    expected="45 samples through the model", got=f"{int(calls[:, 2].sum()) if calls.size else 0}")
+    if calls[:, 0].any():
         return fail("the model was in train mode during evaluate (dropout on)",
                     mistake="model.eval() is missing in evaluate")
-    if calls.size and calls[:, 1].any():
+    if calls[:, 1].any():
         return fail("the forward passes in evaluate ran with autograd on",
                     mistake="torch.no_grad() is missing in evaluate: it wastes memory and time")
     if not got["grad_mode_kept"]:
