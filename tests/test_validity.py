@@ -167,3 +167,20 @@ def test_a_penalties_bug_is_charged_once_however_train_py_refers_to_penalized_lo
         parts = r.parts()
         assert parts["penalties"][0] < 20 and parts["train"] == (20, 20), (r.name, parts)
         assert parts["model"] == (20, 20) and parts["data"] == (20, 20), (r.name, parts)
+
+
+# ---------------------------------------------------------------- blamed right
+
+def test_a_check_blocked_by_an_unimplemented_dependency_says_not_run_without_its_own_hint(expected):
+    from grader.checks import REGISTRY
+    from grader.grading import judge
+    from grader.sandbox import ProbeOutcome, SandboxRun
+
+    check = next(c for c in REGISTRY if c.id == "experiment.l2")
+    elsewhere = ProbeOutcome("not_implemented", message="channel_stats in data.py is not implemented yet",
+                             location="data.py:channel_stats")
+    result = judge(check, SandboxRun({"experiment.runs": elsewhere}, {}, "", 1, 0.0, ()), expected)
+    assert result.message == "not run: channel_stats in data.py is not implemented yet" and result.hint is None
+    own = next(c for c in REGISTRY if c.id == "data.stats_mean")
+    result = judge(own, SandboxRun({p: elsewhere for p in own.probes}, {}, "", 1, 0.0, ()), expected)
+    assert not result.message.startswith("not run") and result.hint == own.hint

@@ -42,8 +42,8 @@ def eval_output(ctx):
     got = ctx.got("model.eval")
     if got["out"].shape == got["again"].shape and differs(got["out"], got["again"]):
         return fail("in eval mode two forward passes on the same input differ",
-                    mistake="dropout is still active after model.eval(): use nn.Dropout or "
-                            "F.dropout(x, p, training=self.training)")
+                    mistake="dropout is still active after model.eval(): it must follow the model's train/eval "
+                            "mode (F.dropout's training argument defaults to True)")
     return ctx.compare("model.eval", ["out"], what="the eval-mode logits of DropoutMLP(0.5)")
 
 
