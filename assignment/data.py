@@ -13,7 +13,10 @@ def channel_stats(images):
     - Scale the pixels to [0, 1] first (divide by 255), then compute, for each channel, the mean
       and the population standard deviation over *all* images and pixels together
       (not per image).
-    - Return two sequences of 3 floats each, in the order (R, G, B).
+    - Any number of images (thousands, too): the statistics are over all of them at once, so
+      averaging the means of chunks of different sizes is not the same.
+    - Return two sequences of 3 floats each, in the order (R, G, B) (Python floats, or NumPy
+      floats: ``numpy.float64`` is a subclass of ``float``).
 
     Handout slide: "Normalization" (1. subtract mean μ, 2. normalize variance σ²).
     """
@@ -25,7 +28,8 @@ def normalize_transform(mean, std):
 
     The transform scales the pixels to [0, 1] with channels first (what ``ToTensor`` does) and
     then computes ``(x - mean[c]) / std[c]`` for each channel c (what ``Normalize`` does).
-    ``mean`` and ``std`` are 3 numbers each, e.g. from ``channel_stats``.
+    ``mean`` and ``std`` are 3 numbers each, e.g. from ``channel_stats``. The transform returns a
+    floating-point ``torch.Tensor`` (a NumPy array is not one).
 
     Handout slide: "torchvision.transforms.Normalize".
     """
@@ -37,8 +41,9 @@ def make_loaders(train_set, test_set, batch_size=128):
 
     - Both yield batches of ``batch_size`` samples; no sample is dropped (the last batch may be
       smaller).
+    - ``batch_size`` defaults to 128.
     - The training loader reshuffles the samples at every epoch; the test loader keeps the
-      dataset's order.
+      dataset's order — on every machine (not only when ``torch.cuda.is_available()`` says so).
 
     Handout slide: "전체 코드 1/3" (``torch.utils.data.DataLoader(train_dataset, batch_size=...)``;
     the handout forgets to shuffle the training set).

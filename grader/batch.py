@@ -22,6 +22,7 @@ from .checks import CORE, REGISTRY
 from .config import Config
 from .files import safe_name
 from .grading import _broken, grade_submission, load_expected
+from .reference import course_seed
 from .results import SubmissionResult
 from .writers import gradescope, tables
 
@@ -78,7 +79,8 @@ def grade_all(root: Path, out: Path, config: Config,
               on_result: Callable[[SubmissionResult, int, int], None] = lambda r, i, n: None) -> Batch:
     started = time.monotonic()
     subs = discover(root)
-    expected = load_expected(config)  # once, shared by every submission
+    seed = course_seed(config.secret_seed, out)  # inputs no release has the expected values of
+    expected = load_expected(config, seed=seed)  # once, shared by every submission
     checks = REGISTRY if config.training else CORE
     results: dict[str, SubmissionResult] = {}
     lock = threading.Lock()
@@ -89,7 +91,7 @@ def grade_all(root: Path, out: Path, config: Config,
             if path.is_file():
                 tmp = Path(tempfile.mkdtemp(prefix="reglab-zip-"))
                 path = unpack(path, tmp)
-            result = grade_submission(path, config, name=name, checks=checks, expected=expected)
+            result = grade_submission(path, config, name=name, checks=checks, expected=expected, seed=seed)
         except UnpackError as exc:
             result = _broken(name, path, time.monotonic(), checks, str(exc))
         except Exception:  # noqa: BLE001 - the grader's own failure, kept as that submission's result

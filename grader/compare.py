@@ -1,4 +1,9 @@
-"""Numeric comparison with float32-appropriate tolerances; every result says how far off it was."""
+"""Numeric comparison with float32-appropriate tolerances; every result says how far off it was.
+
+The one rule about NaN and infinity, used by every comparison and every "changed / unchanged"
+test of the grader: a non-finite value is a mismatch, always — also where the expected value is
+non-finite too, and also when the thing tested is "nothing changed" (a NaN difference is a change).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -12,27 +17,40 @@ def describe(value) -> str:
         if value.size <= 10:
             return np.array2string(value, precision=6, separator=", ", suppress_small=False)
         flat = value.reshape(-1)
-        return (f"array of shape {tuple(value.shape)}: [{', '.join(f'{v:.6g}' for v in flat[:4])}, …] "
-                f"(mean {np.nanmean(flat):.6g})")
+        finite = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
+        mean = f"{finite.mean():.6g}" if finite.size else "none finite"
+        return f"array of shape {tuple(value.shape)}: [{', '.join(f'{v:.6g}' for v in flat[:4])}, …] (mean {mean})"
     if isinstance(value, float):
         return f"{value:.6g}"
     return repr(value)
 
 
+def _nonfinite(a: np.ndarray) -> str | None:
+    if np.isnan(a).any():
+        return f"contains NaN ({int(np.isnan(a).sum())} of {a.size} values)"
+    if np.isinf(a).any():
+        return f"contains infinite values ({int(np.isinf(a).sum())} of {a.size} values)"
+    return None
+
+
 def mismatch(got, want, rtol: float = RTOL, atol: float = ATOL) -> str | None:
-    """``None`` when ``got`` is close to ``want``; otherwise what is wrong, in words."""
-    g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    """``None`` when ``got`` is close to ``want`` (both finite); otherwise what is wrong, in words."""
+    try:
+        g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"{got!r} is not a number"
     if g.shape != w.shape:
         return f"shape {tuple(g.shape)} instead of {tuple(w.shape)}"
-    if np.isnan(g).any() and not np.isnan(w).any():
-        return f"contains NaN ({int(np.isnan(g).sum())} of {g.size} values)"
-    if np.isinf(g).any() and not np.isinf(w).any():
-        return "contains infinite values"
+    why = _nonfinite(g)
+    if why:
+        return why
+    if _nonfinite(w):
+        return "the expected value is not finite: nothing can match it"
     err = np.abs(g - w)
-    bad = ~(err <= atol + rtol * np.abs(w)) & ~(np.isnan(g) & np.isnan(w))
+    bad = ~(err <= atol + rtol * np.abs(w))
     if not bad.any():
         return None
-    worst = np.unravel_index(int(np.nanargmax(np.where(bad, err, -1))), g.shape) if g.ndim else ()
+    worst = np.unravel_index(int(np.argmax(np.where(bad, err, -1))), g.shape) if g.ndim else ()
     where = f" at index {tuple(int(i) for i in worst)}" if g.ndim else ""
     return (f"off by {float(err[worst]):.3g}{where} ({int(bad.sum())} of {g.size} values outside "
             f"{atol:g} + {rtol:g}·|expected|)")
@@ -42,6 +60,17 @@ def close(got, want, rtol: float = RTOL, atol: float = ATOL) -> bool:
     return mismatch(got, want, rtol, atol) is None
 
 
+def unchanged(before, after, rtol: float = 0.0, atol: float = 0.0) -> bool:
+    """True when ``after`` equals ``before`` within the tolerance and both are finite: a value
+    that became (or was) NaN or infinite counts as changed."""
+    return close(after, before, rtol, atol)
+
+
+def differs(a, b, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
+    """True when two results are not the same (a NaN or infinity in either counts as different)."""
+    return not close(a, b, rtol, atol)
+
+
 def first_mismatch(got: dict, want: dict, keys, rtol: float = RTOL, atol: float = ATOL) -> tuple[str, str] | None:
     """The first key (in order) whose values differ, and how; ``None`` when all agree."""
     for key in keys:
@@ -49,9 +78,11 @@ def first_mismatch(got: dict, want: dict, keys, rtol: float = RTOL, atol: float 
             return key, "missing from the result"
         a, b = got[key], want[key]
         if isinstance(b, (str, bool)) or b is None:
-            if a != b:
+            if a != b or type(a) is not type(b):
                 return key, f"{a!r} instead of {b!r}"
             continue
+        if isinstance(a, (str, bool)) or a is None:
+            return key, f"{a!r} instead of a number"
         why = mismatch(a, b, rtol, atol)
         if why:
             return key, why

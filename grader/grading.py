@@ -10,6 +10,7 @@ import concurrent.futures
 import dataclasses
 import os
 import platform
+import re
 import shutil
 import site
 import sys
@@ -75,8 +76,8 @@ def secrets(config: Config) -> tuple[Path, ...]:
                                        Path(__file__).with_name("mutants.py")) if p.exists())
 
 
-def load_expected(config: Config, checks=REGISTRY) -> Expected:
-    return expected_for(config.solution, config.expected, config.cache, expected_probes(checks))
+def load_expected(config: Config, checks=REGISTRY, seed: str = "") -> Expected:
+    return expected_for(config.solution, config.expected, config.cache, expected_probes(checks), seed=seed)
 
 
 def training_threads(config: Config) -> int:
@@ -86,7 +87,9 @@ def training_threads(config: Config) -> int:
 
 def grade_submission(path: Path, config: Config, name: str | None = None, checks: tuple[Check, ...] | None = None,
                      expected: Expected | None = None,
-                     settings: training.Settings = training.Settings()) -> SubmissionResult:
+                     settings: training.Settings = training.Settings(), seed: str = "") -> SubmissionResult:
+    """``seed``: the probes' inputs are drawn from it ("" = the public seed, as in a release);
+    ``expected`` must have been computed for the same seed."""
     started = time.monotonic()
     path = Path(path)
     name = name or path.name
@@ -98,7 +101,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
         f"none of {', '.join(MODULE_FILES)} was found in {folder}"]
     core = tuple(c for c in checks if c.part != "experiment")
     experiment = tuple(c for c in checks if c.part == "experiment")
-    job, limits = Job(probes_for(core)), limits_of(config)
+    job, limits = Job(probes_for(core), seed=seed), limits_of(config)
     skipped: tuple[CheckResult, ...] = ()
     subset, scratch = None, None
     if experiment:
@@ -121,7 +124,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
                                          memory_mb=0 if _gpu(config) else limits.memory_mb)
     try:
         return _grade(name, path, folder, config, core, experiment, skipped, job, limits, expected, subset,
-                      settings, problems, started)
+                      settings, problems, started, seed)
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -142,13 +145,13 @@ def _skip(check: Check, message: str) -> CheckResult:
 
 
 def _grade(name, path, folder, config, core, experiment, skipped, job, limits, expected, subset, settings,
-           problems, started) -> SubmissionResult:
+           problems, started, seed="") -> SubmissionResult:
     checks = core + experiment
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         # The worker starts (and imports torch) while this process loads or computes the expected data.
         future = pool.submit(run_probes, folder, job, limits, hide=secrets(config))
         try:
-            expected = expected or load_expected(config, checks)
+            expected = expected or load_expected(config, checks, seed)
         except Exception:  # noqa: BLE001 - the grader's own failure, reported as such
             future.result()
             return _broken(name, path, started, checks, "the expected data could not be loaded",
@@ -190,8 +193,12 @@ def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None 
             outcome = STATUS_OUTCOME.get(got.status, Outcome.ERROR)
             message = got.message if outcome is Outcome.NOT_IMPLEMENTED else \
                 f"{STATUS_MESSAGE.get(got.status, 'your code failed')}: {got.message}".strip()
+            blocked = outcome is Outcome.NOT_IMPLEMENTED and not _same_function(got.location, check.location)
+            if blocked:  # a dependency is missing: this check's own hint would mislead
+                message = f"not run: {message}"
             return CheckResult(**{**base, "location": got.location or check.location}, outcome=outcome, score=0.0,
-                               message=message, hint=None if outcome is Outcome.GRADER_ERROR else check.hint,
+                               message=message,
+                               hint=None if outcome is Outcome.GRADER_ERROR or blocked else check.hint,
                                traceback=None if outcome is Outcome.NOT_IMPLEMENTED else got.traceback or None)
         want = expected.reference(probe) if check.needs_expected else ProbeOutcome("ok")
         if want is None or not want.ok:
@@ -211,6 +218,14 @@ def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None 
                        expected=verdict.expected, got=verdict.got, mistake=verdict.mistake,
                        hint=None if verdict.passed else (verdict.hint or check.hint),
                        duration=round(time.monotonic() - t0, 4))
+
+
+def _same_function(where: str, location: str) -> bool:
+    """Whether the function named by ``where`` ("data.py:channel_stats (...)") is one the check is about."""
+    if not where:
+        return True
+    name = where.split(":")[-1].split(" ")[0].split(".")[0]
+    return re.search(rf"\b{re.escape(name)}\b", location) is not None
 
 
 def _broken(name: str, path: Path, started: float, checks, problem: str, grader_error: str | None = None):

@@ -30,7 +30,7 @@ MUTANTS: list[Mutant] = []
 PENALTY_VALUES = ("pen.l1_mlp", "pen.l2_mlp", "pen.l1_other", "pen.l2_other")
 PENALIZED = ("pen.penalized",)
 MODEL = ("model.eval",)
-STATS = ("data.stats_a", "data.stats_b")
+STATS = ("data.stats_a", "data.stats_b", "data.stats_many")
 NORMALIZE = ("data.normalize",)
 EPOCHS = ("train.epoch", "train.epoch_after_eval", "train.epoch_l2", "train.epoch_l1")
 EVALUATE = ("train.evaluate",)
@@ -143,8 +143,8 @@ mutant("relu", MODEL, "the activation is ReLU: the lab's MLP uses a sigmoid afte
 mutant("softmax_output", MODEL, "forward returns probabilities (softmax): it must return the logits "
                                   "(nn.CrossEntropyLoss applies the softmax)")(
     lambda ref: _model(head=lambda z: torch.softmax(z, dim=1)))
-mutant("dropout_always", MODEL, "dropout is still active after model.eval(): use nn.Dropout or "
-                                  "F.dropout(x, p, training=self.training)")(
+mutant("dropout_always", MODEL, "dropout is still active after model.eval(): it must follow the model's "
+                                  "train/eval mode (F.dropout's training argument defaults to True)")(
     lambda ref: _model(always=True))
 
 
@@ -223,7 +223,7 @@ mutant("batch_means", EPOCHS, "the batch means are averaged: weight each batch b
 mutant("mean_by_dataset", EPOCHS, "the batch means are summed and divided by the dataset size: multiply "
                                    "each batch's mean loss by its size first")(
     lambda ref: _epoch(ref, per_sample=False, by_dataset=True))
-mutant("lambda_ignored", EPOCHS, "λ (lmbd) is not passed on: call penalized_loss(loss, model, lmbd, len(x), kind)")(
+mutant("lambda_ignored", EPOCHS, "λ (lmbd) is not passed on to penalized_loss")(
     lambda ref: _epoch(ref, lmbd_on=False))
 mutant("kind_not_passed", EPOCHS, "kind is not passed on to penalized_loss, so L1 runs use the L2 penalty")(
     lambda ref: _epoch(ref, pass_kind=False))

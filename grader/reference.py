@@ -76,30 +76,31 @@ def load_reference(solution: Path):
     return Impl(modules)
 
 
-def compute(solution: Path, probes: list[str]) -> Expected:
+def compute(solution: Path, probes: list[str], seed: str = "") -> Expected:
     import torch
 
     ref = load_reference(solution)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the worker: the same reduction order, the same float32 rounding
     try:
-        return _compute(ref, probes)
+        return compute_for(ref, probes, seed)
     finally:
         torch.set_num_threads(threads)
 
 
-def _compute(ref, probes: list[str]) -> Expected:
+def compute_for(ref, probes: list[str], seed: str = "") -> Expected:
+    """The expected data of an implementation (the reference) and its mutants on ``probes``."""
     from . import mutants
     from .worker.probes import PROBES, run
 
     table: dict[str, dict[str, ProbeOutcome]] = {REFERENCE: {}, ALTERNATIVE: {}}
     for name in probes:
-        table[REFERENCE][name] = _attempt(lambda: run(ref, name))
+        table[REFERENCE][name] = _attempt(lambda: run(ref, name, seed=seed))
         if PROBES[name].uses_standins:
-            table[ALTERNATIVE][name] = _attempt(lambda: run(ref, name, standins_on=False))
+            table[ALTERNATIVE][name] = _attempt(lambda: run(ref, name, standins_on=False, seed=seed))
     for m in mutants.MUTANTS:
         with ref.patched(m.build(ref)):
-            table[m.name] = {name: _attempt(lambda: run(ref, name)) for name in m.probes if name in probes}
+            table[m.name] = {name: _attempt(lambda: run(ref, name, seed=seed)) for name in m.probes if name in probes}
     return Expected(table, {m.name: m.mistake for m in mutants.MUTANTS})
 
 
@@ -154,22 +155,62 @@ def load(path: Path) -> Expected:
     return Expected(table, dict(meta["mistakes"]))
 
 
-def expected_for(solution: Path | None, packaged: Path | None, cache_dir: Path, probes: list[str]) -> Expected:
-    """The expected data: from the reference (cached by source key) or, in a release, the packaged file."""
+def seed_tag(seed: str) -> str:
+    """The cache's name for a seed: "" (public) keeps the plain name; a secret only its hash."""
+    return "" if not seed else "-s" + hashlib.sha256(b"reglab-seed\0" + seed.encode()).hexdigest()[:16]
+
+
+def expected_for(solution: Path | None, packaged: Path | None, cache_dir: Path, probes: list[str],
+                 seed: str = "") -> Expected:
+    """The expected data for the probes' inputs drawn from ``seed`` ("" = public): from the
+    reference (cached by source key and seed) or, in a release, the packaged file (public seed only)."""
     if solution is None or not (solution / "__init__.py").is_file():
         if packaged is None or not packaged.with_suffix(".json").is_file():
             raise FileNotFoundError("neither the reference solution nor packaged expected data was found")
+        if seed:
+            raise FileNotFoundError("packaged expected data holds the public seed only: grading with a secret "
+                                    "seed needs the reference solution")
         return load(packaged)
-    path = cache_dir / f"expected-{source_key(solution)}"
+    path = cache_dir / f"expected-{source_key(solution)}{seed_tag(seed)}"
     with _COMPUTING:  # the computation patches the reference's modules: one thread at a time
         if path.with_suffix(".json").is_file() and path.with_suffix(".npz").is_file():
             try:
                 return load(path)
             except (OSError, ValueError, KeyError):
                 pass  # a damaged cache is recomputed
-        expected = compute(solution, probes)
+        expected = compute(solution, probes, seed)
         save(expected, path)
         return expected
 
 
 _COMPUTING = threading.Lock()
+
+
+SECRET_FILE = ".reglab-secret"
+
+
+def course_seed(secret: str, out: Path) -> str:
+    """The seed ``grade`` draws its probes' inputs from: the course secret when one is set, else a
+    random secret kept in the output folder (created once, mode 0600, so that grading the same
+    folder again, or resuming, uses the same inputs). Never the public seed: results written back
+    from a release's expected data match nothing."""
+    if secret:
+        return secret
+    path = Path(out) / SECRET_FILE
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+        if text:
+            return text
+    except FileNotFoundError:
+        pass
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(16)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another grader created it first: use theirs
+        return path.read_text(encoding="utf-8").strip() or value
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value + "\n")
+    return value

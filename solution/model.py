@@ -11,6 +11,11 @@ class DropoutMLP(nn.Module):
     - ``linear1 = nn.Linear(32*32*3, 256)``, ``linear2 = nn.Linear(256, 128)``,
       ``linear3 = nn.Linear(128, 10)``.
 
+    Other submodules are allowed beside them (an activation, a dropout, an ``nn.Sequential``
+    holding these same three layers); other parameters are not. ``forward`` may compute the
+    layers any way it likes (``self.linear1(x)``, ``self.linear1.forward(x)``,
+    ``F.linear(x, self.linear1.weight, self.linear1.bias)``, through a Sequential).
+
     ``forward(x)`` takes images of shape (N, 3, 32, 32) or already flat (N, 3072), flattens them
     to (N, 3072), then computes
 
@@ -19,7 +24,8 @@ class DropoutMLP(nn.Module):
     and returns the logits, shape (N, 10) (no softmax: ``nn.CrossEntropyLoss`` applies it).
     Dropout zeroes each activation with probability ``drop_prob`` and scales the rest by
     1/(1 - drop_prob) in train mode only; after ``model.eval()`` it does nothing
-    (``nn.Dropout`` does both for you).
+    (``nn.Dropout`` does both for you). The model must be trainable with dropout on: backward
+    through a train-mode forward must work (no in-place change of a tensor autograd still needs).
 
     Handout slide: "Dropout" (``class Model(nn.Module)`` with ``self.dropout = nn.Dropout(drop_prob)``).
     """

@@ -12,8 +12,10 @@ def l1_penalty(model):
     """Return the L1 penalty of ``model``: the sum of |w| over every weight of every ``nn.Linear``.
 
     - ``model`` is any ``nn.Module`` (DropoutMLP or another network, with any layer names).
-    - Include the ``weight`` of every ``nn.Linear`` found anywhere inside the model
-      (hint: ``model.modules()`` and ``isinstance``); exclude biases and non-Linear layers.
+    - Include the ``weight`` of every ``nn.Linear`` found anywhere inside the model, subclasses
+      of ``nn.Linear`` included (hint: ``model.modules()`` and ``isinstance``); exclude biases,
+      non-Linear layers and 2-D parameters that are not a Linear's weight (an ``nn.Embedding``'s
+      table, a bare ``nn.Parameter``).
     - Return a 0-dim tensor that autograd can differentiate (no ``.item()``, no ``float``).
 
     Handout slide: "L1 loss in LogisticRegression", ``reg = model.linear.weight.abs().sum()``.
@@ -42,10 +44,14 @@ def l2_penalty(model):
 def penalized_loss(loss, model, lmbd, batch_size, kind="l2"):
     """Return ``loss + lmbd * penalty / batch_size / 2``.
 
-    - ``loss``: the 0-dim data loss of one batch (the output of the criterion).
+    - ``loss``: the 0-dim data loss of one batch (the output of the criterion, a non-leaf
+      tensor). You may add to it in place (the handout's ``loss += ...``) or build a new tensor:
+      callers use only the returned value.
     - ``penalty``: ``l1_penalty(model)`` when ``kind == "l1"``, ``l2_penalty(model)`` when
-      ``kind == "l2"``; any other ``kind`` raises ``ValueError``.
+      ``kind == "l2"`` (the default); any other ``kind`` raises ``ValueError`` — ``kind`` is
+      case-sensitive, so ``"L2"`` raises too.
     - ``lmbd``: the regularization strength λ; ``batch_size``: the number of samples in the batch.
+    - Return a 0-dim tensor that autograd can differentiate.
 
     Handout slide: "Regularization" (J(w, b) = ... + λ/(2m)·||w||²) and the L2 training loop,
     ``loss += lmbd*reg/len(b_x)/2.``

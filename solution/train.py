@@ -31,8 +31,11 @@ def train_epoch(model, loader, optimizer, criterion, device, lmbd=0.0, kind="l2"
       ``loss = penalized_loss(loss, model, lmbd, batch_size=len(x), kind=kind)``;
       ``optimizer.zero_grad()``; ``loss.backward()``; ``optimizer.step()``.
     - Return a Python float: the per-sample average of the penalized loss over the epoch, i.e.
-      the sum of ``loss * len(x)`` over the batches divided by the number of samples (the last
-      batch may be smaller, so the plain mean of the batch losses is not the same).
+      the sum of ``loss * len(x)`` over the batches divided by the number of samples the loader
+      yielded (the last batch may be smaller, so the plain mean of the batch losses is not the
+      same; and a loader may cover only part of its dataset, so ``len(loader.dataset)`` is not
+      the count).
+    - ``lmbd`` defaults to 0.0 and ``kind`` to ``"l2"``.
 
     Handout slide: "L2 Regularization" training loop (the handout's own indentation there is
     wrong: ``zero_grad``/``backward``/``step`` belong inside the batch loop).
@@ -57,9 +60,11 @@ def evaluate(model, loader, criterion, device):
     """Return ``(loss, accuracy)`` of ``model`` on ``loader``, as two Python floats.
 
     - Use eval mode (dropout off) and no autograd (``torch.no_grad()``); do not change the
-      parameters.
-    - ``loss``: the per-sample average of ``criterion`` over the whole loader (weight each batch
-      by its size: the last batch may be smaller).
+      parameters. Leave autograd as you found it (a ``with torch.no_grad():`` block does;
+      ``torch.set_grad_enabled(False)`` left on does not). The model may stay in eval mode
+      afterwards (``train_epoch`` switches it back); restoring its previous mode is fine too.
+    - ``loss``: the per-sample average of ``criterion`` over the samples the loader yields
+      (weight each batch by its size: the last batch may be smaller).
     - ``accuracy``: the fraction of samples whose largest logit is the true class, in [0, 1]
       (not a percentage).
 

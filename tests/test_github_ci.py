@@ -190,7 +190,7 @@ def test_ci_annotates_each_failed_check_at_the_students_function(tmp_path, cache
     for check in (c for c in results["checks"] if c["id"] in failed):
         assert f"{check['title']} ({check['score']:g}/{check['max_score']:g})" in text.replace("&gt;", ">")
     assert f"`assignment/penalties.py` line {l2_def}" in text
-    assert "**Hint:** Sum over the weight of every nn.Linear" in text
+    assert "**Hint:** Only the weight matrices of Linear layers are penalized" in text
 
 
 def test_ci_exit_status_follows_fail_under(tmp_path, cache):

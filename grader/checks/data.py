@@ -7,13 +7,14 @@ from .registry import PASS, CheckList, fail
 
 checks = CheckList("data")
 
-STATS = ("data.stats_a", "data.stats_b")
+STATS = ("data.stats_a", "data.stats_b", "data.stats_many")
 
 
 @checks.add("data.stats_mean", points=4, title="channel_stats: per-channel mean in [0, 1]", probes=STATS,
             location="data.py:channel_stats",
-            hint="images is uint8 (N, 32, 32, 3): divide by 255, then average over all images and pixels for "
-                 "each of the 3 channels (the last axis).")
+            hint="One mean per colour channel (the last axis of (N, 32, 32, 3)), over every pixel of every image "
+                 "at once, on the [0, 1] scale (handout slide \"Normalization\", step 1). Averaging the means of "
+                 "chunks of different sizes is not the same.")
 def stats_mean(ctx):
     for probe in STATS:
         verdict = ctx.compare(probe, ["mean"], what="the mean", rtol=1e-4, atol=1e-6)
@@ -24,7 +25,8 @@ def stats_mean(ctx):
 
 @checks.add("data.stats_std", points=4, title="channel_stats: per-channel population std over all pixels",
             probes=STATS, location="data.py:channel_stats",
-            hint="One std per channel over all images and pixels together (not per image), on the [0, 1] scale.")
+            hint="One standard deviation per channel over all images and pixels together (not per image or per "
+                 "chunk), on the [0, 1] scale (handout slide \"Normalization\", step 2).")
 def stats_std(ctx):
     # rtol 1e-3 also accepts the sample std (ddof=1): on thousands of pixels it differs by < 1e-4.
     for probe in STATS:
@@ -36,14 +38,18 @@ def stats_std(ctx):
 
 @checks.add("data.normalize", points=5, title="normalize_transform: PIL image → (3, 32, 32) float tensor, "
             "(x/255 - mean) / std", probes=("data.normalize",), location="data.py:normalize_transform",
-            hint="transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)]) does both steps.")
+            hint="Two steps, as on the handout slide \"torchvision.transforms.Normalize\": the image becomes a "
+                 "channels-first tensor of fractions, then each channel is standardized with its mean and std.")
 def normalize(ctx):
     got = ctx.got("data.normalize")
     if got["out"].shape[1:] == (32, 32, 3):
         return fail("the transform returns (32, 32, 3): channels must come first", expected="(3, 32, 32)",
                     got=str(got["out"].shape[1:]), mistake="channels last: ToTensor puts the channels first")
-    if "float" not in got["dtype"]:
-        return fail(f"the transform returns {got['type']} with dtype {got['dtype'] or 'none'}", expected="a float tensor")
+    if not got["tensor"] or not got["floating"]:
+        return fail(f"the transform returns {got['type']}" + ("" if got["tensor"] else ", not a torch tensor") +
+                    ("" if not got["tensor"] or got["floating"] else " of whole numbers"),
+                    expected="a floating-point torch tensor",
+                    mistake="the transform must return a float torch tensor (what ToTensor and Normalize give)")
     return ctx.compare("data.normalize", ["out"], what="the normalized image")
 
 
@@ -53,7 +59,8 @@ def _present(ids: np.ndarray, n: int) -> bool:
 
 @checks.add("data.loader_batches", points=3, title="make_loaders: the batch size asked for, no sample dropped",
             probes=("data.loaders", "data.loaders_default"), location="data.py:make_loaders",
-            hint="DataLoader(dataset, batch_size=batch_size, ...) for both loaders; keep drop_last=False.")
+            hint="Both loaders use the batch size they are given (128 when none is given) and yield every sample; "
+                 "only the last batch may be smaller (handout slide \"전체 코드 1/3\").")
 def loader_batches(ctx):
     for probe, (n_train, n_test), asked in (("data.loaders", (50, 23), "batch_size=16"),
                                             ("data.loaders_default", (300, 130), "the default batch size")):
@@ -74,24 +81,35 @@ def loader_batches(ctx):
     return PASS
 
 
+SETUPS = (("", "on a CPU-only machine"), ("cuda/", "when torch.cuda.is_available() is True"))
+
+
 @checks.add("data.train_shuffle", points=2, title="make_loaders: the training loader reshuffles every epoch",
-            probes=("data.loaders",), location="data.py:make_loaders", hint="DataLoader(train_set, ..., shuffle=True).")
+            probes=("data.loaders",), location="data.py:make_loaders",
+            hint="SGD wants the training samples in a new random order at every epoch, on any machine; the "
+                 "handout's own loader forgets this (slide \"전체 코드 1/3\").")
 def train_shuffle(ctx):
     got = ctx.got("data.loaders")
-    first, second = got["train1/ids"], got["train2/ids"]
-    if np.array_equal(first, np.arange(first.size)) or np.array_equal(first, second):
-        return fail("the training loader gives the same order " +
-                    ("as the dataset" if np.array_equal(first, np.arange(first.size)) else "in two epochs"),
-                    mistake="the training loader is not shuffled (shuffle=True, reshuffled at each epoch)")
+    for tag, where in SETUPS:
+        first, second = got[f"{tag}train1/ids"], got[f"{tag}train2/ids"]
+        if np.array_equal(first, np.arange(first.size)) or np.array_equal(first, second):
+            return fail("the training loader gives the same order " +
+                        ("as the dataset" if np.array_equal(first, np.arange(first.size)) else "in two epochs") +
+                        f" {where}",
+                        mistake="the training loader is not shuffled (it must be reshuffled at each epoch, "
+                                "whatever the device)")
     return PASS
 
 
 @checks.add("data.test_order", points=2, title="make_loaders: the test loader keeps the dataset's order",
-            probes=("data.loaders",), location="data.py:make_loaders", hint="DataLoader(test_set, ..., shuffle=False).")
+            probes=("data.loaders",), location="data.py:make_loaders",
+            hint="Evaluation needs no randomness: the test loader yields the samples in the dataset's order, on "
+                 "any machine (a GPU included).")
 def test_order(ctx):
     got = ctx.got("data.loaders")
-    for key in ("test1/ids", "test2/ids"):
-        if not np.array_equal(got[key], np.arange(23)):
-            return fail("the test loader does not keep the dataset's order", expected=np.arange(23), got=got[key],
-                        mistake="the test loader is shuffled: keep shuffle=False for evaluation")
+    for tag, where in SETUPS:
+        for key in (f"{tag}test1/ids", f"{tag}test2/ids"):
+            if not np.array_equal(got[key], np.arange(23)):
+                return fail(f"the test loader does not keep the dataset's order {where}", expected=np.arange(23),
+                            got=got[key], mistake="the test loader is shuffled: evaluation keeps the order")
     return PASS

@@ -23,7 +23,8 @@ def _analysis(ctx):
 
 
 @checks.add("experiment.learns", points=4, title="the pipeline learns: the baseline's training loss falls, "
-            "its test accuracy beats chance, no NaN", probes=PROBE, location="data.py / model.py / train.py",
+            "its test accuracy beats chance, no NaN", probes=PROBE,
+            location="train.py:train_epoch / data.py:make_loaders / model.py:DropoutMLP.forward",
             hint="No learning at all usually means the data (normalization, loaders) or the training loop "
                  "(zero_grad, backward, step inside the loop) is broken: see those parts' checks.",
             needs_expected=False)
@@ -80,7 +81,9 @@ def _margin_check(run: str):
     return judge
 
 
-for _run, _location in (("l2", "penalties.py / train.py:train_epoch"), ("dropout", "model.py:DropoutMLP"),
-                        ("both", "penalties.py / model.py / train.py")):
+# Where each run's effect comes from: the annotations point at those functions, in that order.
+for _run, _location in (("l2", "penalties.py:penalized_loss / train.py:train_epoch"),
+                        ("dropout", "model.py:DropoutMLP.forward / train.py:train_epoch"),
+                        ("both", "penalties.py:penalized_loss / model.py:DropoutMLP.forward / train.py:train_epoch")):
     checks.add(f"experiment.{_run}", points=4, title=f"{REGULARIZED[_run]} lowers the final test loss",
                probes=PROBE, location=_location, hint=NO_EFFECT_HINT[_run], needs_expected=False)(_margin_check(_run))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..compare import differs
 from ..worker.constants import MLP_SHAPES
 from .registry import PASS, CheckList, Verdict, fail
 
@@ -14,8 +15,9 @@ LAYERS = ("linear1", "linear2", "linear3")
 
 @checks.add("model.structure", points=4, title="linear1/linear2/linear3 with the lab's shapes; weights load by name",
             probes=("model.structure",), location="model.py:DropoutMLP.__init__",
-            hint="Create exactly self.linear1 = nn.Linear(3072, 256), self.linear2 = nn.Linear(256, 128), "
-                 "self.linear3 = nn.Linear(128, 10); drop_prob defaults to 0.0; no other parameters.")
+            hint="The three fully connected layers of the handout's model (slide \"Dropout\": class Model), as "
+                 "attributes named linear1, linear2, linear3 with the lab's sizes; other submodules (an "
+                 "nn.Sequential holding the same layers) are fine, other parameters are not.")
 def structure(ctx):
     got = ctx.got("model.structure")
     want = ctx.want("model.structure")
@@ -23,40 +25,60 @@ def structure(ctx):
         wanted = ", ".join(f"{n} {o}x{i}" for n, (o, i) in MLP_SHAPES.items())
         return fail("the parameters do not match the lab's layers" + (f": {got['load_error'][:300]}"
                                                                        if got["load_error"] else ""),
-                    expected=want["shapes"], got=got["shapes"] or "no parameters",
-                    hint=f"The grader loads weights named {wanted} (weight and bias each).")
+                    expected=want["shapes"], got=got["shapes"] or got["names"] or "no parameters",
+                    hint=f"The grader loads weights into {wanted} (weight and bias each).")
+    if got["extra"]:
+        return fail(f"DropoutMLP has parameters besides linear1, linear2 and linear3: {got['extra'][:300]}",
+                    mistake="extra trainable parameters: the lab's MLP has only its three Linear layers")
     return PASS
 
 
 @checks.add("model.eval_output", points=4, title="eval mode: the logits match the reference and repeat",
             probes=("model.eval",), location="model.py:DropoutMLP.forward",
-            hint="forward: flatten, linear1 → sigmoid → dropout → linear2 → sigmoid → dropout → linear3; return "
-                 "the logits of linear3 (no softmax). After model.eval() dropout must do nothing.")
+            hint="The forward pass of the handout's slide \"Dropout\": each hidden layer is a Linear map followed by "
+                 "a sigmoid and then dropout; the last Linear layer's output is returned as it is (the loss applies "
+                 "the softmax itself). In eval mode dropout is switched off.")
 def eval_output(ctx):
     got = ctx.got("model.eval")
-    if got["out"].shape == got["again"].shape and not np.allclose(got["out"], got["again"], rtol=1e-5, atol=1e-6):
+    if got["out"].shape == got["again"].shape and differs(got["out"], got["again"]):
         return fail("in eval mode two forward passes on the same input differ",
-                    mistake="dropout is still active after model.eval(): use nn.Dropout or "
-                            "F.dropout(x, p, training=self.training)")
+                    mistake="dropout is still active after model.eval(): it must follow the model's train/eval "
+                            "mode (F.dropout's training argument defaults to True)")
     return ctx.compare("model.eval", ["out"], what="the eval-mode logits of DropoutMLP(0.5)")
 
 
 @checks.add("model.flatten", points=2, title="(N, 3, 32, 32) and (N, 3072) inputs give the same logits",
             probes=("model.eval",), location="model.py:DropoutMLP.forward",
-            hint="Flatten inside forward with x.reshape(len(x), -1), x.view(x.size(0), -1) or torch.flatten(x, 1).")
+            hint="forward receives whole images or already-flat rows: turn each sample into one row of 3072 values "
+                 "and keep the batch dimension as it is.")
 def flatten(ctx):
     got = ctx.got("model.eval")
-    if got["flat"].shape != got["out"].shape or not np.allclose(got["flat"], got["out"], rtol=1e-5, atol=1e-6):
+    if got["flat"].shape != got["out"].shape or differs(got["flat"], got["out"]):
         return fail("images of shape (N, 3, 32, 32) and the same images flattened to (N, 3072) give different "
                     "outputs", expected=got["out"], got=got["flat"])
     return PASS
 
 
-@checks.add("model.dropout_p0", points=2, title="train mode with drop_prob=0 gives the eval-mode logits",
-            probes=("model.train_p0",), location="model.py:DropoutMLP.forward",
-            hint="With drop_prob=0 dropout keeps every activation: train and eval mode agree.")
+@checks.add("model.dropout_p0", points=2, title="DropoutMLP() (drop_prob defaults to 0): train mode gives the "
+            "eval-mode logits, and backward reaches every layer", probes=("model.train_p0",),
+            location="model.py:DropoutMLP.forward",
+            hint="With no argument the drop probability is 0, so dropout keeps every activation and train and eval "
+                 "mode agree; the forward pass must stay differentiable (no in-place change of a value autograd "
+                 "still needs).")
 def dropout_p0(ctx):
-    return ctx.compare("model.train_p0", ["out"], what="the train-mode logits of DropoutMLP(0.0)")
+    got = ctx.got("model.train_p0")
+    if got["backward_error"]:
+        return fail(f"backward through DropoutMLP() fails: {got['backward_error'][:300]}",
+                    mistake="an in-place operation in forward breaks backward: compute new tensors instead")
+    verdict = ctx.compare("model.train_p0", ["out"], what="the train-mode logits of DropoutMLP()")
+    if not verdict.passed:
+        zeros = got.get("linear2/in")
+        if zeros is not None and (np.abs(zeros) <= 1e-7).mean() > 0.02 and verdict.mistake is None:
+            return fail(verdict.message, expected=verdict.expected, got=verdict.got,
+                        mistake="DropoutMLP() drops activations: drop_prob must default to 0.0")
+        return verdict
+    return ctx.compare("model.train_p0", ctx.keys("model.train_p0", "grad/"),
+                       what="the gradients of DropoutMLP()'s parameters after backward")
 
 
 def _relu(z):
@@ -73,9 +95,16 @@ def dropout_verdict(values: dict, p: float) -> Verdict:
     After layer k, each input of layer k+1 must be 0 (dropped, with probability p) or
     sigmoid(output of layer k) / (1 - p) (kept and rescaled), whatever random masks were drawn.
     """
-    if not values.get("hooked"):
-        return fail("linear1, linear2 and linear3 were not all called as modules during forward",
-                    hint="Call the layers as self.linear1(x), self.linear2(...), self.linear3(...).")
+    if not values.get("seen"):
+        return fail("the weights of linear1, linear2 and linear3 were not all used during forward",
+                    hint="forward must compute the three Linear layers linear1, linear2 and linear3 (calling them, "
+                         "their forward, or F.linear with their weights).")
+    if values.get("backward_error"):
+        return fail(f"backward through the model in train mode fails: {values['backward_error'][:300]}",
+                    mistake="the model cannot be trained with dropout on: an in-place operation breaks backward")
+    if not all(v for k, v in values.items() if k.startswith("gradok/")):
+        return fail("with dropout on, backward does not reach every layer's parameters with finite gradients",
+                    mistake="the model cannot be trained with dropout on (detached or non-finite gradients)")
     for k, (layer, nxt) in enumerate((("linear1", "linear2"), ("linear2", "linear3")), start=1):
         z, d = values[f"{layer}/out"].astype(np.float64), values[f"{nxt}/in"].astype(np.float64)
         if z.shape != d.shape:
@@ -113,7 +142,7 @@ def dropout_verdict(values: dict, p: float) -> Verdict:
         return fail(f"the input of {nxt} is not dropout(sigmoid({layer}(...)))",
                     expected="0 or sigmoid(z)/(1-p) for each activation",
                     got=f"{int((~(kept | zero)).sum())} of {d.size} values neither")
-    if not np.allclose(values["out"], values["linear3/out"], rtol=1e-5, atol=1e-6):
+    if differs(values["out"], values["linear3/out"]):
         return fail("forward does not return the output of linear3",
                     mistake="forward must return the logits of linear3 (no softmax or other activation on them)")
     return PASS
@@ -121,14 +150,15 @@ def dropout_verdict(values: dict, p: float) -> Verdict:
 
 @checks.add("model.dropout_train", points=6, title="train mode, drop_prob=0.3: dropout after each hidden "
             "activation, scaled by 1/(1-p)", probes=("model.train_p03",), location=LOCATION,
-            hint="Use nn.Dropout(drop_prob) (or F.dropout(..., training=self.training)) on the sigmoid outputs "
-                 "of linear1 and linear2, in that order.")
+            hint="Dropout (handout slide \"Dropout\") zeroes each hidden activation with probability p and "
+                 "rescales the survivors so the expected value stays the same; it acts on the sigmoid's output of "
+                 "both hidden layers, in train mode only.")
 def dropout_train(ctx):
     return dropout_verdict(ctx.got("model.train_p03"), 0.3)
 
 
 @checks.add("model.dropout_other_p", points=2, title="train mode, drop_prob=0.6: the probability is the one given",
             probes=("model.train_p06",), location=LOCATION,
-            hint="Pass drop_prob on to nn.Dropout; do not hard-code a probability.")
+            hint="The drop probability is the constructor's argument, not a number written into the model.")
 def dropout_other_p(ctx):
     return dropout_verdict(ctx.got("model.train_p06"), 0.6)

@@ -9,17 +9,21 @@ import dataclasses
 
 import numpy as np
 
+from ..compare import unchanged
 from .registry import PASS, CheckList, fail
 
 checks = CheckList("train")
 
-EPOCH_HINT = ("Per batch: move x, y to device; loss = criterion(model(x), y); loss = penalized_loss(loss, model, "
-              "lmbd, len(x), kind); optimizer.zero_grad(); loss.backward(); optimizer.step() — all inside the loop.")
+EPOCH_HINT = ("Every batch is one full step of gradient descent on the penalized loss (handout slide \"L2 "
+              "Regularization\": data to the device, forward, loss plus penalty, clear the old gradients, backward, "
+              "step), inside the batch loop — the handout's own indentation there is wrong.")
 
 
 @checks.add("train.set_seed", points=3, title="set_seed seeds Python's random, NumPy and torch",
             probes=("train.seed",), location="train.py:set_seed",
-            hint="random.seed(seed); np.random.seed(seed); torch.manual_seed(seed); torch.cuda.manual_seed_all(seed).")
+            hint="Three libraries draw random numbers in this lab, each from its own generator (and torch has one "
+                 "per CUDA device too): each must be seeded with the number given (handout slide \"Random Seed "
+                 "고정\").")
 def set_seed(ctx):
     got = ctx.got("train.seed")
     for gen, name in (("random", "Python's random"), ("numpy", "NumPy (np.random)"), ("torch", "torch")):
@@ -49,8 +53,9 @@ def _params(ctx, probe: str, what: str):
 
 @checks.add("train.epoch_average", points=4, title="train_epoch returns the per-sample average penalized loss",
             probes=("train.epoch", "train.epoch_l2"), location="train.py:train_epoch",
-            hint="Accumulate the penalized loss's loss.item() * len(x) and divide by the number of samples: the "
-                 "last batch is smaller.")
+            hint="A per-sample average: weight each batch's penalized loss by the number of samples in it and "
+                 "divide by the samples the loader actually yielded (the last batch is smaller, and a loader may "
+                 "cover only part of its dataset).")
 def epoch_average(ctx):
     verdict = ctx.compare("train.epoch", ["avg"], what="the returned average loss (45 samples, batches of 16)")
     if not verdict.passed:
@@ -70,7 +75,8 @@ def epoch_updates(ctx):
 
 @checks.add("train.switches_to_train", points=3, title="train_epoch puts the model in train mode itself",
             probes=("train.epoch_after_eval",), location="train.py:train_epoch",
-            hint="Call model.train() at the start of train_epoch: dropout must be active while training.")
+            hint="The caller may hand over a model left in eval mode: train_epoch switches it to train mode "
+                 "itself, so that dropout is active while training.")
 def switches_to_train(ctx):
     return _modes(ctx, "train.epoch_after_eval") or _params(ctx, "train.epoch_after_eval",
                                                            "the parameters after an epoch started in eval mode")
@@ -78,7 +84,8 @@ def switches_to_train(ctx):
 
 @checks.add("train.penalty_used", points=3, title="train_epoch applies the penalty with λ > 0, for 'l2' and 'l1'",
             probes=("train.epoch_l2", "train.epoch_l1"), location="train.py:train_epoch",
-            hint="Pass lmbd, the batch's own size len(x) and kind on to penalized_loss.")
+            hint="The penalty's strength, the size of the current batch and the kind of penalty all reach "
+                 "penalized_loss (kind defaults to 'l2').")
 def penalty_used(ctx):
     for probe, kind in (("train.epoch_l2", "l2"), ("train.epoch_l1", "l1")):
         verdict = _params(ctx, probe, f"the parameters after an epoch with lmbd=0.5, kind={kind!r}")
@@ -89,8 +96,8 @@ def penalty_used(ctx):
 
 @checks.add("train.evaluate_values", points=2, title="evaluate returns the per-sample average loss and the "
             "accuracy as a fraction", probes=("train.evaluate",), location="train.py:evaluate",
-            hint="loss: sum of criterion(logits, y).item() * len(x) over batches / number of samples; accuracy: "
-                 "correct / number of samples, in [0, 1].")
+            hint="Both are per-sample averages over the samples the loader yields (weight each batch by its "
+                 "size); the accuracy is a fraction in [0, 1], not a percentage (handout slide \"전체 코드 2/3\").")
 def evaluate_values(ctx):
     for key, what in (("acc", "the accuracy"), ("loss", "the loss")):
         verdict = ctx.compare("train.evaluate", [key], what=f"{what} (45 samples, batches of 16)",
@@ -101,21 +108,33 @@ def evaluate_values(ctx):
 
 
 @checks.add("train.evaluate_mode", points=1, title="evaluate uses eval mode and no autograd, changes nothing, "
-            "returns Python floats", probes=("train.evaluate",), location="train.py:evaluate",
-            hint="model.eval() and `with torch.no_grad():`; no optimizer or backward; return float(...) / .item().")
+            "leaves autograd as it found it, returns Python floats", probes=("train.evaluate",),
+            location="train.py:evaluate",
+            hint="Testing switches dropout off and needs no gradients — only for as long as evaluate runs: "
+                 "autograd must be on again afterwards (a context manager does that). Nothing is trained, and the "
+                 "numbers returned are plain Python floats (handout slide \"전체 코드 2/3\").")
 def evaluate_mode(ctx):
     got = ctx.got("train.evaluate")
     calls = got["calls"]
-    if calls.size and calls[:, 0].any():
+    if calls.size == 0 or int(calls[:, 2].sum()) != 45:
+        return fail("evaluate did not run the model once over the loader's 45 samples",
+                    expected="45 samples through the model", got=f"{int(calls[:, 2].sum()) if calls.size else 0}")
+    if calls[:, 0].any():
         return fail("the model was in train mode during evaluate (dropout on)",
                     mistake="model.eval() is missing in evaluate")
-    if calls.size and calls[:, 1].any():
+    if calls[:, 1].any():
         return fail("the forward passes in evaluate ran with autograd on",
                     mistake="torch.no_grad() is missing in evaluate: it wastes memory and time")
-    if got["changed"] > 0 or got["grads_left"]:
+    if not got["grad_mode_kept"]:
+        return fail("autograd was left switched off after evaluate returned",
+                    mistake="evaluate turns autograd off for good (torch.set_grad_enabled(False)): the training "
+                            "that follows silently stops learning; use a with-block")
+    names = [k[len("before/"):] for k in got if k.startswith("before/")]
+    if got["grads_left"] or not all(unchanged(got[f"before/{n}"], got[f"after/{n}"]) for n in names):
         return fail("evaluate changed the parameters or left gradients on them")
-    for key in ("loss_type", "acc_type"):
-        if got[key] not in ("builtins.float", "builtins.int"):
-            return fail(f"evaluate returns its {key[:-5]} as {got[key]}", expected="a Python float",
-                        hint="Convert with .item() or float(...).")
+    for key in ("loss", "acc"):
+        if not got[f"{key}_float"]:
+            return fail(f"evaluate returns its {'loss' if key == 'loss' else 'accuracy'} as {got[f'{key}_type']}",
+                        expected="a Python float",
+                        hint="A 0-dim tensor is not a Python number: convert it.")
     return PASS

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 # Everything the worker needs is imported before the jail hides the grader's folder.
-from . import experiment, jail, standins  # noqa: F401 - experiment: its probe runs after the folder is hidden
+from . import experiment, guard, jail, standins  # noqa: F401 - experiment: its probe runs after the folder is hidden
 from .calls import ContractError
 from .frames import Writer
 from .impl import MODULES, Impl, Unavailable
@@ -43,6 +43,7 @@ def main() -> None:
     root = req["package_dir"]  # .../assignment
     sys.path.insert(0, os.path.dirname(root))
     sys.dont_write_bytecode = True
+    guard.install()  # from here on, the grader's modules cannot be imported (by the student's code)
     package = importlib.import_module("assignment")
 
     def student_traceback(exc: BaseException) -> str:
@@ -83,7 +84,7 @@ def main() -> None:
         record = {"kind": "result", "probe": name, "status": "ok", "values": {}}
         arrays: dict[str, np.ndarray] = {}
         try:
-            for key, value in run(impl, name, params=req["params"].get(name)).items():
+            for key, value in run(impl, name, params=req["params"].get(name), seed=req.get("seed", "")).items():
                 if isinstance(value, np.ndarray):
                     arrays[key] = value
                 else:  # text is cut to what the channel carries (its caps are the grader's: channel.Caps)

@@ -33,15 +33,23 @@ class PenaltyMLP(nn.Module):
         self.load_state_dict(torch_state(mlp_state(seed)))
 
 
+class ScaledLinear(nn.Linear):
+    """A subclass of nn.Linear: still a Linear layer (``type(m) is nn.Linear`` misses it)."""
+
+
 class OtherNet(nn.Module):
-    """Other layer names, nesting, a bias-free Linear and weights that are not Linear weights."""
+    """Other layer names, nesting, a bias-free Linear, a Linear subclass, and weights that are not
+    Linear weights (a LayerNorm's, a Conv1d's, a 2-D embedding table, a free 2-D parameter)."""
 
     def __init__(self, seed: int):
         super().__init__()
         self.embed = nn.Linear(6, 5)
         self.norm = nn.LayerNorm(5)
         self.blocks = nn.ModuleList([nn.Sequential(nn.Linear(5, 5), nn.Tanh()), nn.Linear(5, 4, bias=False)])
+        self.head = ScaledLinear(4, 3)
         self.conv = nn.Conv1d(1, 2, 3)
+        self.table = nn.Embedding(4, 3)
+        self.mix = nn.Parameter(torch.ones(3, 2))
         self.scale = nn.Parameter(torch.ones(3))
         g = torch.Generator().manual_seed(seed)
         with torch.no_grad():
@@ -53,10 +61,11 @@ class ProbeNet(nn.Module):
     """A small CIFAR-shaped classifier with dropout that records how it was called.
 
     ``train_epoch`` and ``evaluate`` are graded on this network, so a bug in the student's own
-    model never costs the training-loop part.
+    model never costs the training-loop part. Its dropout is off by default: the exact comparisons
+    then depend on no random number, and the recorded mode tells whether dropout would be on.
     """
 
-    def __init__(self, seed: int, drop_prob: float = 0.25, hidden: int = 16):
+    def __init__(self, seed: int, drop_prob: float = 0.0, hidden: int = 16):
         super().__init__()
         self.fc1 = nn.Linear(3 * 32 * 32, hidden)
         self.fc2 = nn.Linear(hidden, 10)

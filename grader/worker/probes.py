@@ -1,35 +1,55 @@
-"""The probes: each calls the contract's functions on fixed, seeded inputs and returns plain data.
+"""The probes: each calls the contract's functions on seeded inputs and returns plain data.
 
 A probe runs the same way on the student's code (in the worker) and on the reference and its
 mutants (in the grader), so the two can be compared value by value. A probe returns a flat dict
 of NumPy arrays, numbers and strings; it never judges.
+
+Every random input is drawn from a *seed string*: "" is the public seed (the inputs whose expected
+values a student release ships); ``grade`` passes the course secret, so results written back from
+the release's expected data match nothing there.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import random
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.overrides import TorchFunctionMode
+from torch.utils.data import DataLoader, TensorDataset
 
 from . import nets, standins
-from .constants import PENALIZED_CASES
+from .constants import MLP_SHAPES, PENALIZED_CASES, UNKNOWN_KINDS
 from .experiment import run_experiment
 from .impl import Impl
 from .calls import ContractError, blame, call
 from .plain import BadReturn, array, scalar, type_name
 
 
+class Seeds:
+    """Integer seeds drawn from a seed string: the public ones for "", others for a secret."""
+
+    def __init__(self, seed: str = ""):
+        self.seed = seed
+
+    def __call__(self, label: str, public: int) -> int:
+        if not self.seed:
+            return public
+        digest = hashlib.sha256(f"reglab\0{self.seed}\0{label}".encode()).digest()
+        return int.from_bytes(digest[:4], "little") % (2 ** 31 - 1)
+
+
 @dataclass(frozen=True)
 class Probe:
     name: str
     part: str
-    fn: Callable[..., dict]      # fn(impl, **params)
+    fn: Callable[..., dict]      # fn(impl, seeds, **params)
     uses_standins: bool = False  # run with the stand-in penalties in place
 
 
@@ -43,12 +63,19 @@ def probe(name: str, part: str, uses_standins: bool = False):
     return register
 
 
-def run(impl: Impl, name: str, standins_on: bool = True, params: dict | None = None) -> dict:
+def run(impl: Impl, name: str, standins_on: bool = True, params: dict | None = None, seed: str = "") -> dict:
     spec = PROBES[name]
+    seeds = Seeds(seed)
     if spec.uses_standins and standins_on:
-        with impl.patched(standins.PENALTIES if spec.part == "penalties" else standins.ALL):
-            return spec.fn(impl, **(params or {}))
-    return spec.fn(impl, **(params or {}))
+        if spec.part == "penalties":
+            with impl.patched(standins.PENALTIES):
+                return spec.fn(impl, seeds, **(params or {}))
+        package = impl.modules["train"].__name__.rpartition(".")[0] if "train" in impl.modules else "assignment"
+        with impl.patched(standins.ALL):  # for code that looks penalized_loss up at call time (and the mutants)
+            with blame("train.py (imported again with the grader's stand-in penalties)"):
+                fresh = impl.reimported("train", {"penalties": standins.module(package)})
+            return spec.fn(fresh, seeds, **(params or {}))
+    return spec.fn(impl, seeds, **(params or {}))
 
 
 # ---------------------------------------------------------------- penalties
@@ -81,42 +108,62 @@ def _penalty(impl: Impl, kind: str, net: nn.Module) -> dict:
 
 
 @probe("pen.l1_mlp", "penalties")
-def l1_on_mlp(impl):
-    return _penalty(impl, "l1", nets.PenaltyMLP(seed=11))
+def l1_on_mlp(impl, seeds):
+    return _penalty(impl, "l1", nets.PenaltyMLP(seed=seeds("pen.l1_mlp", 11)))
 
 
 @probe("pen.l2_mlp", "penalties")
-def l2_on_mlp(impl):
-    return _penalty(impl, "l2", nets.PenaltyMLP(seed=12))
+def l2_on_mlp(impl, seeds):
+    return _penalty(impl, "l2", nets.PenaltyMLP(seed=seeds("pen.l2_mlp", 12)))
 
 
 @probe("pen.l1_other", "penalties")
-def l1_on_other(impl):
-    return _penalty(impl, "l1", nets.OtherNet(seed=13))
+def l1_on_other(impl, seeds):
+    return _penalty(impl, "l1", nets.OtherNet(seed=seeds("pen.l1_other", 13)))
 
 
 @probe("pen.l2_other", "penalties")
-def l2_on_other(impl):
-    return _penalty(impl, "l2", nets.OtherNet(seed=14))
+def l2_on_other(impl, seeds):
+    return _penalty(impl, "l2", nets.OtherNet(seed=seeds("pen.l2_other", 14)))
+
+
+def criterion_loss(value: float) -> torch.Tensor:
+    """A 0-dim loss like the one a criterion returns: not a leaf, so ``loss += ...`` works on it."""
+    return torch.tensor(2 * value, requires_grad=True) / 2
 
 
 @probe("pen.penalized", "penalties", uses_standins=True)
-def penalized(impl):
-    net, out = nets.OtherNet(seed=15), {}
+def penalized(impl, seeds):
+    """penalized_loss with the stand-in penalties in place; the student's own penalties on the same
+    model are reported too (a penalized_loss that holds its own references to them is right when
+    it is consistent with them)."""
+    net, out = nets.OtherNet(seed=seeds("pen.penalized", 15)), {}
     for i, (kind, lmbd, batch_size) in enumerate(PENALIZED_CASES):
-        loss = torch.tensor(0.8125, requires_grad=True)
-        value = call(impl, "penalties", "penalized_loss", loss, net, lmbd, batch_size, kind=kind)
+        loss = criterion_loss(0.8125)
+        kwargs = {} if kind is None else {"kind": kind}
+        value = call(impl, "penalties", "penalized_loss", loss, net, lmbd, batch_size, **kwargs)
         out[f"case{i}/value"] = scalar(value, "penalized_loss's return value")
         out[f"case{i}/differentiable"] = bool(isinstance(value, torch.Tensor) and value.requires_grad)
+    for kind in ("l1", "l2"):
+        out[f"own/{kind}"] = _own(impl, f"{kind}_penalty", net)
     return out
 
 
+def _own(impl: Impl, name: str, net) -> float:
+    try:
+        with torch.no_grad():
+            return scalar(impl.original("penalties", name)(net), "the penalty")
+    except Exception:  # noqa: BLE001 - the penalty's own checks report its failure
+        return np.nan
+
+
 @probe("pen.unknown_kind", "penalties", uses_standins=True)
-def unknown_kind(impl):
+def unknown_kind(impl, seeds):
     out = {}
-    for i, kind in enumerate(("l3", "elastic")):
+    for i, kind in enumerate(UNKNOWN_KINDS):
         try:
-            call(impl, "penalties", "penalized_loss", torch.tensor(1.0), nets.OtherNet(seed=16), 0.1, 4, kind=kind)
+            call(impl, "penalties", "penalized_loss", criterion_loss(1.0), nets.OtherNet(seed=seeds("pen.unknown", 16)),
+                 0.1, 4, kind=kind)
             out[f"kind{i}/raised"] = ""
         except ContractError as exc:
             cause = exc.__cause__
@@ -126,16 +173,43 @@ def unknown_kind(impl):
 
 # ---------------------------------------------------------------- model
 
-MODEL_SEED = 21
+LAYERS = tuple(MLP_SHAPES)
 
 
-def _model(impl: Impl, drop_prob: float) -> nn.Module:
+def _layers(model: nn.Module) -> dict[str, nn.Linear]:
+    """linear1..3, wherever else the model also holds them (an nn.Sequential beside them is fine)."""
+    found = {}
+    for layer in LAYERS:
+        m = getattr(model, layer, None)
+        if not isinstance(m, nn.Linear):
+            raise ContractError(f"DropoutMLP has no nn.Linear called {layer} (found {type_name(m)})",
+                                "model.py:DropoutMLP.__init__")
+        found[layer] = m
+    return found
+
+
+def _load(model: nn.Module, state: dict[str, np.ndarray]) -> None:
+    for layer, m in _layers(model).items():
+        for pname in ("weight", "bias"):
+            p, value = getattr(m, pname, None), state[f"{layer}.{pname}"]
+            if not isinstance(p, torch.Tensor) or tuple(p.shape) != value.shape:
+                raise ContractError(f"{layer}.{pname} has shape {tuple(getattr(p, 'shape', ()))}, not "
+                                    f"{value.shape}", "model.py:DropoutMLP.__init__")
+            with torch.no_grad():
+                p.copy_(torch.from_numpy(value))
+
+
+def _model(impl: Impl, seeds: Seeds, *args) -> nn.Module:
+    """DropoutMLP(*args) (no argument: the default drop_prob) with the probe's seeded weights."""
     cls = impl.get("model", "DropoutMLP")
+    torch.manual_seed(seeds("model.init", 20))  # any parameter besides the lab's starts the same way
     with blame("model.py:DropoutMLP.__init__"):
-        model = cls(drop_prob)
-    with blame("model.py:DropoutMLP (layer names and shapes)"):
-        model.load_state_dict(nets.torch_state(nets.mlp_state(MODEL_SEED)), strict=True)
+        model = cls(*args)
+    _load(model, nets.mlp_state(seeds("model.weights", MODEL_SEED)))
     return model
+
+
+MODEL_SEED = 21
 
 
 def _forward(model, x) -> torch.Tensor:
@@ -144,18 +218,20 @@ def _forward(model, x) -> torch.Tensor:
 
 
 @probe("model.structure", "model")
-def structure(impl):
+def structure(impl, seeds):
     cls = impl.get("model", "DropoutMLP")
     with blame("model.py:DropoutMLP.__init__"):
         model = cls()
-    params = [(n, tuple(p.shape)) for n, p in model.named_parameters()]
-    out = {"names": ";".join(n for n, _ in params),
-           "shapes": ";".join(f"{n}={'x'.join(map(str, s))}" for n, s in params)}
+    out = {"names": ";".join(n for n, _ in model.named_parameters()), "load_error": ""}
     try:
-        model.load_state_dict(nets.torch_state(nets.mlp_state(MODEL_SEED)), strict=True)
-        out["load_error"] = ""
-    except Exception as exc:  # noqa: BLE001 - reported as data, judged by the grader
-        out["load_error"] = str(exc)[:2000]
+        layers = _layers(model)
+        ours = {id(p) for m in layers.values() for p in m.parameters()}
+        out["shapes"] = ";".join(f"{layer}.{n}={'x'.join(map(str, p.shape))}"
+                                 for layer, m in layers.items() for n, p in m.named_parameters())
+        out["extra"] = ";".join(n for n, p in model.named_parameters() if id(p) not in ours)
+        _load(model, nets.mlp_state(seeds("model.weights", MODEL_SEED)))
+    except ContractError as exc:
+        out.update(shapes=out.get("shapes", ""), extra=out.get("extra", ""), load_error=str(exc)[:2000])
     return out
 
 
@@ -164,74 +240,127 @@ def _images(seed: int, n: int) -> torch.Tensor:
 
 
 @probe("model.eval", "model")
-def eval_outputs(impl):
-    model = _model(impl, 0.5)
+def eval_outputs(impl, seeds):
+    model = _model(impl, seeds, 0.5)
     with blame("model.py:DropoutMLP (eval)"):
         model.eval()
-    x = _images(22, 8)
+    x = _images(seeds("model.eval", 22), 8)
+    # "flat" runs from the same global seed as "out": a dropout wrongly active in eval mode is
+    # then the same in both, and is charged to the eval check only, not to flatten too.
     torch.manual_seed(0)
     first = _forward(model, x)
+    torch.manual_seed(0)
+    flat = _forward(model, x.reshape(8, -1))
     torch.manual_seed(1)
-    return {"out": array(first, "forward's output"),
-            "again": array(_forward(model, x), "forward's output"),
-            "flat": array(_forward(model, x.reshape(8, -1)), "forward's output")}
+    return {"out": array(first, "forward's output"), "again": array(_forward(model, x), "forward's output"),
+            "flat": array(flat, "forward's output")}
 
 
-def _train_mode(impl: Impl, drop_prob: float, seed: int) -> dict:
-    """Train-mode forward with hooks on the Linear layers: what goes in and out of each."""
-    model = _model(impl, drop_prob)
-    seen = {}
+class LinearInputs(TorchFunctionMode):
+    """Records what each of the given weights is applied to, however the code applies it:
+    ``layer(x)``, ``layer.forward(x)``, ``F.linear(x, layer.weight, ...)``, an ``nn.Sequential``,
+    ``x @ layer.weight.T + b``, ``torch.matmul`` / ``mm`` / ``addmm`` with ``weight.t()``."""
 
-    def hook(layer):
-        def record(module, args, result):  # returns None: the output is left as it is
-            seen.setdefault(layer, (args[0].detach().clone(), result.detach().clone()))
-        return record
+    VIEWS = {"t", "transpose", "permute", "__get__", "mT", "T", "swapaxes", "swapdims"}
+    PRODUCTS = {"matmul", "__matmul__", "mm"}
 
-    with blame("model.py:DropoutMLP (linear1, linear2, linear3 must be nn.Linear submodules)"):
-        hooks = [getattr(model, layer).register_forward_hook(hook(layer)) for layer in ("linear1", "linear2", "linear3")]
+    def __init__(self, weights: dict[str, torch.Tensor]):
+        super().__init__()
+        self.names = {id(w): name for name, w in weights.items()}
+        self.keep: list[torch.Tensor] = []  # transposed views: alive, so their ids stay theirs
+        self.seen: dict[str, torch.Tensor] = {}
+
+    def _name(self, t) -> str | None:
+        return self.names.get(id(t)) if isinstance(t, torch.Tensor) else None
+
+    def _record(self, name: str | None, x) -> None:
+        if name and isinstance(x, torch.Tensor) and name not in self.seen:
+            with torch._C.DisableTorchFunctionSubclass():
+                self.seen[name] = torch.Tensor.clone(torch.Tensor.detach(x))
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        fname = getattr(func, "__name__", "")
+        if func in (F.linear, torch._C._nn.linear):
+            self._record(self._name(args[1] if len(args) > 1 else kwargs.get("weight")),
+                         args[0] if args else kwargs.get("input"))
+        elif fname in self.VIEWS and args and self._name(args[0]) and isinstance(result, torch.Tensor):
+            self.names[id(result)] = self._name(args[0])
+            self.keep.append(result)
+        elif fname in self.PRODUCTS and len(args) >= 2:
+            self._record(self._name(args[1]), args[0])
+        elif fname == "addmm" and len(args) >= 3:
+            self._record(self._name(args[2]), args[1])
+        return result
+
+
+def _train_mode(impl: Impl, seeds: Seeds, label: str, public: int, *args) -> dict:
+    """One train-mode forward and backward: the input each Linear's weight was applied to, each
+    layer's output computed here from that input, and the gradients."""
+    model = _model(impl, seeds, *args)
+    layers = _layers(model)
     with blame("model.py:DropoutMLP (train)"):
         model.train()
-    torch.manual_seed(seed)
-    out = {"out": array(_forward(model, _images(23, 32)), "forward's output")}
-    for h in hooks:
-        h.remove()
-    out["hooked"] = len(seen) == 3
-    for layer, (inp, res) in seen.items():
+    torch.manual_seed(seeds(label, public))
+    x = _images(seeds(label + "/x", 23), 32)
+    mode = LinearInputs({name: m.weight for name, m in layers.items()})
+    with blame("model.py:DropoutMLP.forward"), mode:
+        result = model(x)
+    out = {"out": array(result, "forward's output").astype(np.float32), "seen": len(mode.seen) == 3,
+           "backward_error": ""}
+    for layer, inp in mode.seen.items():
+        m = layers[layer]
+        with torch.no_grad():
+            z = F.linear(inp, m.weight, m.bias)
         out[f"{layer}/in"] = array(inp, "layer input").astype(np.float32)
-        out[f"{layer}/out"] = array(res, "layer output").astype(np.float32)
+        out[f"{layer}/out"] = array(z, "layer output").astype(np.float32)
+    weights = torch.rand(result.shape, generator=torch.Generator().manual_seed(seeds(label + "/w", 24)))
+    model.zero_grad(set_to_none=True)
+    try:
+        with blame("model.py:DropoutMLP.forward (backward through it)"):
+            torch.Tensor.backward(torch.Tensor.sum(result * weights))
+    except ContractError as exc:
+        out["backward_error"] = str(exc)[:2000]
+    for layer, m in layers.items():
+        for pname in ("weight", "bias"):
+            g = getattr(m, pname).grad
+            out[f"grad/{layer}.{pname}"] = fingerprint(np.zeros(1) if g is None else array(g, "a gradient"))
+            out[f"gradok/{layer}.{pname}"] = bool(g is not None and np.isfinite(out[f"grad/{layer}.{pname}"]).all()
+                                                  and np.abs(out[f"grad/{layer}.{pname}"]).sum() > 0)
     return out
 
 
 @probe("model.train_p0", "model")
-def train_p0(impl):
-    return _train_mode(impl, 0.0, seed=3)
+def train_p0(impl, seeds):
+    return _train_mode(impl, seeds, "model.train_p0", 3)  # DropoutMLP(): the default drop_prob must be 0
 
 
 @probe("model.train_p03", "model")
-def train_p03(impl):
-    return _train_mode(impl, 0.3, seed=4)
+def train_p03(impl, seeds):
+    return _train_mode(impl, seeds, "model.train_p03", 4, 0.3)
 
 
 @probe("model.train_p06", "model")
-def train_p06(impl):
-    return _train_mode(impl, 0.6, seed=5)
+def train_p06(impl, seeds):
+    return _train_mode(impl, seeds, "model.train_p06", 5, 0.6)
 
 
 # ---------------------------------------------------------------- data
 
 def stats_images(seed: int, n: int) -> np.ndarray:
-    """uint8 (n, 32, 32, 3) whose channels differ, and whose images differ in brightness and contrast."""
+    """uint8 (n, 32, 32, 3) whose channels differ, and whose images differ in brightness and
+    contrast — sorted by brightness, so that statistics averaged over chunks of them are off."""
     rng = np.random.default_rng(seed)
     base = np.stack([rng.uniform(0, 255, (n, 32, 32)),
                      rng.normal(150, 20, (n, 32, 32)),
                      rng.beta(2, 5, (n, 32, 32)) * 255], axis=-1)
-    scale = rng.uniform(0.3, 1.0, (n, 1, 1, 1))
-    shift = rng.uniform(0, 60, (n, 1, 1, 1))
+    scale = np.sort(rng.uniform(0.3, 1.0, n)).reshape(n, 1, 1, 1)
+    shift = np.sort(rng.uniform(0, 60, n)).reshape(n, 1, 1, 1)
     return np.clip(base * scale + shift, 0, 255).astype(np.uint8)
 
 
-def _stats(impl: Impl, seed: int, n: int) -> dict:
-    images = stats_images(seed, n)
+def _stats(impl: Impl, images: np.ndarray) -> dict:
     result = call(impl, "data", "channel_stats", images.copy())
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise BadReturn(f"channel_stats returned {type_name(result)}; expected a pair (mean, std)")
@@ -239,33 +368,51 @@ def _stats(impl: Impl, seed: int, n: int) -> dict:
 
 
 @probe("data.stats_a", "data")
-def stats_a(impl):
-    return _stats(impl, 31, 24)
+def stats_a(impl, seeds):
+    return _stats(impl, stats_images(seeds("data.stats_a", 31), 24))
 
 
 @probe("data.stats_b", "data")
-def stats_b(impl):
-    return _stats(impl, 32, 5)
+def stats_b(impl, seeds):
+    return _stats(impl, stats_images(seeds("data.stats_b", 32), 5))
+
+
+def many_images(seed: int, n: int) -> np.ndarray:
+    """``n`` uint8 images, cheaply: 16 seeded base images, each copy given its own brightness and
+    contrast, rising with the index (so that chunks of them differ)."""
+    rng = np.random.default_rng(seed)
+    base = stats_images(int(rng.integers(2 ** 31)), 16).astype(np.float32)
+    scale = np.linspace(0.4, 1.0, n, dtype=np.float32).reshape(n, 1, 1, 1)
+    shift = np.linspace(0, 50, n, dtype=np.float32).reshape(n, 1, 1, 1)
+    return np.clip(base[np.arange(n) % 16] * scale + shift, 0, 255).astype(np.uint8)
+
+
+@probe("data.stats_many", "data")
+def stats_many(impl, seeds):
+    """Many batches' worth of images (1,203: uneven chunks for any batch size that is a round number)."""
+    return _stats(impl, many_images(seeds("data.stats_many", 36), 1203))
 
 
 NORMALIZE_MEAN, NORMALIZE_STD = (0.2, 0.5, 0.7), (0.3, 0.25, 0.2)
 
 
 @probe("data.normalize", "data")
-def normalize(impl):
+def normalize(impl, seeds):
     transform = call(impl, "data", "normalize_transform", NORMALIZE_MEAN, NORMALIZE_STD)
-    rng = np.random.default_rng(33)
-    outs = []
+    rng = np.random.default_rng(seeds("data.normalize", 33))
+    outs, tensor, floating = [], True, True
     for i in range(4):
         img = Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
         with blame("data.py:normalize_transform (the transform it returns)"):
             value = transform(img)
+        # What the contract asks for, by behaviour: a torch tensor that holds fractions.
+        tensor = tensor and isinstance(value, torch.Tensor)
+        floating = floating and tensor and bool(torch.is_floating_point(value))
         outs.append(array(value, "the transform's output"))
     shapes = {o.shape for o in outs}
     if len(shapes) != 1:
         raise BadReturn(f"the transform returned tensors of different shapes {sorted(shapes)}")
-    return {"out": np.stack(outs), "type": type_name(value),
-            "dtype": str(getattr(value, "dtype", ""))}
+    return {"out": np.stack(outs), "type": type_name(value), "tensor": tensor, "floating": floating}
 
 
 def _order(loader, location: str) -> tuple[np.ndarray, np.ndarray]:
@@ -282,26 +429,46 @@ def _ids_dataset(n: int) -> TensorDataset:
     return TensorDataset(torch.arange(n, dtype=torch.float32).reshape(n, 1), torch.arange(n))
 
 
-@probe("data.loaders", "data")
-def loaders(impl):
-    torch.manual_seed(34)
-    result = call(impl, "data", "make_loaders", _ids_dataset(50), _ids_dataset(23), batch_size=16)
+def _pair(result, fn: str):
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise BadReturn(f"make_loaders returned {type_name(result)}; expected (train_loader, test_loader)")
-    train, test = result
+        raise BadReturn(f"{fn} returned {type_name(result)}; expected (train_loader, test_loader)")
+    return result
+
+
+class _CudaAs:
+    """``torch.cuda.is_available()`` answers ``answer`` inside: the loaders must not depend on it."""
+
+    def __init__(self, answer: bool):
+        self.answer = answer
+
+    def __enter__(self):
+        self.saved = torch.cuda.is_available
+        torch.cuda.is_available = lambda: self.answer
+        return self
+
+    def __exit__(self, *exc):
+        torch.cuda.is_available = self.saved
+
+
+@probe("data.loaders", "data")
+def loaders(impl, seeds):
     out = {}
-    for split, loader in (("train", train), ("test", test)):
-        for epoch in (1, 2):
-            out[f"{split}{epoch}/ids"], out[f"{split}{epoch}/sizes"] = _order(loader, f"data.py:make_loaders ({split} loader)")
+    for tag, answer in (("", False), ("cuda/", True)):
+        torch.manual_seed(seeds("data.loaders" + tag, 34))
+        with _CudaAs(answer):
+            train, test = _pair(call(impl, "data", "make_loaders", _ids_dataset(50), _ids_dataset(23), batch_size=16),
+                                "make_loaders")
+        for split, loader in (("train", train), ("test", test)):
+            for epoch in (1, 2):
+                out[f"{tag}{split}{epoch}/ids"], out[f"{tag}{split}{epoch}/sizes"] = _order(
+                    loader, f"data.py:make_loaders ({split} loader)")
     return out
 
 
 @probe("data.loaders_default", "data")
-def loaders_default(impl):
-    torch.manual_seed(35)
-    result = call(impl, "data", "make_loaders", _ids_dataset(300), _ids_dataset(130))
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise BadReturn(f"make_loaders returned {type_name(result)}; expected (train_loader, test_loader)")
+def loaders_default(impl, seeds):
+    torch.manual_seed(seeds("data.loaders_default", 35))
+    result = _pair(call(impl, "data", "make_loaders", _ids_dataset(300), _ids_dataset(130)), "make_loaders")
     out = {}
     for split, loader in zip(("train", "test"), result):
         out[f"{split}/ids"], out[f"{split}/sizes"] = _order(loader, f"data.py:make_loaders ({split} loader)")
@@ -311,9 +478,10 @@ def loaders_default(impl):
 # ---------------------------------------------------------------- train
 
 @probe("train.seed", "train")
-def seed(impl):
+def seed(impl, seeds):
     out = {}
-    for i, s in enumerate((1234, 1234, 99)):
+    first, other = seeds("train.seed", 1234), seeds("train.seed/other", 99)
+    for i, s in enumerate((first, first, other if other != first else first + 1)):
         call(impl, "train", "set_seed", s)
         out[f"draw{i}/random"] = np.array([random.random() for _ in range(3)])
         out[f"draw{i}/numpy"] = np.random.rand(3)
@@ -321,15 +489,23 @@ def seed(impl):
     return out
 
 
-def _epoch(impl: Impl, *, lmbd: float, kind: str, start_eval: bool, seed: int) -> dict:
-    model = nets.ProbeNet(seed=seed, drop_prob=0.25)
-    x, y = nets.probe_batches(seed, 45)
-    loader = torch.utils.data.DataLoader(TensorDataset(x, y), batch_size=16, shuffle=False)
+def _loader(seed: int, n: int, used: int) -> DataLoader:
+    """Batches of 16 over ``used`` of the ``n`` samples of a dataset (the sampler's choice): the
+    number of samples is what the loader yields, not ``len(loader.dataset)``. Nothing random."""
+    x, y = nets.probe_batches(seed, n)
+    return DataLoader(TensorDataset(x, y), batch_size=16, sampler=range(used))
+
+
+def _epoch(impl: Impl, seeds: Seeds, label: str, public: int, *, start_eval: bool = False, **kwargs) -> dict:
+    """One epoch on the probe's own network, dropout off: the result depends on no random number
+    (a train_epoch that iterates the loader once more, or draws one, is still exact)."""
+    s = seeds(label, public)
+    model = nets.ProbeNet(seed=s)
+    loader = _loader(s, 60, 45)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     model.train(not start_eval)
-    torch.manual_seed(seed)
     avg = call(impl, "train", "train_epoch", model, loader, optimizer, nn.CrossEntropyLoss(),
-               torch.device("cpu"), lmbd=lmbd, kind=kind)
+               torch.device("cpu"), **kwargs)
     out = {"avg": scalar(avg, "train_epoch's return value"), "avg_type": type_name(avg),
            "calls": np.array(model.calls, dtype=np.int64).reshape(-1, 3)}
     for name, p in model.named_parameters():
@@ -338,52 +514,69 @@ def _epoch(impl: Impl, *, lmbd: float, kind: str, start_eval: bool, seed: int) -
 
 
 @probe("train.epoch", "train", uses_standins=True)
-def epoch(impl):
-    return _epoch(impl, lmbd=0.0, kind="l2", start_eval=False, seed=41)
+def epoch(impl, seeds):
+    return _epoch(impl, seeds, "train.epoch", 41)  # lmbd and kind left to their defaults (0.0, "l2")
 
 
 @probe("train.epoch_after_eval", "train", uses_standins=True)
-def epoch_after_eval(impl):
-    return _epoch(impl, lmbd=0.0, kind="l2", start_eval=True, seed=42)
+def epoch_after_eval(impl, seeds):
+    return _epoch(impl, seeds, "train.epoch_after_eval", 42, start_eval=True, lmbd=0.0, kind="l2")
 
 
 @probe("train.epoch_l2", "train", uses_standins=True)
-def epoch_l2(impl):
-    return _epoch(impl, lmbd=0.5, kind="l2", start_eval=False, seed=43)
+def epoch_l2(impl, seeds):
+    return _epoch(impl, seeds, "train.epoch_l2", 43, lmbd=0.5)  # kind left to its default, "l2"
 
 
 @probe("train.epoch_l1", "train", uses_standins=True)
-def epoch_l1(impl):
-    return _epoch(impl, lmbd=0.5, kind="l1", start_eval=False, seed=44)
+def epoch_l1(impl, seeds):
+    return _epoch(impl, seeds, "train.epoch_l1", 44, lmbd=0.5, kind="l1")
 
 
 @probe("train.evaluate", "train")
-def evaluate(impl):
-    model = nets.ProbeNet(seed=45, drop_prob=0.5)
-    x, y = nets.probe_batches(45, 45)
+def evaluate(impl, seeds):
+    s = seeds("train.evaluate", 45)
+    model = nets.ProbeNet(seed=s, drop_prob=0.5)
+    loader = _loader(s, 60, 45)
+    x, _ = loader.dataset.tensors
     # Labels from the network itself, partly shuffled: an accuracy well inside (0, 1).
     with torch.no_grad():
         model.eval()
         y = model(x).argmax(dim=1)
         y[::3] = (y[::3] + 1) % 10
         model.calls.clear()
-    loader = torch.utils.data.DataLoader(TensorDataset(x, y), batch_size=16, shuffle=False)
+    loader.dataset.tensors = (x, y)
     model.train()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    torch.manual_seed(46)
-    result = call(impl, "train", "evaluate", model, loader, nn.CrossEntropyLoss(), torch.device("cpu"))
+    torch.manual_seed(seeds("train.evaluate/rng", 46))
+    grad_before = torch.is_grad_enabled()
+    try:
+        result = call(impl, "train", "evaluate", model, loader, nn.CrossEntropyLoss(), torch.device("cpu"))
+        grad_after = torch.is_grad_enabled()
+    finally:
+        torch.set_grad_enabled(grad_before)  # for the probes that follow, whatever evaluate left
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise BadReturn(f"evaluate returned {type_name(result)}; expected (loss, accuracy)")
     loss, acc = result
-    return {"loss": scalar(loss, "the loss evaluate returned"), "acc": scalar(acc, "the accuracy evaluate returned"),
-            "loss_type": type_name(loss), "acc_type": type_name(acc),
-            "calls": np.array(model.calls, dtype=np.int64).reshape(-1, 3),
-            "changed": float(max((p.detach() - before[n]).abs().max().item() for n, p in model.named_parameters())),
-            "grads_left": any(p.grad is not None for p in model.parameters())}
+    out = {"loss": scalar(loss, "the loss evaluate returned"), "acc": scalar(acc, "the accuracy evaluate returned"),
+           "loss_type": type_name(loss), "acc_type": type_name(acc),
+           # a Python float: float itself or a subclass of it (numpy.float64 is one), or an int
+           "loss_float": _python_number(loss), "acc_float": _python_number(acc),
+           "calls": np.array(model.calls, dtype=np.int64).reshape(-1, 3),
+           "grads_left": any(p.grad is not None for p in model.parameters()),
+           "grad_mode_kept": bool(grad_after) == bool(grad_before)}
+    for n, p in model.named_parameters():
+        out[f"before/{n}"] = array(before[n], "a parameter").astype(np.float32)
+        out[f"after/{n}"] = array(p, "a parameter").astype(np.float32)
+    return out
+
+
+def _python_number(value) -> bool:
+    return isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool))
 
 
 # ---------------------------------------------------------------- experiment
 
 @probe("experiment.runs", "experiment")
-def experiment_runs(impl, **params):
+def experiment_runs(impl, seeds, **params):
     return run_experiment(impl, **params)
