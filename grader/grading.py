@@ -161,9 +161,10 @@ def _grade_folder(prepared: intake.Prepared, path: Path, config: Config, name: s
             subset = training.load_subset(config.data, settings)
         except CifarDataError as exc:
             # The maximum never changes: the points are counted, and the student is told how to earn them.
-            skipped = tuple(_skip(c, f"training check not run ({c.points:g} points): get the data with "
-                                     f"`{DATA_COMMAND}`", counted=True) for c in experiment)
-            problems.append(f"CIFAR-10 not found: {str(exc).splitlines()[0]}")
+            why = (f"training check not run ({sum(c.points for c in experiment):g} points): get the data with "
+                   f"`{DATA_COMMAND}`")
+            skipped = tuple(_skip(c, why, counted=True) for c in experiment)
+            problems.append(f"{why} ({str(exc).splitlines()[0]})")
             experiment = ()
         else:
             scratch = training.scratch_dir()
