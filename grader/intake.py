@@ -92,13 +92,18 @@ def stem(path: Path) -> str:
     return path.name[:-len(suffix)] or path.name
 
 
+def _notes(path: Path) -> bool:
+    """A README file beside the submissions is the TA's (examples/ has one), not a hand-in."""
+    return path.is_file() and path.name.lower().split(".")[0] == "readme"
+
+
 def discover(root: Path, skip: tuple[Path, ...] = ()) -> list[Entry]:
-    """Every top-level entry of ``root`` (hidden ones, such as ``.DS_Store``, and ``skip`` left out),
+    """Every top-level entry of ``root`` (hidden ones such as ``.DS_Store``, a README file and ``skip`` left out),
     sorted, with unique folder-safe names (case-insensitively unique: macOS and Windows fold case)
     that never take a class file's name."""
     skip_resolved = {p.resolve() for p in skip}
-    paths = sorted((p for p in root.iterdir() if not p.name.startswith(".") and p.resolve() not in skip_resolved),
-                   key=lambda p: display_name(p.name))
+    paths = sorted((p for p in root.iterdir() if not p.name.startswith(".") and not _notes(p)
+                    and p.resolve() not in skip_resolved), key=lambda p: display_name(p.name))
     taken = {n.casefold() for n in RESERVED}
     found = []
     for path in paths:

@@ -51,10 +51,10 @@ def test_names_keep_every_letter_and_replace_only_separators_controls_and_leadin
 def test_discover_names_are_unique_case_insensitively_and_never_a_class_file(tmp_path):
     for name in ("정하늘", "Bob", "bob"):
         (tmp_path / name).mkdir()
-    for name in ("김민수.zip", "정하늘.zip", "grades.csv", "index.html", "junit.xml", ".DS_Store"):
+    for name in ("김민수.zip", "정하늘.zip", "grades.csv", "index.html", "junit.xml", ".DS_Store", "README.md"):
         (tmp_path / name).write_bytes(b"x")
     entries = {e.original: e.name for e in intake.discover(tmp_path)}
-    assert ".DS_Store" not in entries
+    assert ".DS_Store" not in entries and "README.md" not in entries
     assert entries["정하늘"] == "정하늘" and entries["정하늘.zip"] == "정하늘-2" and entries["김민수.zip"] == "김민수"
     assert {entries["Bob"], entries["bob"]} == {"Bob", "bob-2"}
     assert {entries["grades.csv"], entries["index.html"], entries["junit.xml"]} == \
