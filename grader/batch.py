@@ -1,129 +1,160 @@
-"""A TA's batch: every folder or .zip directly inside SUBMISSIONS is one submission.
+"""A TA's batch: every top-level entry inside SUBMISSIONS is one submission (see grader.intake).
 
-Each result is written as soon as it is ready, so a batch stopped half-way keeps what it did,
-and one broken submission never stops the others.
+A pipeline: discover → choose what to grade (--only, --resume) → grade each → write each → class
+files. Each result is written as soon as it is ready, atomically, so a batch stopped half-way (even
+by ``kill -9``) keeps what it did, and one broken submission never stops the others. The class
+files are rebuilt from every result in the output folder, so grading one student into an existing
+folder updates that student's row and keeps everyone else's.
 """
 from __future__ import annotations
 
 import concurrent.futures
-import shutil
+import hashlib
 import sys
-import tempfile
 import threading
 import time
 import traceback
-import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
 from . import report_html
 from .checks import CORE, REGISTRY
 from .config import Config
-from .files import safe_name
 from .grading import _broken, grade_submission, load_expected
 from .reference import course_seed
-from .results import SubmissionResult
+from .intake import Entry, content_key, discover
+from .results import SubmissionResult, status_label
 from .writers import gradescope, tables
 
-MAX_UNPACKED = 64 << 20
-MAX_MEMBERS = 2000
+PACKAGE = Path(__file__).resolve().parent
+# Settings that change no grade: left out of the key, so changing them does not force a re-grade.
+NOT_GRADING = {"jobs", "fail_under", "sources", "lang", "sandbox", "unsafe_no_sandbox", "cache"}
 
 
-class UnpackError(Exception):
-    pass
-
-
-def discover(root: Path) -> list[tuple[str, Path]]:
-    """``(name, path)`` for each submission, sorted; names made unique and safe for folders."""
-    found, seen = [], set()
-    for path in sorted(root.iterdir()):
-        if path.name.startswith(".") or not (path.is_dir() or path.suffix.lower() == ".zip"):
-            continue
-        name, n = safe_name(path.stem if path.suffix.lower() == ".zip" else path.name), 1
-        while name in seen:
-            n += 1
-            name = f"{safe_name(path.stem)}-{n}"
-        seen.add(name)
-        found.append((name, path))
-    return found
-
-
-def unpack(archive: Path, dest: Path) -> Path:
-    """Extract a zip safely (no absolute or '..' paths, no links, bounded size); returns its lab folder."""
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            members = zf.infolist()
-            if len(members) > MAX_MEMBERS:
-                raise UnpackError(f"{archive.name} holds {len(members)} files (at most {MAX_MEMBERS})")
-            if sum(m.file_size for m in members) > MAX_UNPACKED:
-                raise UnpackError(f"{archive.name} unpacks to more than {MAX_UNPACKED >> 20} MB")
-            for m in members:
-                parts = Path(m.filename).parts
-                if m.filename.startswith("/") or ".." in parts or (m.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise UnpackError(f"{archive.name}: unsafe entry {m.filename!r}")
-            zf.extractall(dest)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise UnpackError(f"{archive.name} is not a readable zip file ({exc})") from None
-    entries = [p for p in dest.iterdir() if not p.name.startswith(("__MACOSX", "."))]
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
+class BatchError(Exception):
+    """A usage problem of the batch itself (an unknown --only name)."""
 
 
 @dataclass(frozen=True)
 class Batch:
-    results: list[SubmissionResult]
+    results: list[SubmissionResult]   # this run's entries (graded now or kept by --resume), in order
     elapsed: float
+    graded: tuple[str, ...] = ()      # names graded in this run
+    kept: tuple[str, ...] = ()        # names whose earlier result was kept (--resume)
+    everyone: tuple[SubmissionResult, ...] = ()  # every result in the output folder: the class files
+
+
+def grader_key(config: Config, extra: str = "") -> str:
+    """What a result depends on besides the submission: the grader's code, the reference and its
+    expected data, and the settings that change grades (``extra``: e.g. the course secret's id)."""
+    h = hashlib.sha256(extra.encode())
+    for root, pattern in ((PACKAGE, "*.py"), (config.solution, "*"), (config.expected.parent, "*")):
+        if not root.is_dir():
+            continue
+        for path in sorted(p for p in root.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts):
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    settings = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in NOT_GRADING}
+    h.update(repr(sorted((k, str(v)) for k, v in settings.items())).encode())
+    return h.hexdigest()
+
+
+def entry_key(entry: Entry, grader: str) -> str:
+    return hashlib.sha256(f"{content_key(entry.path)}:{grader}".encode()).hexdigest()
+
+
+def select(entries: list[Entry], only: tuple[str, ...] = ()) -> list[Entry]:
+    """The entries named by --only (by folder name or as handed in), all of them without it."""
+    if not only:
+        return entries
+    wanted = set(only)
+    chosen = [e for e in entries if e.name in wanted or e.original in wanted]
+    unknown = wanted - {e.name for e in chosen} - {e.original for e in chosen}
+    if unknown:
+        names = ", ".join(e.name for e in entries[:20]) + (" ..." if len(entries) > 20 else "")
+        raise BatchError(f"--only: no submission called {', '.join(sorted(unknown))} (there are: {names})")
+    return chosen
+
+
+def earlier(out: Path, entry: Entry) -> SubmissionResult | None:
+    path = out / entry.name / gradescope.RESULTS_FILE
+    try:
+        return gradescope.read(path) if path.is_file() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def grade_one(entry: Entry, config: Config, checks, expected, key: str, seed: str) -> SubmissionResult:
+    try:
+        return grade_submission(entry.path, config, name=entry.name, checks=checks, expected=expected,
+                                original=entry.original, key=key, seed=seed)
+    except Exception:  # noqa: BLE001 - the grader's own failure, kept as that submission's result
+        return _broken(entry.name, entry.path, time.monotonic(), checks, "grading failed",
+                       grader_error=traceback.format_exc(limit=6), original=entry.original, key=key)
+
+
+def write_one(result: SubmissionResult, out: Path) -> None:
+    gradescope.write(result, out / result.name)   # first: --resume trusts a folder with a results.json
+    write_report(result, out / result.name)
+
+
+def collect(out: Path) -> list[SubmissionResult]:
+    """Every result in the output folder, by name (the class files list them all)."""
+    found = []
+    for path in sorted(out.glob(f"*/{gradescope.RESULTS_FILE}")):
+        try:
+            found.append(gradescope.read(path))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"skipped {path}: not a reglab result ({exc})", file=sys.stderr)
+    return sorted(found, key=lambda r: r.name)
 
 
 def grade_all(root: Path, out: Path, config: Config,
-              on_result: Callable[[SubmissionResult, int, int], None] = lambda r, i, n: None) -> Batch:
+              on_result: Callable[[SubmissionResult, int, int], None] = lambda r, i, n: None, *,
+              only: tuple[str, ...] = (), resume: bool = False) -> Batch:
     started = time.monotonic()
-    subs = discover(root)
-    seed = course_seed(config.secret_seed, out)  # inputs no release has the expected values of
-    expected = load_expected(config, seed=seed)  # once, shared by every submission
+    entries = select(discover(root, skip=(out,)), only)
     checks = REGISTRY if config.training else CORE
+    out.mkdir(parents=True, exist_ok=True)
+    seed = course_seed(config.secret_seed, out)  # inputs no release has the expected values of
+    key = grader_key(config, extra=hashlib.sha256(seed.encode()).hexdigest())
+    keys = {e.name: entry_key(e, key) for e in entries}
     results: dict[str, SubmissionResult] = {}
+    todo = []
+    for entry in entries:
+        before = earlier(out, entry) if resume else None
+        if before is not None and before.key == keys[entry.name]:
+            results[entry.name] = before
+            write_report(before, out / entry.name)  # a batch killed between the two files
+        else:
+            todo.append(entry)
+    kept = tuple(results)
+    expected = load_expected(config, checks, seed) if todo else None  # once, shared by every submission
     lock = threading.Lock()
 
-    def one(name: str, path: Path) -> SubmissionResult:
-        tmp = None
-        try:
-            if path.is_file():
-                tmp = Path(tempfile.mkdtemp(prefix="reglab-zip-"))
-                path = unpack(path, tmp)
-            result = grade_submission(path, config, name=name, checks=checks, expected=expected, seed=seed)
-        except UnpackError as exc:
-            result = _broken(name, path, time.monotonic(), checks, str(exc))
-        except Exception:  # noqa: BLE001 - the grader's own failure, kept as that submission's result
-            result = _broken(name, path, time.monotonic(), checks, "grading failed",
-                             grader_error=traceback.format_exc(limit=6))
-        finally:
-            if tmp:
-                shutil.rmtree(tmp, ignore_errors=True)
-        gradescope.write(result, out / name)
-        write_report(result, out / name)
+    def one(entry: Entry) -> None:
+        result = grade_one(entry, config, checks, expected, keys[entry.name], seed)
+        write_one(result, out)
         with lock:
-            results[name] = result
-            on_result(result, len(results), len(subs))
-        return result
+            results[entry.name] = result
+            on_result(result, len(results), len(entries))
 
-    out.mkdir(parents=True, exist_ok=True)
     with concurrent.futures.ThreadPoolExecutor(max(1, config.jobs)) as pool:
-        for future in [pool.submit(one, n, p) for n, p in subs]:
+        for future in [pool.submit(one, e) for e in todo]:
             future.result()
-    ordered = [results[n] for n, _ in subs]
-    batch = Batch(ordered, round(time.monotonic() - started, 3))
-    write_class_files(batch, out)
-    return batch
+    elapsed = round(time.monotonic() - started, 3)
+    everyone = tuple(collect(out))
+    write_class_files(list(everyone), out, elapsed)
+    return Batch([results[e.name] for e in entries], elapsed, tuple(e.name for e in todo), kept, everyone)
 
 
 def write_report(result: SubmissionResult, folder: Path) -> None:
     report_html.write_student(result, folder / "index.html")
 
 
-def write_class_files(batch: Batch, out: Path) -> None:
-    tables.write(batch.results, out)
-    report_html.write_summary(batch.results, out, batch.elapsed)
+def write_class_files(results: list[SubmissionResult], out: Path, elapsed: float) -> None:
+    tables.write(results, out)
+    report_html.write_summary(results, out, elapsed)
 
 
 def progress_printer(stream=None) -> Callable[[SubmissionResult, int, int], None]:
@@ -132,8 +163,8 @@ def progress_printer(stream=None) -> Callable[[SubmissionResult, int, int], None
         out = stream or sys.stderr
         width = 24
         bar = "#" * (width * done // max(total, 1))
-        line = (f"[{bar:<{width}}] {done}/{total}  {result.name}: {result.score:g}/{result.max_score:g}"
-                f" ({result.duration:.1f} s)")
+        line = (f"[{bar:<{width}}] {done}/{total}  {result.display}: {result.score:g}/{result.max_score:g}"
+                f" {status_label(result)} ({result.duration:.1f} s)")
         if out.isatty():
             out.write("\r\033[K" + line + ("\n" if done == total else ""))
         else:

@@ -307,10 +307,10 @@ def _download(root: Path, train: bool) -> None:
     except OSError as exc:  # URLError, socket errors, DNS failures are all OSErrors
         raise CifarDataError(
             f"could not download CIFAR-10 into {root} ({exc}): this machine seems to be "
-            "offline.\n" + _what_to_do(download=False)) from None
+            "offline.\n" + _what_to_do(download=False, root=root)) from None
     except Exception as exc:
         raise CifarDataError(f"downloading CIFAR-10 into {root} failed ({exc}).\n"
-                             + _what_to_do(download=False)) from None
+                             + _what_to_do(download=False, root=root)) from None
 
 
 def _not_found_message(root: Path) -> str:
@@ -320,12 +320,33 @@ def _not_found_message(root: Path) -> str:
     return f"CIFAR-10 not found: there is no directory {where}.\n" + _what_to_do(download=True)
 
 
-def _what_to_do(download: bool) -> str:
+ARCHIVE = torchvision.datasets.CIFAR10.filename          # cifar-10-python.tar.gz
+ARCHIVE_URL = torchvision.datasets.CIFAR10.url
+ARCHIVE_MD5 = torchvision.datasets.CIFAR10.tgz_md5
+
+
+def offline_instruction(root: Path) -> str:
+    """Exactly which file to put where, for a machine that cannot download."""
+    return (f"  - or, on a machine without internet: copy {ARCHIVE} (from {ARCHIVE_URL}, 170,498,071 bytes, "
+            f"md5 {ARCHIVE_MD5}) to {Path(root) / ARCHIVE} and run `python -m grader data` again; it is "
+            f"verified and unpacked to {Path(root) / BATCHES_DIR}/")
+
+
+def get(root: Path) -> list[CifarSplit]:
+    """``python -m grader data``: both splits under ``root``, downloaded by torchvision when missing (or
+    unpacked from an archive put there by hand, whose md5 torchvision verifies); CifarDataError says
+    what to do otherwise."""
+    return [load_cifar10(root, train=t, download=True) for t in (True, False)]
+
+
+def _what_to_do(download: bool, root: Path | None = None) -> str:
     lines = [f"  - point to a copy: pass --data DIR or set {ENV_VAR}=DIR, where DIR contains "
              f"{BATCHES_DIR}/"]
+    if root is not None:
+        lines.append(offline_instruction(root))
     if download:
-        lines.append("  - or download it while online: run with --download "
-                     "(load_cifar10(..., download=True))")
+        lines.append("  - or get it: python -m grader data (downloads it while online; offline it says "
+                     "which file to put where)")
     script = _build_script()
     if script is not None:
         lines.append(f"  - or build the offline copy: python {script} DIR")

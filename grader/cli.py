@@ -6,7 +6,9 @@ or set-up errors (with a message saying what to fix).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from pathlib import Path
 
 from . import config as configuration
@@ -18,6 +20,18 @@ EXIT_OK, EXIT_BELOW, EXIT_USAGE = 0, 1, 2
 
 class UsageError(Exception):
     pass
+
+
+def say(*args, file=None) -> None:
+    """print, except that a reader who went away (``check ... | head``) ends the output, not the command:
+    the results are written all the same and the exit status is still the grade's."""
+    stream = file or sys.stdout
+    try:
+        print(*args, file=stream, flush=True)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())  # later writes and the flush at exit go nowhere, quietly
+        os.close(devnull)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -46,7 +60,16 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--jobs", type=int, default=None, help="submissions graded at once")
     grade.add_argument("--unsafe-no-sandbox", dest="unsafe_no_sandbox", action="store_const", const=True,
                        default=None, help="grade even where no sandbox backend works (every result says so)")
+    grade.add_argument("--only", default=None, metavar="NAME[,NAME]",
+                       help="grade only these submissions (folder names or names as handed in); the class "
+                            "files still list every result in --out")
+    grade.add_argument("--resume", action="store_true",
+                       help="keep each result in --out made from the same submission content by the same grader")
     _common(grade)
+    data = sub.add_parser("data", help="get CIFAR-10 for the training check (download it, or say which file "
+                                       "to put where) and verify it")
+    data.add_argument("--data", default=None, help="where it goes (default ./data; env REGLAB_DATA)")
+    data.add_argument("--config", type=Path, default=None, help=f"settings file (default ./{configuration.CONFIG_FILE})")
     report = sub.add_parser("report", help="re-render the HTML reports of a graded folder without regrading")
     report.add_argument("dir", type=Path)
     stubs = sub.add_parser("stubs", help="generate assignment/ from solution/")
@@ -80,6 +103,16 @@ def _below(percent: float, cfg: configuration.Config) -> bool:
     return cfg.fail_under is not None and percent + 1e-9 < cfg.fail_under
 
 
+def _require_data(cfg: configuration.Config) -> None:
+    """grade and --ci need CIFAR-10 unless told --no-training: a missing copy is a set-up error."""
+    from .grading import DataMissing, require_data
+
+    try:
+        require_data(cfg)
+    except DataMissing as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_check(args) -> int:
     from .batch import write_report
     from .files import safe_name
@@ -93,29 +126,38 @@ def cmd_check(args) -> int:
         print(isolation.notice(backend), file=sys.stderr)
     if not args.path.exists():
         raise UsageError(f"{args.path} does not exist: pass the folder with your penalties.py, model.py, ...")
-    selection = select_checks(cfg)  # from packaged data: only the checks it has data for
+    selection = select_checks(cfg)
+    if args.ci and any(c.part == "experiment" for c in selection.checks):
+        _require_data(cfg)  # in CI a missing data set is the workflow's fault, not a student's zero
     result = grade_submission(args.path, cfg, name=safe_name(args.path.resolve().name), checks=selection.checks,
                               expected=selection.expected)
     folder = args.out / result.name
     gradescope.write(result, folder)
     write_report(result, folder)
     if args.ci:
-        print(github.report(result, find_lab_folder(args.path), note=selection.note()))
+        say(github.report(result, find_lab_folder(args.path), note=selection.note()))
     else:
-        print(terminal.render(result, color=sys.stdout.isatty(), verbose=args.verbose))
+        say(terminal.render(result, color=sys.stdout.isatty(), verbose=args.verbose))
         if selection.note():
-            print(f"\n{selection.note()}.")
-    print(f"\nReport: {folder / 'index.html'}   Results: {folder / gradescope.RESULTS_FILE}")
-    return EXIT_BELOW if _below(result.percent, cfg) else EXIT_OK
+            say(f"\n{selection.note()}.")
+    say(f"\nReport: {folder / 'index.html'}   Results: {folder / gradescope.RESULTS_FILE}")
+    if _below(result.percent, cfg):
+        say(f"below --fail-under: {result.percent:.1f}% < {cfg.fail_under:g}% (exit status 1)", file=sys.stderr)
+        return EXIT_BELOW
+    return EXIT_OK
 
 
 def cmd_grade(args) -> int:
-    from .batch import grade_all, progress_printer
+    from .batch import BatchError, grade_all, progress_printer
     from .grading import secrets
+    from .intake import discover
 
     cfg = _config(args)
     if not args.submissions.is_dir():
         raise UsageError(f"{args.submissions} is not a folder of submissions")
+    if not discover(args.submissions, skip=(args.out,)):
+        raise UsageError(f"no submissions found in {args.submissions}")
+    _require_data(cfg)
     backend = _sandbox(cfg, required=True)
     print(isolation.notice(backend) + (" (--unsafe-no-sandbox)" if not backend.isolated else ""), file=sys.stderr)
     if backend.drops_uid and not backend.whitelist and not args.out.exists():
@@ -124,17 +166,42 @@ def cmd_grade(args) -> int:
         isolation.check_exposure([args.submissions, args.out, *secrets(cfg)], backend)
     except isolation.SandboxUnavailable as exc:
         raise UsageError(str(exc)) from None
-    batch = grade_all(args.submissions, args.out, cfg, progress_printer())
-    if not batch.results:
-        raise UsageError(f"no submissions (folders or .zip files) found in {args.submissions}")
+    only = tuple(n.strip() for n in (args.only or "").split(",") if n.strip())
+    try:
+        batch = grade_all(args.submissions, args.out, cfg, progress_printer(), only=only, resume=args.resume)
+    except BatchError as exc:
+        raise UsageError(str(exc)) from None
     mean = sum(r.percent for r in batch.results) / len(batch.results)
-    print(f"graded {len(batch.results)} submission(s) in {batch.elapsed:.1f} s, mean {mean:.1f}% → "
-          f"{args.out / 'index.html'}, {args.out / 'grades.csv'}, {args.out / 'junit.xml'}")
-    return EXIT_BELOW if any(_below(r.percent, cfg) for r in batch.results) else EXIT_OK
+    kept = f" ({len(batch.kept)} kept from an earlier run)" if batch.kept else ""
+    say(f"graded {len(batch.graded)} submission(s){kept} in {batch.elapsed:.1f} s, mean {mean:.1f}%; the class "
+        f"files list {len(batch.everyone)} → {args.out / 'index.html'}, {args.out / 'grades.csv'}, "
+        f"{args.out / 'junit.xml'}")
+    below = [r.display for r in batch.results if _below(r.percent, cfg)]
+    if below:
+        say(f"below --fail-under {cfg.fail_under:g}%: {len(below)} submission(s): {', '.join(below[:10])}"
+            f"{' ...' if len(below) > 10 else ''} (exit status 1)", file=sys.stderr)
+        return EXIT_BELOW
+    return EXIT_OK
+
+
+def cmd_data(args) -> int:
+    from . import cifar
+
+    cfg = configuration.resolve({"data": args.data}, config_file=args.config)
+    try:
+        splits = cifar.get(cfg.data)
+    except cifar.CifarDataError as exc:
+        raise UsageError(f"CIFAR-10 is not ready: {exc}") from None
+    train, test = splits
+    state = "verified (official md5 sums)" if train.verified and test.verified else \
+        f"usable, not verified: {train.notice or test.notice}"
+    say(f"CIFAR-10 is ready in {train.source}: {len(train.targets)} training and {len(test.targets)} test "
+        f"images, {state}")
+    return EXIT_OK
 
 
 def cmd_report(args) -> int:
-    from .batch import Batch, write_class_files, write_report
+    from .batch import write_class_files, write_report
     from .writers import gradescope
 
     paths = sorted(args.dir.glob(f"*/{gradescope.RESULTS_FILE}"))
@@ -145,13 +212,13 @@ def cmd_report(args) -> int:
         try:
             result = gradescope.read(path)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            print(f"skipped {path}: not a reglab result ({exc})", file=sys.stderr)
+            say(f"skipped {path}: not a reglab result ({exc})", file=sys.stderr)
             continue
         write_report(result, path.parent)
         results.append(result)
     if len(paths) > 1 or (args.dir / "grades.csv").exists():
-        write_class_files(Batch(results, sum(r.duration for r in results)), args.dir)
-    print(f"re-rendered {len(results)} report(s) in {args.dir}")
+        write_class_files(sorted(results, key=lambda r: r.name), args.dir, sum(r.duration for r in results))
+    say(f"re-rendered {len(results)} report(s) in {args.dir}")
     return EXIT_OK
 
 
@@ -161,9 +228,9 @@ def cmd_stubs(args) -> int:
         if stale:
             print(f"assignment/ is out of date with solution/: {', '.join(stale)} — run python -m grader stubs")
             return EXIT_BELOW
-        print("assignment/ matches solution/")
+        say("assignment/ matches solution/")
         return EXIT_OK
-    print("wrote", ", ".join(stubgen.write(args.solution, args.assignment)))
+    say("wrote", ", ".join(stubgen.write(args.solution, args.assignment)))
     return EXIT_OK
 
 
@@ -197,15 +264,18 @@ def cmd_gradescope(args) -> int:
 
 
 COMMANDS = {"check": cmd_check, "grade": cmd_grade, "report": cmd_report, "stubs": cmd_stubs,
-            "release": cmd_release, "gradescope": cmd_gradescope}
+            "release": cmd_release, "gradescope": cmd_gradescope, "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # Numbers a student's code returns can overflow in the grader's comparisons: that is judged, and
+    # never a warning on the TA's terminal.
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"grader(\.|$)")
     try:
         return COMMANDS[args.command](args)
     except (UsageError, configuration.ConfigError, stubgen.StubError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -5,7 +5,12 @@ Every value remembers where it came from, so an error can say which setting was 
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (declared in pyproject.toml with this marker)
+    import tomli as tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -64,8 +69,10 @@ def _convert(name: str, raw: Any, where: str) -> Any:
             if raw is None or raw == "":
                 return None
             value = float(raw)
-            if value < 0:
+            if value < 0 or value != value:
                 raise ValueError("must not be negative")
+            if name == "fail_under" and value > 100:
+                raise ValueError("must be a percentage between 0 and 100")
             return value
         if kind == "bool":
             if isinstance(raw, bool):

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
-import re
 import tempfile
+import unicodedata
 from pathlib import Path
 
 
@@ -21,7 +21,30 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def safe_name(name: str) -> str:
-    """A folder name made only of letters, digits, '.', '_' and '-' (student names can be anything)."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "submission"
-    return cleaned[:100]
+def display_name(name: str) -> str:
+    """The entry's name as a person reads it: NFC (macOS hands out NFD), bytes that are not UTF-8 decoded
+    as CP949 where they can be (a zip made on Korean Windows), else shown as replacement marks."""
+    if any("\udc80" <= ch <= "\udcff" for ch in name):
+        raw = os.fsencode(name)
+        for encoding in ("utf-8", "cp949"):
+            try:
+                name = raw.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            name = raw.decode("utf-8", "replace")
+    return unicodedata.normalize("NFC", name)
+
+
+def safe_name(name: str, limit: int = 150) -> str:
+    """A folder name keeping every letter of ``name``: only path separators, control characters and
+    leading dots are replaced (by ``_``); at most ``limit`` UTF-8 bytes."""
+    name = display_name(name)
+    cleaned = "".join("_" if ch in "/\\" or unicodedata.category(ch) in ("Cc", "Cs") else ch for ch in name)
+    stripped = cleaned.lstrip(".")
+    cleaned = "_" * (len(cleaned) - len(stripped)) + stripped
+    cleaned = cleaned if cleaned.strip() else "submission"
+    while len(cleaned.encode("utf-8")) > limit:
+        cleaned = cleaned[:-1]
+    return cleaned

@@ -14,18 +14,21 @@ import re
 import shutil
 import site
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
 
-from . import training
+import numpy as np
+
+from . import intake, training
 from .checks import CORE, REGISTRY, expected_probes, probes_for
 from .checks.registry import Check, Context
 from .config import PROJECT_ROOT, Config
 from .reference import Expected, expected_for
-from .results import CheckResult, Outcome, SubmissionResult
 from . import isolation
-from .isolation import MODULE_FILES
+from .results import CRASH_MESSAGE, CheckResult, Outcome, SubmissionResult
+from .intake import MODULE_FILES
 from .sandbox import Job, Limits, ProbeOutcome, SandboxRun, run_probes
 
 STATUS_OUTCOME = {
@@ -38,7 +41,7 @@ STATUS_MESSAGE = {
     "import_error": "your file could not be imported",
     "raised": "your code raised an exception",
     "bad_return": "your function returned the wrong kind of value",
-    "crashed": "your code crashed the process",
+    "crashed": CRASH_MESSAGE,
     "corrupted": "your code corrupted the grader's channel",
     "worker": "the probe failed outside your functions, after your code had run in its process",
     "timeout": "your code ran too long",
@@ -46,11 +49,44 @@ STATUS_MESSAGE = {
 }
 
 
+DATA_COMMAND = "python -m grader data"
+
+
 def find_lab_folder(path: Path) -> Path:
-    """The folder holding the lab's files: ``path`` itself, or an ``assignment/`` inside it (a repository)."""
-    if not any((path / f).is_file() for f in MODULE_FILES) and (path / "assignment").is_dir():
-        return path / "assignment"
-    return path
+    """The folder holding the lab's files, at any depth (``path`` itself where that is ambiguous)."""
+    try:
+        return intake.find_lab_folder(path) if path.is_dir() else path
+    except intake.IntakeError:
+        return path
+
+
+def import_status(why: str) -> str:
+    """A module's import trouble as a status key, from the sandbox's account of it: a hang and a dead
+    process are worded by the sandbox itself ("did not finish within ...", "the process was killed by
+    ..."); anything else is the exception the student's module raised."""
+    if why.startswith("did not finish"):
+        return "timeout"
+    if why.startswith("the process"):
+        return "crashed"
+    return "syntax_error" if any(e in why for e in ("SyntaxError", "IndentationError", "TabError")) else \
+        "import_failed"
+
+
+class DataMissing(Exception):
+    """CIFAR-10 is needed (the training check is on) but not there: a set-up error, not a student's zero."""
+
+
+def require_data(config: Config, settings: training.Settings = training.Settings()) -> None:
+    """Raise DataMissing (with what to do) unless the training check is off or its data loads."""
+    if not config.training:
+        return
+    from .cifar import CifarDataError
+
+    try:
+        training.load_subset(config.data, settings)
+    except CifarDataError as exc:
+        raise DataMissing(f"{exc}\nGet it with `{DATA_COMMAND}`, or pass --no-training to grade without "
+                          "the training check.") from None
 
 
 def limits_of(config: Config) -> Limits:
@@ -87,18 +123,39 @@ def training_threads(config: Config) -> int:
 
 def grade_submission(path: Path, config: Config, name: str | None = None, checks: tuple[Check, ...] | None = None,
                      expected: Expected | None = None,
-                     settings: training.Settings = training.Settings(), seed: str = "") -> SubmissionResult:
-    """``seed``: the probes' inputs are drawn from it ("" = the public seed, as in a release);
+                     settings: training.Settings = training.Settings(), original: str = "",
+                     key: str = "", seed: str = "") -> SubmissionResult:
+    """Grade what was handed in at ``path`` (a folder, an archive, a notebook: see grader.intake).
+    ``seed``: the probes' inputs are drawn from it ("" = the public seed, as in a release);
     ``expected`` must have been computed for the same seed."""
     started = time.monotonic()
     path = Path(path)
     name = name or path.name
     checks = checks if checks is not None else (REGISTRY if config.training else CORE)
-    if not path.is_dir():
-        return _broken(name, path, started, checks, f"{path} is not a folder")
-    folder = find_lab_folder(path)
-    problems = [] if any((folder / f).is_file() for f in MODULE_FILES) else [
-        f"none of {', '.join(MODULE_FILES)} was found in {folder}"]
+    if not path.exists():
+        return _broken(name, path, started, checks, f"{path} is not a folder or a file that exists",
+                       status=intake.UNREADABLE, original=original, key=key)
+    work = Path(tempfile.mkdtemp(prefix="reglab-intake-"))
+    try:
+        try:
+            prepared = intake.prepare(path, work)
+        except intake.IntakeError as exc:
+            return _broken(name, path, started, checks, str(exc), status=exc.status, original=original, key=key)
+        except Exception:  # noqa: BLE001 - the grader's own failure (e.g. its notebook layer), kept as a result
+            return _broken(name, path, started, checks, "the grader could not open this submission",
+                           grader_error=traceback.format_exc(limit=6), original=original, key=key)
+        result = _grade_folder(prepared, path, config, name, checks, expected, settings, started, seed)
+        return dataclasses.replace(result, original=original, key=key)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _grade_folder(prepared: intake.Prepared, path: Path, config: Config, name: str, checks, expected, settings,
+                  started: float, seed: str = "") -> SubmissionResult:
+    folder = prepared.folder
+    problems = list(prepared.notices)
+    if not any((folder / f).is_file() for f in MODULE_FILES):
+        problems.append(f"none of {', '.join(MODULE_FILES)} was found in what was handed in")
     core = tuple(c for c in checks if c.part != "experiment")
     experiment = tuple(c for c in checks if c.part == "experiment")
     job, limits = Job(probes_for(core), seed=seed), limits_of(config)
@@ -110,8 +167,11 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
         try:
             subset = training.load_subset(config.data, settings)
         except CifarDataError as exc:
-            skipped = tuple(_skip(c, f"skipped: no CIFAR-10 data ({exc}) Run with --no-training to leave this "
-                                     f"check out.") for c in experiment)
+            # The maximum never changes: the points are counted, and the student is told how to earn them.
+            why = (f"training check not run ({sum(c.points for c in experiment):g} points): get the data with "
+                   f"`{DATA_COMMAND}`")
+            skipped = tuple(_skip(c, why, counted=True) for c in experiment)
+            problems.append(f"{why} ({str(exc).splitlines()[0]})")
             experiment = ()
         else:
             scratch = training.scratch_dir()
@@ -124,7 +184,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
                                          memory_mb=0 if _gpu(config) else limits.memory_mb)
     try:
         return _grade(name, path, folder, config, core, experiment, skipped, job, limits, expected, subset,
-                      settings, problems, started, seed)
+                      settings, problems, started, dict(prepared.modules), seed)
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -139,13 +199,16 @@ def _gpu(config: Config) -> bool:
     return torch.cuda.is_available()
 
 
-def _skip(check: Check, message: str) -> CheckResult:
+def _skip(check: Check, message: str, counted: bool = False) -> CheckResult:
+    """A check that did not run: worth nothing (a check that does not apply), or, ``counted``, its points
+    kept in the maximum with none scored (a check that could not run here: missing data)."""
     return CheckResult(id=check.id, part=check.part, title=check.title, outcome=Outcome.SKIPPED, score=0.0,
-                       max_score=0.0, message=message, location=check.location, hidden=check.hidden)
+                       max_score=check.points if counted else 0.0, message=message, location=check.location,
+                       hidden=check.hidden)
 
 
 def _grade(name, path, folder, config, core, experiment, skipped, job, limits, expected, subset, settings,
-           problems, started, seed="") -> SubmissionResult:
+           problems, started, modules, seed="") -> SubmissionResult:
     checks = core + experiment
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         # The worker starts (and imports torch) while this process loads or computes the expected data.
@@ -178,9 +241,11 @@ def _grade(name, path, folder, config, core, experiment, skipped, job, limits, e
             problems.append(f"CIFAR-10: {subset.notice}")
     for module, why in run.module_errors.items():
         problems.append(f"{module}.py could not be imported:\n{why}")
+        modules.setdefault(module, import_status(why))
     return SubmissionResult(name=name, checks=results + skipped, source=str(path),
                             duration=round(time.monotonic() - started, 3), output=run.output,
-                            problems=tuple(problems) + run.problems, environment=environment, extra=extra)
+                            problems=tuple(problems) + run.problems, environment=environment, extra=extra,
+                            modules=modules)
 
 
 def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None = None) -> CheckResult:
@@ -206,7 +271,8 @@ def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None 
                                message=f"the grader has no expected result for {probe} — not your fault, "
                                        f"tell your TA ({want.message if want else 'missing'})")
     try:
-        verdict = check.judge(Context({p: run.outcomes[p].values for p in check.probes}, expected, extra or {}))
+        with np.errstate(all="ignore"):  # a student's overflowing values are judged, not warned about
+            verdict = check.judge(Context({p: run.outcomes[p].values for p in check.probes}, expected, extra or {}))
     except Exception:  # noqa: BLE001 - a bug in a check is the grader's, not the student's
         return CheckResult(**base, outcome=Outcome.GRADER_ERROR, score=0.0,
                            message="the grader failed here — not your fault, tell your TA",
@@ -228,10 +294,13 @@ def _same_function(where: str, location: str) -> bool:
     return re.search(rf"\b{re.escape(name)}\b", location) is not None
 
 
-def _broken(name: str, path: Path, started: float, checks, problem: str, grader_error: str | None = None):
+def _broken(name: str, path: Path, started: float, checks, problem: str, grader_error: str | None = None,
+            status: str = "", original: str = "", key: str = ""):
+    """Every check at 0 for one reason: nothing could be graded (``status`` says why) or the grader failed."""
     outcome = Outcome.GRADER_ERROR if grader_error else Outcome.ERROR
     results = tuple(CheckResult(id=c.id, part=c.part, title=c.title, outcome=outcome, score=0.0,
                                 max_score=c.points, message=problem, location=c.location, hidden=c.hidden)
                     for c in checks)
     return SubmissionResult(name=name, checks=results, source=str(path), duration=round(time.monotonic() - started, 3),
-                            problems=(problem,), grader_error=grader_error)
+                            problems=(problem,), grader_error=grader_error, intake=status, original=original,
+                            key=key)

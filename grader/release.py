@@ -542,7 +542,7 @@ def pyproject(name: str, description: str, packages: tuple[str, ...]) -> str:
 
 def _version() -> str:
     try:
-        import tomllib
+        from .config import tomllib  # tomli on Python 3.10
 
         return tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
     except (OSError, KeyError, ValueError):

@@ -433,7 +433,9 @@ def render_summary(results: list[SubmissionResult], *, links: dict[str, str], el
         histogram=svg_histogram(percents),
         check_stats=check_stats(results),
         mistakes=common_mistakes(results),
-        troubled=[(r, found[r.name]) for r in results if found[r.name]],
+        # what kept a submission from being graded normally (stubs left are in the table's status only)
+        troubled=[(r, [t for t in found[r.name] if t[0] != "incomplete"]) for r in results
+                  if any(t[0] != "incomplete" for t in found[r.name])],
         elapsed=elapsed,
         total_duration=sum(r.duration for r in results),
     )

@@ -5,7 +5,6 @@ Writers (terminal, Gradescope JSON, CSV, JUnit, HTML) only read these objects.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
@@ -69,6 +68,14 @@ class SubmissionResult:
     grader_error: str | None = None  # set when grading itself broke down for this submission
     environment: Mapping[str, str] = field(default_factory=dict)  # device, versions
     extra: Mapping[str, Any] = field(default_factory=dict)        # e.g. training curves
+    original: str = ""               # the entry's name as handed in (``name`` is its unique folder name)
+    intake: str = ""                 # "unsupported" | "unreadable" when nothing could be graded
+    modules: Mapping[str, str] = field(default_factory=dict)  # module -> a STATUS_LABELS key (its trouble)
+    key: str = ""                    # what the result was made from (content + grader), for --resume
+
+    @property
+    def display(self) -> str:
+        return self.original or self.name
 
     @property
     def score(self) -> float:
@@ -102,6 +109,11 @@ class SubmissionResult:
             "grader_error": self.grader_error,
             "environment": dict(self.environment),
             "extra": dict(self.extra),
+            "original": self.original,
+            "intake": self.intake,
+            "modules": dict(self.modules),
+            "key": self.key,
+            "status": status(self),
         }
 
     @classmethod
@@ -116,24 +128,46 @@ class SubmissionResult:
             grader_error=d.get("grader_error"),
             environment=dict(d.get("environment", {})),
             extra=dict(d.get("extra", {})),
+            original=str(d.get("original", "")),
+            intake=str(d.get("intake", "")),
+            modules={str(k): str(v) for k, v in dict(d.get("modules", {})).items() if v in STATUS_LABELS},
+            key=str(d.get("key", "")),
         )
 
 
-# Worst first: a submission's status is the worst of its troubles.
-STATUS_LABELS = {"grader_error": "grader error", "crashed": "crashed", "timeout": "timed out", "ok": "ok"}
-_CRASH = re.compile(r"crash|killed|exited", re.IGNORECASE)
+# One vocabulary for a submission's status, worst first: the terminal, grades.csv, the HTML summary,
+# junit.xml and results.json all show these labels. "ok" means graded to the end (the score says how
+# well); "incomplete": some functions are still stubs or missing.
+STATUS_LABELS = {
+    "grader_error": "grader error",    # the grader broke down: not the student's fault
+    "unsupported": "unsupported",      # a kind of file the grader cannot open (.rar, .7z, ...)
+    "unreadable": "unreadable",        # a damaged archive, an ambiguous layout, a file in no known encoding
+    "crashed": "crashed",              # the student's code killed its process
+    "timeout": "timed out",            # an import or a function ran past its limit
+    "syntax_error": "syntax error",
+    "import_failed": "import failed",  # a module raised while being imported
+    "incomplete": "incomplete",
+    "ok": "ok",
+}
+CRASH_MESSAGE = "your code crashed the process"  # how grading.judge words a crashed probe
 
 
 def troubles(result: SubmissionResult) -> list[tuple[str, str]]:
-    """(status key, description) for everything that timed out, crashed or broke the grader."""
+    """(status key, description) for everything that kept the submission from being graded normally."""
     found = [("grader_error", result.grader_error)] if result.grader_error else []
+    if result.intake in STATUS_LABELS:
+        found.append((result.intake, result.problems[0] if result.problems else result.intake))
+    for module, key in result.modules.items():
+        found.append((key, f"{module}.py: {STATUS_LABELS.get(key, key)}"))
     for c in result.checks:
         if c.outcome is Outcome.GRADER_ERROR:
             found.append(("grader_error", f"{c.id}: {c.message}"))
         elif c.outcome is Outcome.TIMEOUT:
             found.append(("timeout", f"{c.id}: {c.message}"))
-        elif c.outcome is Outcome.ERROR and _CRASH.search(c.message):
+        elif c.outcome is Outcome.ERROR and c.message.startswith(CRASH_MESSAGE):
             found.append(("crashed", f"{c.id}: {c.message}"))
+    if any(c.outcome is Outcome.NOT_IMPLEMENTED for c in result.checks):
+        found.append(("incomplete", "functions not implemented yet or files missing"))
     return found
 
 
@@ -143,5 +177,9 @@ def worst(found: list[tuple[str, str]]) -> str:
 
 
 def status(result: SubmissionResult) -> str:
-    """"ok", or the worst of the submission's troubles (a key of STATUS_LABELS)."""
+    """The worst of the submission's troubles (a key of STATUS_LABELS), "ok" when there are none."""
     return worst(troubles(result))
+
+
+def status_label(result: SubmissionResult) -> str:
+    return STATUS_LABELS[status(result)]

@@ -107,7 +107,7 @@ def test_missing_root_says_what_to_do(tmp_path):
         load_cifar10(tmp_path / "nowhere", train=True)
     message = str(info.value)
     assert str(tmp_path / "nowhere" / "cifar-10-batches-py") in message
-    for advice in ("--data DIR", "REGLAB_DATA", "--download"):
+    for advice in ("--data DIR", "REGLAB_DATA", "python -m grader data"):
         assert advice in message
     if (REPO.parent / "shared" / "data" / "build_cifar10.py").is_file():
         assert "build_cifar10.py DIR" in message

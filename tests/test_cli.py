@@ -1,4 +1,5 @@
 """The commands as users run them: exit codes, result files, batches with zips and broken entries."""
+import csv
 import json
 import os
 import shutil
@@ -53,10 +54,12 @@ def test_batch_grades_folders_zips_and_broken_entries_without_stopping(tmp_path)
     (subs / "dave").mkdir()  # empty folder
     out = tmp_path / "out"
     assert main(["grade", str(subs), "--out", str(out), "--jobs", "2", *FAST]) == 0
-    grades = (out / "grades.csv").read_text().splitlines()
-    assert len(grades) == 6
-    scores = {line.split(",")[0]: line.split(",")[5] for line in grades[1:]}
-    assert scores == {"alice": "80", "bob": "40", "carol": "0", "dave": "0", "mallory": "0"}
+    rows = list(csv.DictReader((out / "grades.csv").open(encoding="utf-8")))
+    assert {r["name"]: r["total"] for r in rows} == {"alice": "80", "bob.zip": "40", "carol.zip": "0", "dave": "0",
+                                                    "mallory.zip": "0"}
+    assert {r["name"]: r["folder"] for r in rows}["bob.zip"] == "bob"
+    assert {r["name"]: r["status"] for r in rows} == {"alice": "ok", "bob.zip": "incomplete", "carol.zip": "unreadable",
+                                                     "dave": "incomplete", "mallory.zip": "unreadable"}
     carol = json.loads((out / "carol" / "results.json").read_text())
     assert "not a readable zip" in carol["output"]
     assert "unsafe entry" in json.loads((out / "mallory" / "results.json").read_text())["output"]

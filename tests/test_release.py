@@ -16,12 +16,13 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
+
+from grader.config import tomllib  # tomli on Python 3.10
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTION = REPO / "solution"

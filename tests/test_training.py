@@ -83,15 +83,15 @@ def test_a_faked_test_loss_fails_the_recomputation(grade_training, tmp_path):
     assert "reported test loss is not the model's" in checks["experiment.honest"].mistake
 
 
-def test_no_data_skips_the_check_with_what_to_do(config, expected, tmp_path):
+def test_no_data_keeps_the_maximum_and_says_what_to_do(config, expected, tmp_path):
     from grader.grading import grade_submission
 
     cfg = dataclasses.replace(config, training=True, data=tmp_path / "nowhere")
     result = grade_submission(REPO / "solution", cfg, expected=expected, settings=SYNTHETIC)
     skipped = [c for c in result.checks if c.part == "experiment"]
-    assert skipped and all(c.outcome is Outcome.SKIPPED and c.max_score == 0 for c in skipped)
-    assert "--data" in skipped[0].message and "--no-training" in skipped[0].message
-    assert result.score == result.max_score == 80
+    assert skipped and all(c.outcome is Outcome.SKIPPED and c.score == 0 and c.max_score > 0 for c in skipped)
+    assert "training check not run (20 points): get the data with `python -m grader data`" in skipped[0].message
+    assert result.score == 80 and result.max_score == 100
 
 
 def test_recompute_matches_torch_on_the_lab_architecture():

@@ -26,6 +26,7 @@ from . import terminal
 
 MAX_SOURCE_BYTES = 1 << 20
 MAX_MESSAGE = 3000
+MAX_ANNOTATIONS = 10  # GitHub shows 10 error (and 10 warning) annotations per step; the rest are lost
 _FILE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 MARK = {Outcome.PASSED: "✅", Outcome.FAILED: "❌", Outcome.ERROR: "💥", Outcome.TIMEOUT: "⏱️",
@@ -146,6 +147,12 @@ def _failing(result: SubmissionResult) -> list[CheckResult]:
     return [c for c in result.checks if c.outcome not in (Outcome.PASSED, Outcome.SKIPPED)]
 
 
+def ranked(result: SubmissionResult) -> list[CheckResult]:
+    """Failed checks, the ones that matter first: most points lost, then the checks' own order."""
+    failing = _failing(result)
+    return sorted(failing, key=lambda c: (-(c.max_score - c.score), failing.index(c)))
+
+
 def _explain(c: CheckResult) -> str:
     lines = [f"{c.title}: {c.message}" if c.message else c.title]
     if c.expected is not None or c.got is not None:
@@ -170,7 +177,13 @@ def _number(x: float):
 
 
 def annotations(result: SubmissionResult, folder: Path, workspace: str | None = None) -> list[str]:
-    lines = [annotation(c, folder, workspace) for c in _failing(result)]
+    """At most MAX_ANNOTATIONS ``::error``/``::warning`` lines (the checks that lose most points); the
+    step summary lists every failed check."""
+    failing = ranked(result)
+    lines = [annotation(c, folder, workspace) for c in failing[:MAX_ANNOTATIONS]]
+    if len(failing) > MAX_ANNOTATIONS:
+        lines.append(f"{len(failing) - MAX_ANNOTATIONS} more failed check(s) are listed in the step summary "
+                     "(GitHub shows at most 10 annotations)")
     score, top = _number(result.score), _number(result.max_score)
     lines.append(command("notice", f"Points {score}/{top}", title="Autograding complete"))
     lines.append(command("notice", json.dumps({"totalPoints": score, "maxPoints": top}, separators=(",", ":")),
@@ -210,9 +223,11 @@ def summary(result: SubmissionResult, folder: Path, note: str | None = None, wor
             continue
         out += ["", f"### {part}", "", "| | Check | Points |", "|---|---|---:|"]
         out += [f"| {MARK[c.outcome]} | {_md(c.title)} | {c.score:g}/{c.max_score:g} |" for c in mine]
-    failing = _failing(result)
+    failing = ranked(result)
     if failing:
         out += ["", "### What to fix", ""]
+        if len(failing) > MAX_ANNOTATIONS:
+            out += [f"Most points lost first; the first {MAX_ANNOTATIONS} are also annotated in your files.", ""]
         for c in failing:
             path, line = locate(folder, c.location, c.part, c.message)
             where = f"`{_md(_relative(path, workspace))}`" + (f" line {line}" if line else "") if path else \

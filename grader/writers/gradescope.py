@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import write_atomic
-from ..results import CheckResult, Outcome, SubmissionResult
+from ..results import CheckResult, Outcome, SubmissionResult, status, status_label
 
 RESULTS_FILE = "results.json"
 
@@ -31,8 +31,11 @@ def first_look(result: SubmissionResult) -> str:
     """One paragraph telling the student where to look first."""
     if result.grader_error:
         return "The grader failed on this submission — not your fault, tell your TA."
+    if result.intake:
+        return f"Status: {status_label(result)}. Score {result.score:g}/{result.max_score:g}."
     failing = [c for c in result.checks if c.outcome is not Outcome.PASSED and c.outcome is not Outcome.SKIPPED]
-    score = f"Score {result.score:g}/{result.max_score:g}."
+    score = f"Score {result.score:g}/{result.max_score:g}." + (
+        "" if status(result) == "ok" else f" Status: {status_label(result)}.")
     if not failing:
         return f"{score} Every check passed."
     first = failing[0]

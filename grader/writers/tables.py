@@ -7,18 +7,20 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from ..files import write_atomic
-from ..results import PARTS, STATUS_LABELS, Outcome, SubmissionResult, status
+from ..results import PARTS, Outcome, SubmissionResult, status_label
 
 
 def grades_csv(results: list[SubmissionResult]) -> str:
     parts = [p for p in PARTS if any(p in r.parts() for r in results)]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["name", *parts, "total", "max", "percent", "status", "seconds"])
+    # "name" is the entry as handed in; "folder" the unique folder its results are in.
+    writer.writerow(["name", *parts, "total", "max", "percent", "status", "seconds", "folder"])
     for r in results:
         scores = r.parts()
-        writer.writerow([r.name, *(f"{scores[p][0]:g}" if p in scores else "" for p in parts),
-                         f"{r.score:g}", f"{r.max_score:g}", f"{r.percent:.1f}", STATUS_LABELS[status(r)], f"{r.duration:.1f}"])
+        writer.writerow([r.display, *(f"{scores[p][0]:g}" if p in scores else "" for p in parts),
+                         f"{r.score:g}", f"{r.max_score:g}", f"{r.percent:.1f}", status_label(r), f"{r.duration:.1f}",
+                         r.name])
     return out.getvalue()
 
 
@@ -31,6 +33,9 @@ def junit_xml(results: list[SubmissionResult]) -> str:
                                              for c in r.checks)),
                               skipped=str(sum(c.outcome is Outcome.SKIPPED for c in r.checks)),
                               time=f"{r.duration:.3f}")
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", name="status", value=status_label(r))
+        ET.SubElement(props, "property", name="submitted_as", value=r.display)
         for c in r.checks:
             case = ET.SubElement(suite, "testcase", classname=f"{r.name}.{c.part}", name=c.id, time=f"{c.duration:.3f}")
             text = "\n".join(x for x in (c.message, c.mistake and f"Likely mistake: {c.mistake}", c.hint) if x)

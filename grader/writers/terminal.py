@@ -1,7 +1,7 @@
 """The student's terminal summary: per part, per check, what is wrong and where to look."""
 from __future__ import annotations
 
-from ..results import Outcome, SubmissionResult
+from ..results import Outcome, SubmissionResult, status, status_label
 
 MARK = {Outcome.PASSED: "✓", Outcome.FAILED: "✗", Outcome.ERROR: "!", Outcome.TIMEOUT: "⏱",
         Outcome.NOT_IMPLEMENTED: "·", Outcome.SKIPPED: "-", Outcome.GRADER_ERROR: "?"}
@@ -15,7 +15,8 @@ def _indent(text: str, pad: str = "      ") -> str:
 
 def render(result: SubmissionResult, *, color: bool = False, verbose: bool = False) -> str:
     paint = (lambda code, s: f"\033[{code}m{s}\033[0m") if color else (lambda code, s: s)  # noqa: E731
-    lines = [f"reglab — {result.name}: {result.score:g}/{result.max_score:g} points ({result.percent:.0f}%)"]
+    lines = [f"reglab — {result.display}: {result.score:g}/{result.max_score:g} points ({result.percent:.0f}%)"
+             + ("" if status(result) == "ok" else f" — {status_label(result)}")]
     if result.grader_error:
         lines.append(paint("35", "The grader failed on this submission — not your fault, tell your TA."))
     lines += [f"  ! {p}" for p in result.problems]
