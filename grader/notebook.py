@@ -382,8 +382,11 @@ def _render(filename: str, module: str, chosen: dict, imports: dict, unit: str) 
         names = sorted(n for n, m in imports.items() if m == owner)
         if names:
             out.append(f"from .{owner} import {', '.join(names)}\n")
+    previous = None
     for s in stmts:
-        out.append(f"\n\n# {filename}, {s.where(unit)}\n{s.code}\n")
+        where = s.where(unit)
+        out.append(f"\n\n# {filename}, {where}\n{s.code}\n" if where != previous else f"{s.code}\n")
+        previous = where
     return "".join(out)
 
 
