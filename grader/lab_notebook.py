@@ -83,8 +83,8 @@ def render(solution: Path, repo_url: str | None) -> nbformat.NotebookNode:
     text = template("lab_notebook.py.j2").render(imports="\n".join(imports), parts=parts, repo_url=repo_url or "",
                                                  notebook=NOTEBOOK)
     cells = percent_to_cells(text)
-    for i, cell in enumerate(cells):
-        cell.metadata["id"] = f"reglab-{i:02d}"
+    for i, cell in enumerate(cells):  # fixed ids: the same source gives the same file (no drift from nbformat's random ones)
+        cell.id = cell.metadata["id"] = f"reglab-{i:02d}"
     nb = new_notebook(cells=cells, metadata={
         "colab": {"provenance": [], "toc_visible": True},
         "kernelspec": {"name": "python3", "display_name": "Python 3"},
