@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import json
 import re
 import symtable
@@ -39,7 +40,8 @@ BUILTINS = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__"}
 # A cell magic whose body is Python (kept, header dropped); any other cell magic is not Python.
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 DROPPED_MODULES = ("google.colab", "IPython")   # Colab's widgets and drive: nothing a definition needs
-_MAGIC = re.compile(r"^(\s*)[!%]")  # Colab's export comments them out ("# %matplotlib"): comments stay
+_MAGIC = re.compile(r"^(\s*)[!%]")
+_MAGIC_LINE = re.compile(r"^\s*[!%]", re.M)  # Colab's export comments them out ("# %matplotlib"): comments stay
 _IPYNB_MARK = re.compile(r"^# In\[[ \d]*\]:\s*$")                # nbconvert's .py export
 
 
@@ -57,7 +59,11 @@ class Stmt:
     code: str              # its source, as the student wrote it (magics neutralised)
     binds: tuple[str, ...]
     kind: str              # "def" | "import" | "assign" (may be included) | "code" (never)
-    uses: frozenset[str]   # the global names it reads (at definition time and when called)
+
+    @property
+    def uses(self) -> frozenset[str]:
+        """The global names it reads (at definition time and when called); computed for what is taken."""
+        return frozenset() if self.kind == "import" else _globals_read(self.code)
 
     def where(self, unit: str) -> str:
         return f"line {self.line}" if unit == "line" else f"cell {self.cell}"
@@ -91,11 +97,16 @@ def read_cells(path: Path) -> list[tuple[int, str]]:
     if path.suffix == ".ipynb":
         import nbformat
 
-        try:
-            nb = nbformat.read(str(path), as_version=4)
+        try:  # not nbformat.read: its schema validation costs half the time, and a notebook that Colab
+            # wrote slightly off the schema is still the student's work, to be graded
+            nb = nbformat.reader.reads(path.read_text(encoding="utf-8"))
+            if nb.get("nbformat") != 4:
+                nb = nbformat.convert(nb, 4)
+            nb.cells  # noqa: B018 - a JSON file that is not a notebook fails here
         except Exception as exc:  # noqa: BLE001 - a damaged notebook is the student's bad input
             raise NotebookError(f"{path.name} could not be read as a notebook: {type(exc).__name__}: {exc}") from exc
-        return [(i, cell.source) for i, cell in enumerate(nb.cells, start=1) if cell.cell_type == "code"]
+        return [(i, "".join(cell.source) if isinstance(cell.source, list) else cell.source)
+                for i, cell in enumerate(nb.cells, start=1) if cell.get("cell_type") == "code"]
     try:
         text = path.read_text(encoding="utf-8-sig", errors="replace")
     except OSError as exc:
@@ -132,29 +143,29 @@ def _ipython_transform(source: str) -> str | None:
 
 
 def _parse(cells: _Cells, number: int, source: str) -> tuple[list[ast.stmt], str]:
-    """The cell's statements and the text they were parsed from: as written when that is Python
-    (a ``%`` continuing an expression is an operator), else with its IPython lines neutralised,
-    else as IPython itself would run it."""
-    try:
-        if not source.lstrip().startswith("%%"):
-            return ast.parse(source).body, source
-    except SyntaxError:
-        pass
-    code = neutralise(source)
-    try:
-        return ast.parse(code).body, code
-    except SyntaxError as first:
-        transformed = _ipython_transform(source)
-        if transformed is not None:
-            try:
-                return ast.parse(transformed).body, transformed
-            except SyntaxError:
-                pass
-        if cells.unit == "line":
-            return _parse_in_pieces(cells, code, first)
-        cells.notices.append(f"cell {number} of {cells.name} is not valid Python (line {first.lineno}: "
-                             f"{first.msg}): nothing in it was graded")
-        return [], code
+    """The cell's statements and the text they were parsed from: with its IPython lines neutralised
+    (tried first when it has some), as written (a ``%`` continuing an expression is an operator), or
+    as IPython itself would run it. The error reported is the neutralised text's."""
+    neutral = neutralise(source)
+    attempts = [neutral, source] if _MAGIC_LINE.search(source) else [source, neutral]
+    error = None
+    for code in attempts:
+        try:
+            return ast.parse(code).body, code
+        except SyntaxError as exc:
+            if code is neutral:
+                error = exc
+    transformed = _ipython_transform(source)
+    if transformed is not None:
+        try:
+            return ast.parse(transformed).body, transformed
+        except SyntaxError:
+            pass
+    if cells.unit == "line":
+        return _parse_in_pieces(cells, neutral, error)
+    cells.notices.append(f"cell {number} of {cells.name} is not valid Python (line {error.lineno}: "
+                         f"{error.msg}): nothing in it was graded")
+    return [], neutral
 
 
 def _parse_in_pieces(cells: _Cells, code: str, error: SyntaxError):
@@ -188,16 +199,39 @@ def _is_dropped_import(node) -> bool:
 
 
 def _bound(node) -> tuple[str, ...]:
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return (node.name,)
-    if isinstance(node, ast.Import):
-        return tuple((a.asname or a.name.split(".")[0]) for a in node.names)
-    if isinstance(node, ast.ImportFrom):
-        return tuple((a.asname or a.name) for a in node.names if a.name != "*")
-    targets = {ast.Assign: lambda n: n.targets, ast.AnnAssign: lambda n: [n.target],
-               ast.AugAssign: lambda n: [n.target]}.get(type(node))
-    found = [t for t in (targets(node) if targets else [node]) for t in ast.walk(t)]
-    return tuple(dict.fromkeys(n.id for n in found if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)))
+    """The names a top-level statement binds (targets, loop variables, ``as`` names, nested blocks);
+    expressions are not walked: only a walrus binds there, and a cell that needs one is not graded."""
+    names: list[str] = []
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(n.name)
+        elif isinstance(n, ast.Import):
+            names += [(a.asname or a.name.split(".")[0]) for a in n.names]
+        elif isinstance(n, ast.ImportFrom):
+            names += [(a.asname or a.name) for a in n.names if a.name != "*"]
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+            names.append(n.id)
+        elif isinstance(n, (ast.Tuple, ast.List, ast.Starred)):
+            todo += reversed(getattr(n, "elts", None) or [n.value])
+        elif isinstance(n, ast.Assign):
+            todo += reversed(n.targets)
+        elif isinstance(n, (ast.AnnAssign, ast.AugAssign)):
+            todo.append(n.target)
+        elif isinstance(n, ast.stmt):
+            todo += reversed([t for f in ("target", "body", "orelse", "finalbody", "handlers", "items")
+                              for t in _as_list(getattr(n, f, None))])
+        elif isinstance(n, ast.withitem) and n.optional_vars is not None:
+            todo.append(n.optional_vars)
+        elif isinstance(n, ast.ExceptHandler):
+            names += [n.name] if n.name else []
+            todo += reversed(n.body)
+    return tuple(dict.fromkeys(names))
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
 
 
 def _safe_value(node) -> bool:
@@ -242,6 +276,7 @@ def _kind(node) -> str:
     return "code"
 
 
+@functools.lru_cache(maxsize=4096)
 def _globals_read(code: str) -> frozenset[str]:
     """The global names ``code`` reads, at module level and inside every function and class in it."""
     try:
@@ -270,9 +305,7 @@ def _statements(cells: _Cells, number: int, source: str) -> None:
         if getattr(node, "decorator_list", None):
             first = min(d.lineno for d in node.decorator_list)
             text = "\n".join(lines[first - 1:node.end_lineno])
-        kind = _kind(node)
-        uses = _globals_read(text) if kind != "import" else frozenset()
-        cells.stmts.append(Stmt(number, node.lineno, node, text, _bound(node), kind, uses))
+        cells.stmts.append(Stmt(number, node.lineno, node, text, _bound(node), _kind(node)))
 
 
 def parse_notebook(path: Path) -> _Cells:
