@@ -128,6 +128,21 @@ def test_colab_export_with_a_broken_part_keeps_the_rest(tmp_path):
     assert module_names((tmp_path / "out/train.py").read_text()) == {"set_seed", "evaluate"}
 
 
+def test_the_student_report_shows_the_notebook_code_of_a_failed_check_escaped():
+    from grader.report_html import render_student
+    from grader.results import CheckResult, Outcome, SubmissionResult
+
+    check = CheckResult(id="penalties.gradients", part="penalties", title="grads", outcome=Outcome.FAILED,
+                        score=0.0, max_score=3.0, message="wrong", location="penalties.py:l1_penalty / l2_penalty")
+    code = "def l2_penalty(model):\n    return '<b>' and 0"
+    result = SubmissionResult(name="lab5", checks=(check,), source="lab5.ipynb", duration=1.0, extra={
+        "notebook": {"l2_penalty": {"module": "penalties", "cell": 11, "first_line": "def l2_penalty(model):",
+                                    "code": code}}})
+    html = render_student(result)
+    assert "Your code (l2_penalty, cell 11)" in html
+    assert "return &#39;&lt;b&gt;&#39; and 0" in html and "<b>" not in html
+
+
 # ---------------------------------------------------------------- same code, same grade
 
 
