@@ -41,8 +41,7 @@ BUILTINS = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__"}
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 DROPPED_MODULES = ("google.colab", "IPython")   # Colab's widgets and drive: nothing a definition needs
 _MAGIC = re.compile(r"^(\s*)[!%]")
-_MAGIC_LINE = re.compile(r"^\s*[!%]", re.M)  # Colab's export comments them out ("# %matplotlib"): comments stay
-_IPYNB_MARK = re.compile(r"^# In\[[ \d]*\]:\s*$")                # nbconvert's .py export
+_MAGIC_LINE = re.compile(r"^\s*[!%]", re.MULTILINE)  # Colab's export comments them out ("# %matplotlib"): comments stay
 
 
 class NotebookError(Exception):
@@ -91,8 +90,8 @@ class _Cells:
 
 
 def read_cells(path: Path) -> list[tuple[int, str]]:
-    """``(cell number, source)`` of every code cell; a ``.py`` export is one cell, or its
-    ``# In[ ]:`` cells (nbconvert) — its line numbers stay those of the file."""
+    """``(cell number, source)`` of every code cell; a ``.py`` export (Colab's, or nbconvert's with its
+    ``# In[ ]:`` comments) is one cell whose line numbers are the file's."""
     path = Path(path)
     if path.suffix == ".ipynb":
         import nbformat
@@ -103,7 +102,7 @@ def read_cells(path: Path) -> list[tuple[int, str]]:
             if nb.get("nbformat") != 4:
                 nb = nbformat.convert(nb, 4)
             nb.cells  # noqa: B018 - a JSON file that is not a notebook fails here
-        except Exception as exc:  # noqa: BLE001 - a damaged notebook is the student's bad input
+        except Exception as exc:  # a damaged notebook is the student's bad input, whatever nbformat raises
             raise NotebookError(f"{path.name} could not be read as a notebook: {type(exc).__name__}: {exc}") from exc
         return [(i, "".join(cell.source) if isinstance(cell.source, list) else cell.source)
                 for i, cell in enumerate(nb.cells, start=1) if cell.get("cell_type") == "code"]
