@@ -80,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
                                              "README, Classroom workflow): no reference code")
     release.add_argument("--out", type=Path, required=True, help="a new or empty folder")
     release.add_argument("--config", type=Path, default=None, help="settings file (hidden = [check ids])")
+    release.add_argument("--repo-url", default=None, help="the course repository students install the release "
+                         "from (git URL): the notebook's self-check cell installs the grader from it")
     gradescope = sub.add_parser("gradescope", help="build the Gradescope autograder zip (hidden checks included)")
     gradescope.add_argument("--out", type=Path, default=Path("autograder.zip"))
     gradescope.add_argument("--config", type=Path, default=None, help="settings file (hidden = [check ids])")
@@ -238,7 +240,7 @@ def cmd_release(args) -> int:
     from . import release
 
     try:
-        built = release.build(args.out, _config(args))
+        built = release.build(args.out, _config(args), repo_url=args.repo_url)
     except release.ReleaseError as exc:
         raise UsageError(str(exc)) from None
     for warning in built.warnings:

@@ -135,6 +135,87 @@ def select_checks(config: Config, checks: tuple[Check, ...] = REGISTRY) -> Selec
     return Selection(runnable, expected, left_n + len(left), left_points + sum(c.points for c in left))
 
 
+# ---------------------------------------------------------------- what each check reads
+
+
+class _Reads(dict):
+    """A probe's expected values that note every value read from them (key names are not values)."""
+
+    def __init__(self, values: dict, log: set, where: tuple[str, str]):
+        super().__init__(values)
+        self._log, self._where = log, where
+
+    def __getitem__(self, key):
+        self._log.add((*self._where, key))
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        if key in self:
+            self._log.add((*self._where, key))
+        return super().get(key, default)
+
+    def values(self):
+        self._log.update((*self._where, k) for k in self)
+        return super().values()
+
+    def items(self):
+        self._log.update((*self._where, k) for k in self)
+        return super().items()
+
+
+def expected_reads(check: Check, expected: Expected) -> set[tuple[str, str, str]]:
+    """``(variant, probe, key)`` of every expected value ``check`` reads, judging the reference's own
+    results (the passing path) and every known mistake's (the failing paths, diagnoses included)."""
+    from .checks.registry import Context
+    from .sandbox import ProbeOutcome
+
+    if not needs_expected(check):
+        return set()
+    log: set = set()
+    traced = Expected({v: {p: ProbeOutcome(o.status, _Reads(o.values, log, (v, p)), o.message)
+                           for p, o in rows.items()} for v, rows in expected.table.items()}, expected.mistakes)
+    students = [{p: expected.reference(p).values for p in check.probes if expected.reference(p) is not None}]
+    for name, rows in expected.table.items():
+        if name in expected.mistakes and all(p in rows and rows[p].ok for p in check.probes):
+            students.append({p: rows[p].values for p in check.probes})
+    for student in students:
+        if len(student) != len(check.probes):
+            continue
+        try:
+            check.judge(Context(student, traced))
+        except Exception:  # noqa: BLE001, S110 - a path a mistake cannot take; what it read before still counts
+            pass
+    return log
+
+
+def without_values(expected: Expected, reads: set[tuple[str, str, str]]) -> Expected:
+    """A copy without these ``(variant, probe, key)`` values."""
+    from .sandbox import ProbeOutcome
+
+    table = {v: {p: ProbeOutcome(o.status, {k: x for k, x in o.values.items() if (v, p, k) not in reads}, o.message,
+                                 o.location, o.traceback)
+                 for p, o in rows.items()} for v, rows in expected.table.items()}
+    return Expected(table, expected.mistakes)
+
+
+def hidden_data(expected: Expected, public: tuple[Check, ...], hidden: tuple[Check, ...]) -> set[tuple[str, str, str]]:
+    """The expected values the release must not hold: every one a hidden check reads. A value that a
+    public check reads too cannot be withheld: the build stops and names both checks."""
+    public_reads = {c.id: expected_reads(c, expected) for c in public}
+    withheld: set = set()
+    for check in hidden:
+        reads = expected_reads(check, expected)
+        for other, theirs in public_reads.items():
+            shared = sorted(reads & theirs)
+            if shared:
+                variant, probe, key = shared[0]
+                raise ReleaseError(f"hidden check {check.id} reads the expected {key!r} of probe {probe} "
+                                   f"({variant}), which public check {other} reads too: a release cannot hold one "
+                                   "without the other — give the hidden check a probe of its own")
+        withheld |= reads
+    return withheld
+
+
 # ---------------------------------------------------------------- building
 
 
@@ -209,8 +290,11 @@ def finish(tmp: Path, dest: Path) -> None:
 
 
 def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
-          assignment: Path = PROJECT_ROOT / "assignment") -> Built:
-    """Write the student release into ``dest`` (a new or empty folder)."""
+          assignment: Path = PROJECT_ROOT / "assignment", repo_url: str | None = None) -> Built:
+    """Write the student release into ``dest`` (a new or empty folder); ``repo_url`` is the course
+    repository the notebook's self-check installs the grader from."""
+    from . import lab_notebook
+
     if not has_reference(config):
         raise ReleaseError(f"no reference solution in {config.solution}: a release is built in the "
                            "instructor's repository")
@@ -221,7 +305,8 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
     public = tuple(c for c in checks if c.id not in {h.id for h in hidden})
     if not public:
         raise ReleaseError("every check is hidden: a release needs at least one public check")
-    warnings = []
+    warnings = [] if repo_url else [("no --repo-url: the notebook's self-check cell cannot install the grader "
+                                     "(students are told to ask their TA)")]
     stale = stubgen.drift(config.solution, assignment)
     if stale:
         warnings.append(f"assignment/ is out of date with solution/ ({', '.join(stale)}): the release copies "
@@ -244,17 +329,23 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
             stripped = strip_checks(text, ids, str(path))
             if stripped != text:
                 path.write_text(stripped, encoding="utf-8")
-        write_expected(tmp / "grader", expected.without(only_hidden), {
+        shipped = without_values(expected.without(only_hidden), hidden_data(expected, public, hidden))
+        write_expected(tmp / "grader", shipped, {
             "format": 1, "kind": "student release", "built": _now(),
             "hidden_checks": len(hidden), "hidden_points": sum(c.points for c in hidden),
             "checks": [c.id for c in public]})
-        (tmp / "README.md").write_text(readme(config.solution, public, hidden, assignment=tmp / "assignment"),
-                                       encoding="utf-8")
+        (tmp / "README.md").write_text(readme(config.solution, public, hidden, assignment=tmp / "assignment",
+                                              repo_url=repo_url), encoding="utf-8")
+        lab_notebook.write(tmp, config.solution, repo_url)
         (tmp / "pyproject.toml").write_text(pyproject("reglab-lab", "the regularization lab: your code and its "
                                                       "self-check", ("grader*", "assignment*")), encoding="utf-8")
-        (tmp / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
+        (tmp / ".gitignore").write_text(template("gitignore.j2").render(), encoding="utf-8")
         (tmp / ".github" / "workflows").mkdir(parents=True)
-        (tmp / ".github" / "workflows" / "classroom.yml").write_text(CLASSROOM_WORKFLOW, encoding="utf-8")
+        (tmp / ".github" / "workflows" / "classroom.yml").write_text(template("classroom.yml.j2").render(min_python=MIN_PYTHON),
+                                                                     encoding="utf-8")
+        if config.secret_seed and find_text(tmp, config.secret_seed):
+            raise ReleaseError("the course secret (secret_seed) was found in the release: "
+                               + ", ".join(find_text(tmp, config.secret_seed)))
         leaks, n = find_reference_code(tmp, config.solution)
         if leaks:
             raise ReleaseError("reference code found in the release:\n  " + "\n  ".join(leaks))
@@ -316,8 +407,15 @@ def verify(root: Path, run_ids: list[str], hidden_n: int, solution: Path) -> Non
         shutil.rmtree(cache, ignore_errors=True)
 
 
+def find_text(root: Path, text: str) -> list[str]:
+    """The files under ``root`` that hold ``text`` (as UTF-8 bytes)."""
+    needle = text.encode("utf-8")
+    return [p.relative_to(root).as_posix() for p in sorted(root.rglob("*")) if p.is_file() and needle in p.read_bytes()]
+
+
 def expected_now(config: Config, checks: tuple[Check, ...]) -> Expected:
-    """The expected data computed now, in this process, from the reference (never from a cache)."""
+    """The expected data computed now, in this process, from the reference (never from a cache), for
+    the public seed: the course secret stays with the TA (``grade``), the release never sees it."""
     from .reference import compute
 
     return compute(config.solution, expected_probes(checks))
@@ -439,105 +537,55 @@ def _contract(path: Path) -> tuple[str, list[tuple[str, str]]]:
     return _first_line(tree), items
 
 
-def readme(solution: Path, public: tuple[Check, ...], hidden: tuple[Check, ...], assignment: Path) -> str:
-    total = sum(c.points for c in public)
-    out = [
-        "# Regularization lab: L1/L2 penalties, dropout, normalization (CIFAR-10)",
-        "",
-        "Your work goes into `assignment/`: fill in every function that still raises `NotImplementedError`.",
-        "The grader in `grader/` checks it on your machine exactly as it is graded (do not edit `grader/`).",
-        "",
-        "## Set up",
-        "",
-        "Python 3.11 or newer. PyTorch for the CPU is enough:",
-        "",
-        "```",
-        "python -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu",
-        "python -m pip install -e .",
-        "```",
-        "",
-        "## Check your work",
-        "",
-        "```",
-        "python -m grader check --no-training     # the function checks: a few seconds",
-        "python -m grader check                   # also the CIFAR-10 training check (data in ./data)",
-        "python -m grader check -v                # also show the details of passed checks",
-        "```",
-        "",
-        "It prints, per part, what passed, what is wrong (expected and got, often the mistake by name) and",
-        "where to look, and writes an HTML report to `reports/assignment/index.html`. The exit status is",
-        "0, or 1 with `--fail-under PCT` when the score is below PCT percent. CIFAR-10 is read from `./data`",
-        "(`--data DIR` or `REGLAB_DATA=DIR` to use another copy holding `cifar-10-batches-py/`).",
-        "",
-        f"The self-check runs {len(public)} checks worth {total:g} points.",
-    ]
-    if hidden:
-        n = len(hidden)
-        out += [f"{n} more check{'s' if n != 1 else ''} ({sum(c.points for c in hidden):g} points) "
-                f"{'are' if n != 1 else 'is'} hidden: your TA runs {'them' if n != 1 else 'it'} after the "
-                "deadline, so passing everything here does not guarantee full marks."]
-    out += [
-        "",
-        "When you push to GitHub (GitHub Classroom), the workflow in `.github/workflows/classroom.yml` runs",
-        "`python -m grader check --ci`: failed checks show up as annotations on your code, and the run's",
-        "summary page lists every check with its hint.",
-        "",
-        "## What each part asks",
-    ]
+def template(name: str):
+    """A template of ``templates/release/``. No autoescape: these are Markdown, TOML, YAML and Python, not
+    HTML (the HTML reports escape); StrictUndefined: a missing value fails the build, not the text."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE / "templates" / "release"), autoescape=False,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.get_template(name)
+
+
+def colab_url(repo_url: str | None, notebook: str) -> str | None:
+    """Colab's "open from GitHub" address of the notebook in the course repository (GitHub only)."""
+    m = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?", repo_url or "")
+    return f"https://colab.research.google.com/github/{m.group(1)}/{m.group(2)}/blob/main/{notebook}" if m else None
+
+
+def readme(solution: Path, public: tuple[Check, ...], hidden: tuple[Check, ...], assignment: Path,
+           repo_url: str | None = None) -> str:
+    from .lab_notebook import NOTEBOOK
+
+    parts = []
     for number, part in enumerate(PARTS, start=1):
         mine = [c for c in public if c.part == part]
         module = "experiment" if part == "experiment" else part
         headline, items = _contract(solution / f"{module}.py")
         if not mine and not headline:
             continue
-        points = f" ({sum(c.points for c in mine):g} points)" if mine else ""
-        title = "the experiment: your whole pipeline trained on CIFAR-10" if part == "experiment" else f"`{module}.py`"
-        out += ["", f"### {number}. {title}{points}", ""]
-        if headline:
-            out += [headline, ""]
-        if part == "experiment":
-            if (assignment / "experiment.py").is_file():
-                out += ["`assignment/experiment.py` is complete: run it with `python -m assignment.experiment "
-                        "--help` once parts 1–4 pass.", ""]
-            if mine:
-                out += ["The training check (left out by `--no-training`) trains your model with your data, "
-                        "penalty and training code on part of CIFAR-10 and checks that regularization helps:", ""]
-        else:
-            out += [f"- `{name}`: {line}" if line else f"- `{name}`" for name, line in items]
-            out += ["", "Read the docstrings in `assignment/" + f"{module}.py` for the exact contract.", ""]
-        if mine:
-            out += ["| Check | Points |", "|---|---:|"]
-            out += [f"| {c.title.replace('|', '/')} | {c.points:g} |" for c in mine]
-    extra = sorted(p.name for p in assignment.glob("*.py")
-                   if p.stem not in PARTS and p.name not in ("__init__.py",))
-    if extra:
-        out += ["", "Also in `assignment/`: " + ", ".join(f"`{n}`" for n in extra) + "."]
-    out += ["", "## About the grader", "",
-            "The grader compares your functions' results with results stored as numbers in `grader/expected/`;",
-            "it holds no solution. Your TA grades with their own copy of it.", ""]
-    return "\n".join(out)
+        parts.append({
+            "number": number, "module": module, "headline": headline, "items": items,
+            "title": "the experiment: your whole pipeline trained on CIFAR-10" if part == "experiment"
+                     else f"`{module}.py`",
+            "points": f"{sum(c.points for c in mine):g}" if mine else None,
+            "experiment": part == "experiment", "experiment_file": (assignment / "experiment.py").is_file(),
+            "checks": [(c.title.replace("|", "/"), f"{c.points:g}") for c in mine]})
+    extra = sorted(p.name for p in assignment.glob("*.py") if p.stem not in PARTS and p.name != "__init__.py")
+    return template("README.md.j2").render(
+        notebook=NOTEBOOK, repo_url=repo_url, colab_url=colab_url(repo_url, NOTEBOOK), min_python=MIN_PYTHON,
+        public_count=len(public), total=f"{sum(c.points for c in public):g}", hidden_count=len(hidden),
+        hidden_points=f"{sum(c.points for c in hidden):g}", parts=parts,
+        extra=", ".join(f"`{n}`" for n in extra))
+
+
+DEPENDENCIES = ("torch>=2.0", "torchvision>=0.15", "numpy>=1.23", "jinja2>=3.1", "nbformat>=5.7")
 
 
 def pyproject(name: str, description: str, packages: tuple[str, ...]) -> str:
-    return textwrap.dedent(f"""\
-        [build-system]
-        requires = ["setuptools>=64"]
-        build-backend = "setuptools.build_meta"
-
-        [project]
-        name = "{name}"
-        version = "{_version()}"
-        description = "{description}"
-        readme = "README.md"
-        requires-python = ">={MIN_PYTHON}"
-        dependencies = ["torch>=2.0", "torchvision>=0.15", "numpy>=1.23", "jinja2>=3.1"]
-
-        [tool.setuptools.packages.find]
-        include = [{", ".join(f'"{p}"' for p in packages)}]
-
-        [tool.setuptools.package-data]
-        grader = ["templates/*", "templates/**/*", "expected/*"]
-        """)
+    return template("pyproject.toml.j2").render(name=name, version=_version(), description=description,
+                                                min_python=MIN_PYTHON, dependencies=DEPENDENCIES,
+                                                packages=packages)
 
 
 def _version() -> str:
@@ -547,72 +595,3 @@ def _version() -> str:
         return tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
     except (OSError, KeyError, ValueError):
         return "0.0.0"
-
-
-GITIGNORE = """\
-__pycache__/
-*.egg-info/
-/reports/
-/data/
-"""
-
-CLASSROOM_WORKFLOW = """\
-# GitHub Classroom autograding: runs the lab's grader on every push.
-# Points reach Classroom through the "Autograding complete" / "Autograding report" notices that
-# `python -m grader check --ci` prints; failed checks become annotations on your code.
-name: Autograding Tests
-'on': [push, workflow_dispatch, repository_dispatch]
-permissions:
-  checks: write
-  actions: read
-  contents: read
-jobs:
-  run-autograding-tests:
-    runs-on: ubuntu-latest
-    if: github.actor != 'github-classroom[bot]'
-    timeout-minutes: 30
-    env:
-      REGLAB_DATA: ${{ github.workspace }}/data
-    steps:
-      - name: Checkout code
-        uses: actions/checkout@v4
-      - name: Set up Python
-        uses: actions/setup-python@v5
-        with:
-          python-version: "3.11"
-          cache: pip
-          cache-dependency-path: pyproject.toml
-      - name: Install the lab (CPU PyTorch)
-        run: |
-          python -m pip install --upgrade pip
-          python -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu
-          python -m pip install -e .
-      - name: Restore CIFAR-10
-        id: cifar
-        uses: actions/cache/restore@v4
-        with:
-          path: data
-          key: cifar10-python-v1
-      - name: Download CIFAR-10 (first run only)
-        id: download
-        if: steps.cifar.outputs.cache-hit != 'true'
-        continue-on-error: true
-        run: |
-          python -c "import torchvision as tv; [tv.datasets.CIFAR10('data', train=t, download=True) for t in (True, False)]"
-          rm -f data/cifar-10-python.tar.gz
-      - name: Save CIFAR-10 for the next runs
-        if: steps.cifar.outputs.cache-hit != 'true' && steps.download.outcome == 'success'
-        uses: actions/cache/save@v4
-        with:
-          path: data
-          key: cifar10-python-v1
-      - name: Autograding
-        run: python -m grader check --ci
-      - name: Upload the report
-        if: always()
-        uses: actions/upload-artifact@v4
-        with:
-          name: reglab-report
-          path: reports/
-          if-no-files-found: ignore
-"""

@@ -104,7 +104,22 @@ def render_student(result: SubmissionResult) -> str:
         passed=[c for c in result.checks if c.outcome is Outcome.PASSED],
         skipped=[c for c in result.checks if c.outcome is Outcome.SKIPPED],
         training=training_view(result.extra),
+        sources=lambda check: notebook_sources(result.extra, check.location),
     )
+
+
+def notebook_sources(extra: Mapping[str, Any], location: str | None) -> list[dict]:
+    """The student's code behind a check's location ("penalties.py:l1_penalty / l2_penalty"), when the
+    submission was a notebook: ``extra["notebook"]`` is grader.notebook's provenance (name -> cell, code)."""
+    provenance = extra.get("notebook") or {}
+    names = [n.strip() for n in (location or "").split(":", 1)[-1].split("/")]
+    found = []
+    for name in names:
+        entry = provenance.get(name) or provenance.get(name.split(".")[0])
+        if isinstance(entry, Mapping) and isinstance(entry.get("code"), str):
+            where = f"cell {entry['cell']}" if "cell" in entry else f"line {entry.get('line', '?')}"
+            found.append({"where": f"{name}, {where}", "code": entry["code"]})
+    return found
 
 
 @dataclass(frozen=True)

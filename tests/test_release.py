@@ -27,8 +27,11 @@ from grader.config import tomllib  # tomli on Python 3.10
 REPO = Path(__file__).resolve().parent.parent
 SOLUTION = REPO / "solution"
 MODULES = ("penalties", "model", "data", "train")
-HIDDEN = ("penalties.unknown_kind", "train.evaluate_mode")  # one with its own probe, one sharing a probe
-HIDDEN_ONLY_PROBE, SHARED_PROBE = "pen.unknown_kind", "train.evaluate"
+HIDDEN = ("penalties.unknown_kind", "penalties.gradients")  # one with its own probe, one sharing probes
+HIDDEN_ONLY_PROBE, SHARED_PROBE = "pen.unknown_kind", "pen.l1_mlp"
+HIDDEN_POINTS = 6
+SECRET = "course-secret-7f3a9c1e"     # REGLAB_SECRET_SEED while building: never in the release
+REPO_URL = "https://github.com/hanyang-allab/reglab-lab5"
 CONTRACT = ("l1_penalty", "l2_penalty", "penalized_loss", "DropoutMLP", "channel_stats", "normalize_transform",
             "make_loaders", "set_seed", "train_epoch", "evaluate")
 
@@ -55,8 +58,9 @@ def copy_modules(src: Path, dest: Path) -> Path:
 @pytest.fixture(scope="module")
 def release(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("release") / "lab"
-    env = {**os.environ, "REGLAB_HIDDEN": ",".join(HIDDEN)}
-    proc = subprocess.run([sys.executable, "-m", "grader", "release", "--out", str(out)], cwd=REPO, env=env,
+    env = {**os.environ, "REGLAB_HIDDEN": ",".join(HIDDEN), "REGLAB_SECRET_SEED": SECRET}
+    proc = subprocess.run([sys.executable, "-m", "grader", "release", "--out", str(out), "--repo-url", REPO_URL],
+                          cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "no reference code inside" in proc.stdout and "2 hidden left out" in proc.stdout
@@ -74,7 +78,8 @@ def test_release_holds_the_stubs_the_grader_and_its_data_but_no_solution(release
     rel = {p.relative_to(release).as_posix() for p in release_files(release)}
     for name in ("README.md", "pyproject.toml", ".gitignore", ".github/workflows/classroom.yml",
                  "grader/expected/expected.npz", "grader/expected/expected.json", "grader/expected/manifest.json",
-                 "grader/__main__.py", "grader/worker/__main__.py", "grader/checks/registry.py"):
+                 "grader/__main__.py", "grader/worker/__main__.py", "grader/checks/registry.py",
+                 "lab5_regularization.ipynb"):
         assert name in rel, name
     for stub in (REPO / "assignment").glob("*.py"):  # whatever assignment/ holds, as it is
         assert (release / "assignment" / stub.name).read_bytes() == stub.read_bytes()
@@ -86,11 +91,11 @@ def test_release_holds_the_stubs_the_grader_and_its_data_but_no_solution(release
 
 def test_hidden_checks_and_their_only_data_are_left_out(release):
     manifest = json.loads((release / "grader/expected/manifest.json").read_text())
-    assert manifest["hidden_checks"] == 2 and manifest["hidden_points"] == 4
+    assert manifest["hidden_checks"] == 2 and manifest["hidden_points"] == HIDDEN_POINTS
     assert not set(HIDDEN) & set(manifest["checks"])
     meta = json.loads((release / "grader/expected/expected.json").read_text())
     assert HIDDEN_ONLY_PROBE not in meta["table"]["reference"]
-    assert SHARED_PROBE in meta["table"]["reference"]  # still needed by train.evaluate_values
+    assert SHARED_PROBE in meta["table"]["reference"]  # still needed by penalties.l1_value
     import numpy as np
 
     with np.load(release / "grader/expected/expected.npz") as npz:
@@ -99,7 +104,7 @@ def test_hidden_checks_and_their_only_data_are_left_out(release):
     for check_id in HIDDEN:
         assert f'"{check_id}"' not in source  # their registrations are gone, not just their data
     readme = (release / "README.md").read_text()
-    assert "2 more checks (4 points) are hidden" in readme
+    assert f"2 more checks ({HIDDEN_POINTS} points) are hidden" in readme
 
 
 def test_readme_explains_the_self_check_and_each_part_without_solution_code(release):
@@ -379,7 +384,7 @@ def _results(folder: Path) -> dict:
 def test_self_check_gives_the_stubs_zero(release, tmp_path):
     proc = run_in(release, "-m", "grader", "check", "--no-training", "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "2 hidden checks (4 points) are run by your TA" in proc.stdout
+    assert f"2 hidden checks ({HIDDEN_POINTS} points) are run by your TA" in proc.stdout
     result = _results(tmp_path / "out")
     core = [c for c in result["checks"] if c["part"] != "experiment"]
     assert core and all(c["score"] == 0 and c["outcome"] == "not_implemented" for c in core)
@@ -396,7 +401,7 @@ def test_self_check_gives_the_reference_full_marks(release, tmp_path):
     assert sum(c["score"] for c in core) == sum(c["max_score"] for c in core) > 0
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not {c["id"] for c in result["checks"]} & set(HIDDEN)
-    assert "2 hidden checks (4 points) are run by your TA" in proc.stdout
+    assert f"2 hidden checks ({HIDDEN_POINTS} points) are run by your TA" in proc.stdout
 
 
 def test_release_worker_is_the_release_grader(release):
@@ -424,7 +429,7 @@ def test_ci_run_in_the_release_reports_classroom_points(release, tmp_path):
     assert f"::notice title=Autograding complete::Points {total}/{top}" in proc.stdout.splitlines()
     assert not [line for line in proc.stdout.splitlines() if line.startswith("::error")]
     text = summary.read_text()
-    assert f"## reglab: {total}/{top} points (100%)" in text and "2 hidden checks (4 points)" in text
+    assert f"## reglab: {total}/{top} points (100%)" in text and f"2 hidden checks ({HIDDEN_POINTS} points)" in text
 
 
 def result_points(result: dict) -> tuple:
@@ -508,3 +513,142 @@ def test_hidden_setting_marks_checks_in_the_repository(tmp_path):
             "hidden = 3\n"))[0])
     with pytest.raises(ConfigError, match="environment variable REGLAB_HIDDEN.*model.nope"):
         select_checks(resolve({}, environ={"REGLAB_HIDDEN": "model.nope"}))
+
+
+# ---------------------------------------------------------------- hidden checks leak nothing, no secret
+
+
+def _release_expected(release: Path):
+    from grader.reference import load
+
+    return load(release / "grader" / "expected" / "expected")
+
+
+def test_no_expected_value_a_hidden_check_reads_is_in_the_release(release, expected):
+    """Key by key: every (variant, probe, key) a hidden check reads, on the reference's results and on
+    every known mistake's, is absent from the release's data (arrays and JSON alike)."""
+    import numpy as np
+
+    from grader.checks import REGISTRY
+    from grader.release import expected_reads
+
+    shipped = _release_expected(release)
+    with np.load(release / "grader/expected/expected.npz") as npz:
+        array_keys = set(npz.files)
+    meta = json.loads((release / "grader/expected/expected.json").read_text())
+    hidden = [c for c in REGISTRY if c.id in HIDDEN]
+    total = 0
+    for check in hidden:
+        reads = expected_reads(check, expected)
+        total += len(reads)
+        for variant, probe, key in sorted(reads):
+            assert f"{variant}|{probe}|{key}" not in array_keys, (check.id, variant, probe, key)
+            assert key not in meta["table"].get(variant, {}).get(probe, {}).get("values", {}), (check.id, probe, key)
+            outcome = shipped.table.get(variant, {}).get(probe)
+            assert outcome is None or key not in outcome.values, (check.id, variant, probe, key)
+    assert total >= 6  # penalties.gradients reads grad/* of both probes: the test has something to find
+    # Everything else is the public seed's data, unchanged: the reference's own values, key by key.
+    public_reads = set().union(*(expected_reads(c, expected) for c in REGISTRY if c.id not in HIDDEN))
+    for variant, probe, key in sorted(public_reads):
+        got = shipped.table[variant][probe].values[key]
+        want = expected.table[variant][probe].values[key]
+        assert np.array_equal(np.asarray(got), np.asarray(want)), (variant, probe, key)
+
+
+def test_a_hidden_check_that_shares_a_value_with_a_public_one_stops_the_build(expected):
+    from dataclasses import replace
+
+    from grader.checks import REGISTRY
+    from grader.release import ReleaseError, hidden_data
+
+    l1 = next(c for c in REGISTRY if c.id == "penalties.l1_value")
+    with pytest.raises(ReleaseError, match="hidden check penalties.l1_value reads the expected 'value' of probe "
+                                           "pen.l1_mlp .*public check copy.l1_value"):
+        hidden_data(expected, (replace(l1, id="copy.l1_value"),), (l1,))
+    grads = next(c for c in REGISTRY if c.id == "penalties.gradients")
+    withheld = hidden_data(expected, (l1,), (grads,))
+    assert {k for _, _, k in withheld} == {f"grad/linear{i}.weight" for i in (1, 2, 3)}
+
+
+def test_the_course_secret_is_not_in_the_release(release, tmp_path):
+    from grader.release import find_text
+
+    assert find_text(release, SECRET) == []
+    (tmp_path / "a.json").write_text(json.dumps({"seed": SECRET}))
+    assert find_text(tmp_path, SECRET) == ["a.json"]  # the guard the build runs does find it
+
+
+# ---------------------------------------------------------------- the student's notebook
+
+
+NOTEBOOK = "lab5_regularization.ipynb"
+
+
+def test_release_readme_explains_colab_first_then_the_local_path(release):
+    readme = (release / "README.md").read_text()
+    colab = readme.index("## In Google Colab")
+    assert colab < readme.index("## On your own machine")
+    assert f"[Open in Colab](https://colab.research.google.com/github/hanyang-allab/reglab-lab5/blob/main/{NOTEBOOK})" \
+        in readme
+    assert readme.index("File → Save a copy in Drive") < readme.index("## On your own machine")
+
+
+def test_the_notebook_is_valid_and_made_from_the_stubs_single_source(release):
+    import nbformat
+
+    from grader import lab_notebook, stubgen
+
+    nb = nbformat.read(str(release / NOTEBOOK), as_version=4)
+    nbformat.validate(nb)
+    assert nb == lab_notebook.render(SOLUTION, REPO_URL)  # drift: what release writes is what the source gives
+    stubs = stubgen.generate(SOLUTION)
+    cells = lab_notebook.function_cells(nb)
+    assert set(cells) == set(CONTRACT)
+    for module in MODULES:  # each function's cell is its stub, docstring and NotImplementedError included
+        tree = ast.parse(stubs[f"{module}.py"])
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                assert ast.dump(ast.parse(nb.cells[cells[node.name]].source).body[0]) == ast.dump(node), node.name
+                assert ast.get_docstring(node) and "NotImplementedError" in nb.cells[cells[node.name]].source
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "정규화" in text and "Dropout" in text and "Self-check" in text
+    last = nb.cells[-1].source
+    assert REPO_URL in last and "torchvision.datasets.CIFAR10" in last and '"grader", "check"' in last
+    assert NOTEBOOK in last and "display(HTML(" in last
+
+
+def _graded_notebook(nb, tmp_path, grade):
+    import nbformat
+
+    from grader.notebook import extract
+
+    nbformat.write(nb, str(tmp_path / NOTEBOOK))
+    notices = extract(tmp_path / NOTEBOOK, tmp_path / "extracted")
+    return grade(tmp_path / "extracted"), notices
+
+
+def test_the_untouched_notebook_grades_zero_not_implemented(release, tmp_path, grade):
+    import nbformat
+
+    result, notices = _graded_notebook(nbformat.read(str(release / NOTEBOOK), as_version=4), tmp_path, grade)
+    assert not notices, notices
+    assert result.checks and all(c.outcome.value == "not_implemented" and c.score == 0 for c in result.checks)
+
+
+def test_the_notebook_with_the_reference_pasted_in_grades_full_marks(release, tmp_path, grade):
+    import nbformat
+
+    from grader import lab_notebook
+
+    nb = nbformat.read(str(release / NOTEBOOK), as_version=4)
+    for name, index in lab_notebook.function_cells(nb).items():  # what a student does: edit each function's cell
+        module = next(m for m in MODULES if any(n.name == name for n in ast.parse(
+            (SOLUTION / f"{m}.py").read_text()).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))))
+        src = (SOLUTION / f"{module}.py").read_text()
+        node = next(n for n in ast.parse(src).body if getattr(n, "name", None) == name)
+        nb.cells[index].source = ast.get_source_segment(src, node)
+    result, notices = _graded_notebook(nb, tmp_path, grade)
+    assert not notices, notices
+    assert result.checks and all(c.outcome.value == "passed" for c in result.checks), \
+        [(c.id, c.message) for c in result.checks if c.outcome.value != "passed"]
+    assert sum(c.score for c in result.checks) == sum(c.max_score for c in result.checks) > 0
