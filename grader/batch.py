@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -17,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import report_html
+from . import report_html, shard
 from .checks import CORE, REGISTRY
 from .config import Config
+from .course import Course
 from .files import safe_name
 from .grading import _broken, grade_submission, load_expected
 from .results import SubmissionResult
@@ -72,19 +72,22 @@ def unpack(archive: Path, dest: Path) -> Path:
 class Batch:
     results: list[SubmissionResult]
     elapsed: float
+    course: Course | None = None   # the roster matching and late policy it was graded under
 
 
 def grade_all(root: Path, out: Path, config: Config,
               on_result: Callable[[SubmissionResult, int, int], None] = lambda r, i, n: None) -> Batch:
     started = time.monotonic()
-    subs = discover(root)
+    everything = discover(root)
+    subs = shard.select(everything, config.shard)
+    course = Course.load(config, root, [p.name for _, p in everything])
     expected = load_expected(config)  # once, shared by every submission
     checks = REGISTRY if config.training else CORE
     results: dict[str, SubmissionResult] = {}
     lock = threading.Lock()
 
     def one(name: str, path: Path) -> SubmissionResult:
-        tmp = None
+        tmp, entry = None, path
         try:
             if path.is_file():
                 tmp = Path(tempfile.mkdtemp(prefix="reglab-zip-"))
@@ -98,6 +101,7 @@ def grade_all(root: Path, out: Path, config: Config,
         finally:
             if tmp:
                 shutil.rmtree(tmp, ignore_errors=True)
+        result = course.annotate(result, entry)
         gradescope.write(result, out / name)
         write_report(result, out / name)
         with lock:
@@ -110,7 +114,7 @@ def grade_all(root: Path, out: Path, config: Config,
         for future in [pool.submit(one, n, p) for n, p in subs]:
             future.result()
     ordered = [results[n] for n, _ in subs]
-    batch = Batch(ordered, round(time.monotonic() - started, 3))
+    batch = Batch(ordered, round(time.monotonic() - started, 3), course)
     write_class_files(batch, out)
     return batch
 
@@ -125,16 +129,7 @@ def write_class_files(batch: Batch, out: Path) -> None:
 
 
 def progress_printer(stream=None) -> Callable[[SubmissionResult, int, int], None]:
-    """A one-line progress bar on a terminal, one line per submission otherwise (CI logs)."""
-    def show(result: SubmissionResult, done: int, total: int) -> None:
-        out = stream or sys.stderr
-        width = 24
-        bar = "#" * (width * done // max(total, 1))
-        line = (f"[{bar:<{width}}] {done}/{total}  {result.name}: {result.score:g}/{result.max_score:g}"
-                f" ({result.duration:.1f} s)")
-        if out.isatty():
-            out.write("\r\033[K" + line + ("\n" if done == total else ""))
-        else:
-            out.write(line + "\n")
-        out.flush()
-    return show
+    """The batch's progress display (grader/progress.py)."""
+    from . import progress
+
+    return progress.printer(stream)

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from .. import course
 from ..files import write_atomic
 from ..results import PARTS, STATUS_LABELS, Outcome, SubmissionResult, status
 
@@ -14,11 +15,13 @@ def grades_csv(results: list[SubmissionResult]) -> str:
     parts = [p for p in PARTS if any(p in r.parts() for r in results)]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["name", *parts, "total", "max", "percent", "status", "seconds"])
+    who, late = course.columns(results)  # roster and late-penalty columns, when the batch has them
+    writer.writerow(["name", *who.head, *parts, "total", *late.head, "max", "percent", "status", "seconds"])
     for r in results:
         scores = r.parts()
-        writer.writerow([r.name, *(f"{scores[p][0]:g}" if p in scores else "" for p in parts),
-                         f"{r.score:g}", f"{r.max_score:g}", f"{r.percent:.1f}", STATUS_LABELS[status(r)], f"{r.duration:.1f}"])
+        writer.writerow([r.name, *who.row(r), *(f"{scores[p][0]:g}" if p in scores else "" for p in parts),
+                         f"{r.score:g}", *late.row(r), f"{r.max_score:g}", f"{r.percent:.1f}", STATUS_LABELS[status(r)],
+                         f"{r.duration:.1f}"])
     return out.getvalue()
 
 
