@@ -87,7 +87,8 @@ def _course_commands(sub) -> None:
     similarity.add_argument("dir", type=Path, help="a graded folder")
     similarity.add_argument("--out", type=Path, default=None, help="default DIR/similarity/")
     similarity.add_argument("--submissions", type=Path, default=None, help="where the entries are now, if moved")
-    similarity.add_argument("--threshold", type=float, default=0.5, help="shared fraction of a file (default 0.5)")
+    similarity.add_argument("--threshold", type=float, default=0.7,
+                            help="shared fraction of a file (default 0.7: independent short solutions share up to ~55%%)")
     similarity.add_argument("--top", type=int, default=20, help="pairs per part (default 20)")
     similarity.add_argument("--boilerplate", type=Path, action="append", default=[],
                             help="given code that never counts (e.g. the notebook template); repeatable")
