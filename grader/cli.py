@@ -139,6 +139,9 @@ def cmd_grade(args) -> int:
     if not args.submissions.is_dir():
         raise UsageError(f"{args.submissions} is not a folder of submissions")
     batch = grade_all(args.submissions, args.out, cfg, progress_printer())
+    if not batch.results and cfg.shard:  # a small class can leave a shard empty: nothing to do is fine
+        print(f"shard {cfg.shard}: no submission of {args.submissions} falls in this slice")
+        return EXIT_OK
     if not batch.results:
         raise UsageError(f"no submissions (folders or .zip files) found in {args.submissions}"
                          + (f" for shard {cfg.shard}" if cfg.shard else ""))

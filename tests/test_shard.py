@@ -67,3 +67,15 @@ def test_merged_equals_unsharded(subs, tmp_path):
         assert (merged / sub.name / "results.json").read_text() == (sub / "results.json").read_text()
     # The same submission in two folders is an error, not a silent overwrite.
     assert cli.main(["merge", str(parts[0]), str(parts[0]), "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_an_empty_shard_succeeds_and_merges(tmp_path, subs, monkeypatch):
+    lone = tmp_path / "lone"
+    (lone / "only").mkdir(parents=True)
+    (lone / "only" / "penalties.py").write_text("# 1\n")
+    outs = [tmp_path / f"s{k}" for k in (1, 2, 3)]
+    for k, out in enumerate(outs, 1):
+        assert cli.main(["grade", str(lone), "--out", str(out), "--no-training", "--shard", f"{k}/3"]) == 0
+    assert sum(1 for o in outs for _ in o.glob("*/results.json")) == 1
+    assert cli.main(["merge", *map(str, outs), "--out", str(tmp_path / "m")]) == 0
+    assert (tmp_path / "m" / "grades.csv").read_text().count("\n") == 2
