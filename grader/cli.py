@@ -146,7 +146,10 @@ def cmd_grade(args) -> int:
         raise UsageError(f"no submissions (folders or .zip files) found in {args.submissions}"
                          + (f" for shard {cfg.shard}" if cfg.shard else ""))
     if batch.course and batch.course.matching:
+        from .files import write_atomic
+
         print(batch.course.matching.summary(), file=sys.stderr)
+        write_atomic(args.out / "roster.txt", batch.course.matching.summary() + "\n")
     mean = sum(r.percent for r in batch.results) / len(batch.results)
     print(f"graded {len(batch.results)} submission(s) in {batch.elapsed:.1f} s, mean {mean:.1f}% → "
           f"{args.out / 'index.html'}, {args.out / 'grades.csv'}, {args.out / 'junit.xml'}")
