@@ -57,3 +57,25 @@ def test_each_worker_gets_its_share_of_the_gpu():
     assert gpu_memory_fraction(resolve({"jobs": 4}, environ={}, config_file=None)) == 0.2375
     assert gpu_memory_fraction(resolve({"gpu_memory_fraction": 0.3}, environ={}, config_file=None)) == 0.3
     assert "gpu_memory_fraction" in inspect.signature(run_experiment).parameters
+
+
+def test_grade_with_a_roster_reports_who_is_missing_and_exports(tmp_path, monkeypatch):
+    from grader import batch, cli
+
+    monkeypatch.setattr(batch, "grade_submission", lambda path, config, name=None, checks=None, expected=None:
+                        graded(name))
+    monkeypatch.setattr(batch, "load_expected", lambda config: None)
+    subs = tmp_path / "subs"
+    (subs / "이서연_2001_assignsubmission_file_").mkdir(parents=True)
+    (subs / "nobody_lab").mkdir()
+    roster = tmp_path / "roster.csv"
+    roster.write_bytes("학번,이름,이메일,분반\n20230002,이서연,lee@x.kr,2\n20230009,정하늘,j@x.kr,1\n".encode("cp949"))
+    out = tmp_path / "out"
+    assert cli.main(["grade", str(subs), "--out", str(out), "--no-training", "--roster", str(roster)]) == 0
+    report = (out / "roster.txt").read_text()
+    assert "1 of 2 submission(s) matched" in report and "'nobody_lab'" in report and "정하늘" in report
+    assert cli.main(["export", str(out), "--format", "canvas", "--roster", str(roster)]) == 0
+    rows = list(csv.reader(io.StringIO((out / "canvas.csv").read_text())))
+    assert rows[2][:3] == ["이서연", "", "20230002"] and rows[2][5] == "40" and rows[3][5] == ""
+    assert cli.main(["export", str(out), "--format", "csv"]) == 0
+    assert (out / "csv.csv").read_bytes().startswith(b"\xef\xbb\xbf")      # Excel needs the BOM
