@@ -24,10 +24,6 @@ from .config import Config
 UNITS = {"day": dt.timedelta(days=1), "hour": dt.timedelta(hours=1)}
 
 
-class LateError(ValueError):
-    pass
-
-
 def check_setting(name: str, value: str) -> None:
     """Raise ValueError when a late-policy setting cannot mean anything (called by config)."""
     if name == "timezone":

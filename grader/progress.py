@@ -70,7 +70,7 @@ class Progress:
                 self.bar = None
         else:
             flag = f"  ! {why}" if why else ""
-            slow = f"  (slowest so far)" if new_slowest and done > 1 else ""
+            slow = "  (slowest so far)" if new_slowest and done > 1 else ""
             self._line(f"[{done}/{total}] {result.name}: {result.score:g}/{result.max_score:g} "
                        f"in {result.duration:.1f} s · {rate * 60:.1f}/min · ETA {_eta(eta)}{flag}{slow}")
         if done == total and self.failing:

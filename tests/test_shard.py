@@ -1,7 +1,6 @@
 """grade --shard K/N is deterministic and stable under added files; merge of the shards equals the
 unsharded batch (every class file, with the per-submission times taken out)."""
 import hashlib
-import io
 import re
 
 import pytest

@@ -1,7 +1,6 @@
 """The similarity report on a batch where two submissions share a renamed copy of one part:
 that pair tops its part, independently written variants stay under the threshold, the stub's own
 code never counts, the page escapes the code, and no grade changes."""
-import json
 import re
 import zipfile
 from pathlib import Path
