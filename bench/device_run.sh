@@ -16,3 +16,9 @@ for i in 1 2 3; do
 done
 grep -h '"device"\|seconds' "$OUT/check3/solution/results.json" | head -3
 python3 bench/bench_training.py --data .device/cifar --seeds 20 --device cuda 2>&1 | tee "$OUT/bench_training_gpu.log"
+# The GPU batch (issue 15): N submissions with the training check sharing the one GPU, each worker
+# capped by torch.cuda.set_per_process_memory_fraction (0.95 / --jobs unless gpu_memory_fraction).
+for jobs in 1 4; do
+    python3 bench/bench_course.py --n 16 --training --data .device/cifar --device cuda --jobs "$jobs" 2>&1 \
+        | tee "$OUT/bench_course_gpu_jobs$jobs.log"
+done

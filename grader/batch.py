@@ -18,13 +18,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
-from . import report_html
+from . import report_html, shard
 from .checks import CORE, REGISTRY
 from .config import Config
+from .course import Course
 from .grading import _broken, grade_submission, load_expected
 from .reference import course_seed
 from .intake import Entry, content_key, discover
-from .results import SubmissionResult, status_label
+from .results import SubmissionResult
 from .writers import gradescope, tables
 
 PACKAGE = Path(__file__).resolve().parent
@@ -43,6 +44,7 @@ class Batch:
     graded: tuple[str, ...] = ()      # names graded in this run
     kept: tuple[str, ...] = ()        # names whose earlier result was kept (--resume)
     everyone: tuple[SubmissionResult, ...] = ()  # every result in the output folder: the class files
+    course: Course | None = None   # the roster matching and late policy it was graded under
 
 
 def grader_key(config: Config, extra: str = "") -> str:
@@ -113,7 +115,9 @@ def grade_all(root: Path, out: Path, config: Config,
               on_result: Callable[[SubmissionResult, int, int], None] = lambda r, i, n: None, *,
               only: tuple[str, ...] = (), resume: bool = False) -> Batch:
     started = time.monotonic()
-    entries = select(discover(root, skip=(out,)), only)
+    everything = discover(root, skip=(out,))
+    entries = select(shard.select(everything, config.shard), only)
+    course = Course.load(config, root, [e.path.name for e in everything])
     checks = REGISTRY if config.training else CORE
     out.mkdir(parents=True, exist_ok=True)
     seed = course_seed(config.secret_seed, out)  # inputs no release has the expected values of
@@ -133,7 +137,7 @@ def grade_all(root: Path, out: Path, config: Config,
     lock = threading.Lock()
 
     def one(entry: Entry) -> None:
-        result = grade_one(entry, config, checks, expected, keys[entry.name], seed)
+        result = course.annotate(grade_one(entry, config, checks, expected, keys[entry.name], seed), entry.path)
         write_one(result, out)
         with lock:
             results[entry.name] = result
@@ -145,7 +149,7 @@ def grade_all(root: Path, out: Path, config: Config,
     elapsed = round(time.monotonic() - started, 3)
     everyone = tuple(collect(out))
     write_class_files(list(everyone), out, elapsed)
-    return Batch([results[e.name] for e in entries], elapsed, tuple(e.name for e in todo), kept, everyone)
+    return Batch([results[e.name] for e in entries], elapsed, tuple(e.name for e in todo), kept, everyone, course)
 
 
 def write_report(result: SubmissionResult, folder: Path) -> None:
@@ -158,16 +162,7 @@ def write_class_files(results: list[SubmissionResult], out: Path, elapsed: float
 
 
 def progress_printer(stream=None) -> Callable[[SubmissionResult, int, int], None]:
-    """A one-line progress bar on a terminal, one line per submission otherwise (CI logs)."""
-    def show(result: SubmissionResult, done: int, total: int) -> None:
-        out = stream or sys.stderr
-        width = 24
-        bar = "#" * (width * done // max(total, 1))
-        line = (f"[{bar:<{width}}] {done}/{total}  {result.display}: {result.score:g}/{result.max_score:g}"
-                f" {status_label(result)} ({result.duration:.1f} s)")
-        if out.isatty():
-            out.write("\r\033[K" + line + ("\n" if done == total else ""))
-        else:
-            out.write(line + "\n")
-        out.flush()
-    return show
+    """The batch's progress display (grader/progress.py)."""
+    from . import progress
+
+    return progress.printer(stream)

@@ -14,6 +14,9 @@ from pathlib import Path
 from . import config as configuration
 from . import isolation
 from . import stubgen
+from .lms import ExportError
+from .roster import RosterError
+from .shard import ShardError
 
 EXIT_OK, EXIT_BELOW, EXIT_USAGE = 0, 1, 2
 
@@ -65,7 +68,10 @@ def parser() -> argparse.ArgumentParser:
                             "files still list every result in --out")
     grade.add_argument("--resume", action="store_true",
                        help="keep each result in --out made from the same submission content by the same grader")
+    grade.add_argument("--roster", default=None, help="roster CSV: match submissions to students (grader/roster.py)")
+    grade.add_argument("--shard", default=None, metavar="K/N", help="grade only slice K of N (then: merge)")
     _common(grade)
+    _course_commands(sub)
     data = sub.add_parser("data", help="get CIFAR-10 for the training check (download it, or say which file "
                                        "to put where) and verify it")
     data.add_argument("--data", default=None, help="where it goes (default ./data; env REGLAB_DATA)")
@@ -88,8 +94,40 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _course_commands(sub) -> None:
+    from .lms import FORMATS
+
+    export = sub.add_parser("export", help="gradebook file for Canvas, Moodle, Blackboard or a plain CSV")
+    export.add_argument("dir", type=Path, help="a graded folder")
+    export.add_argument("--format", required=True, choices=FORMATS)
+    export.add_argument("--roster", default=None, help="roster CSV (default: the one it was graded with)")
+    export.add_argument("--out", type=Path, default=None, help="file to write (default DIR/<format>.csv)")
+    export.add_argument("--assignment", default="Regularization lab", help="the LMS column's name")
+    export.add_argument("--assignment-id", default="", help="the LMS column's id (Canvas assignment / Blackboard column)")
+    export.add_argument("--scale", type=float, default=None, help="the LMS column's points (rescales the score)")
+    export.add_argument("--parts", action="store_true", help="one more column per part")
+    export.add_argument("--missing", choices=("blank", "zero"), default="blank",
+                        help="rostered students without a submission: empty cell (default) or 0")
+    export.add_argument("--moodle-lang", choices=("en", "ko"), default="en", help="the Moodle site's language")
+    export.add_argument("--template", type=Path, default=None, help="Moodle: the worksheet downloaded from the site")
+    export.add_argument("--config", type=Path, default=None)
+    similarity = sub.add_parser("similarity", help="similar pairs per part, side by side, for human review")
+    similarity.add_argument("dir", type=Path, help="a graded folder")
+    similarity.add_argument("--out", type=Path, default=None, help="default DIR/similarity/")
+    similarity.add_argument("--submissions", type=Path, default=None, help="where the entries are now, if moved")
+    similarity.add_argument("--threshold", type=float, default=0.7,
+                            help="shared fraction of a file (default 0.7: independent short solutions share up to ~55%%)")
+    similarity.add_argument("--top", type=int, default=20, help="pairs per part (default 20)")
+    similarity.add_argument("--boilerplate", type=Path, action="append", default=[],
+                            help="given code that never counts (e.g. the notebook template); repeatable")
+    merge = sub.add_parser("merge", help="merge the folders of grade --shard runs into one")
+    merge.add_argument("parts", type=Path, nargs="+")
+    merge.add_argument("--out", type=Path, required=True)
+
+
 def _config(args) -> configuration.Config:
-    cli = {k: getattr(args, k, None) for k in ("training", "data", "fail_under", "device", "jobs", "unsafe_no_sandbox")}
+    cli = {k: getattr(args, k, None) for k in ("training", "data", "fail_under", "device", "jobs", "unsafe_no_sandbox",
+                                           "roster", "shard")}
     return configuration.resolve(cli, config_file=args.config)
 
 
@@ -173,6 +211,14 @@ def cmd_grade(args) -> int:
         batch = grade_all(args.submissions, args.out, cfg, progress_printer(), only=only, resume=args.resume)
     except BatchError as exc:
         raise UsageError(str(exc)) from None
+    if not batch.results and cfg.shard:  # a small class can leave a shard empty: nothing to do is fine
+        print(f"shard {cfg.shard}: no submission of {args.submissions} falls in this slice")
+        return EXIT_OK
+    if batch.course and batch.course.matching:
+        from .files import write_atomic
+
+        print(batch.course.matching.summary(), file=sys.stderr)
+        write_atomic(args.out / "roster.txt", batch.course.matching.summary() + "\n")
     mean = sum(r.percent for r in batch.results) / len(batch.results)
     kept = f" ({len(batch.kept)} kept from an earlier run)" if batch.kept else ""
     say(f"graded {len(batch.graded)} submission(s){kept} in {batch.elapsed:.1f} s, mean {mean:.1f}%; the class "
@@ -265,8 +311,68 @@ def cmd_gradescope(args) -> int:
     return EXIT_OK
 
 
+def _graded(folder: Path):
+    from .writers import gradescope
+
+    paths = sorted(folder.glob(f"*/{gradescope.RESULTS_FILE}"))
+    if not paths:
+        raise UsageError(f"no */{gradescope.RESULTS_FILE} found in {folder}: pass a graded folder")
+    return [gradescope.read(p) for p in paths]
+
+
+def cmd_export(args) -> int:
+    from . import course, lms, roster
+
+    cfg = configuration.resolve({"roster": args.roster}, config_file=args.config)
+    results = sorted(_graded(args.dir), key=lambda r: (str(r.extra.get("entry", r.name)), r.name))
+    students = roster.read(Path(cfg.roster), cfg.roster_columns) if cfg.roster else ()
+    if students:
+        results, matching = course.attach(results, students)
+        print(matching.summary(), file=sys.stderr)
+    opts = lms.Options(assignment=args.assignment, assignment_id=args.assignment_id, scale=args.scale,
+                       parts=args.parts, missing=args.missing, lang=args.moodle_lang)
+    template = args.template.read_bytes() if args.template else None
+    text = lms.export(args.format, results, students, opts, template)
+    out = args.out or args.dir / f"{args.format}.csv"
+    from .files import write_atomic
+
+    # Excel opens UTF-8 only with a BOM; the LMS importers want none.
+    write_atomic(out, ("\ufeff" if args.format == "csv" else "") + text)
+    print(f"wrote {out} ({args.format}, {text.count(chr(10)) - 1} row(s))")
+    return EXIT_OK
+
+
+def cmd_similarity(args) -> int:
+    from . import similarity
+    from .files import write_atomic
+
+    results = _graded(args.dir)
+    codes = similarity.collect(results, args.submissions)
+    pairs = similarity.compare(codes, threshold=args.threshold, top=args.top, boilerplate=args.boilerplate)
+    out = args.out or args.dir / "similarity"
+    write_atomic(out / "index.html", similarity.render(pairs, threshold=args.threshold,
+                                                         counts={p: len(c) for p, c in codes.items()}))
+    for part, found in pairs.items():
+        for pair in found[:3]:
+            print(f"{part}: {pair.a} ~ {pair.b} {pair.similarity:.0%}")
+    print(f"wrote {out / 'index.html'} ({sum(map(len, pairs.values()))} pair(s) at or above "
+          f"{args.threshold:.0%}; no grade changed)")
+    return EXIT_OK
+
+
+def cmd_merge(args) -> int:
+    from . import shard
+    from .batch import write_class_files
+
+    results = shard.merge(args.parts, args.out)
+    write_class_files(results, args.out, round(sum(r.duration for r in results), 3))
+    print(f"merged {len(results)} submission(s) from {len(args.parts)} folder(s) into {args.out}")
+    return EXIT_OK
+
+
 COMMANDS = {"check": cmd_check, "grade": cmd_grade, "report": cmd_report, "stubs": cmd_stubs,
-            "release": cmd_release, "gradescope": cmd_gradescope, "data": cmd_data}
+            "release": cmd_release, "gradescope": cmd_gradescope, "data": cmd_data,
+            "export": cmd_export, "similarity": cmd_similarity, "merge": cmd_merge}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -276,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"grader(\.|$)")
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, configuration.ConfigError, stubgen.StubError) as exc:
+    except (UsageError, configuration.ConfigError, stubgen.StubError, RosterError, ExportError, ShardError) as exc:
         say(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

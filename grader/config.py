@@ -49,6 +49,18 @@ class Config:
     unsafe_no_sandbox: bool = False                  # grade even where no backend can isolate the worker
     secret_seed: str = ""                            # the course secret probes draw their inputs from ("" = public)
     lang: str = ""                                   # ko | en ("" = from the locale)
+    # A course (grader/roster.py, grader/late.py): the roster and the late-work policy.
+    roster: str = ""                                 # roster CSV ("" = none)
+    roster_columns: tuple[str, ...] = ()             # "field=Header" overrides, e.g. ["id=Matrikel", "name=Student"]
+    due: str = ""                                    # ISO date-time, with an offset or read in `timezone` ("" = no late policy)
+    timezone: str = "UTC"                            # IANA name, e.g. "Asia/Seoul": naive times (due, zip members) are read in it
+    late_penalty: float | None = None                # percent of the maximum per started late_unit
+    late_unit: str = "day"                           # day | hour
+    late_cap: float | None = None                    # percent: the penalty never exceeds it (None = 100)
+    late_grace_minutes: float | None = None          # lateness up to this is not late
+    no_credit_after: str = ""                        # ISO date-time: later submissions get 0 ("" = never)
+    shard: str = ""                                  # "K/N": grade only slice K of N (grader/shard.py)
+    gpu_memory_fraction: float | None = None         # per worker, with --device cuda (None = 1 / jobs)
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)  # name -> where it came from
 
     def source(self, name: str) -> str:
@@ -85,7 +97,7 @@ def _convert(name: str, raw: Any, where: str) -> Any:
         if kind == "tuple[str, ...]":  # TOML: a list of strings; environment / command line: comma-separated
             items = raw.split(",") if isinstance(raw, str) else raw
             if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
-                raise ValueError("must be a list of check ids such as [\"penalties.l1_value\"]")
+                raise ValueError("must be a list of strings such as [\"penalties.l1_value\"]")
             return tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
         if kind == "str":
             value = str(raw)
@@ -95,6 +107,15 @@ def _convert(name: str, raw: Any, where: str) -> Any:
                 raise ValueError("must be auto, bwrap, unshare, uid or none")
             if name == "lang" and value not in ("", "ko", "en"):
                 raise ValueError("must be ko or en")
+            if name == "late_unit" and value not in ("day", "hour"):
+                raise ValueError("must be day or hour")
+            if name == "shard" and value:
+                from .shard import Shard
+
+                Shard.parse(value)
+            if name in ("due", "no_credit_after", "timezone") and value:
+                from .late import check_setting  # the late policy owns what its settings mean
+                check_setting(name, value)
             return value
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: bad value {raw!r} for {name}: {exc}") from None

@@ -121,6 +121,12 @@ def training_threads(config: Config) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, config.jobs))
 
 
+def gpu_memory_fraction(config: Config) -> float:
+    """Each worker's share of one GPU: ``gpu_memory_fraction``, else an equal slice per --jobs worker
+    (a little under, so that the CUDA contexts themselves fit beside the caps)."""
+    return config.gpu_memory_fraction or round(0.95 / max(1, config.jobs), 4)
+
+
 def grade_submission(path: Path, config: Config, name: str | None = None, checks: tuple[Check, ...] | None = None,
                      expected: Expected | None = None,
                      settings: training.Settings = training.Settings(), original: str = "",
@@ -179,6 +185,7 @@ def _grade_folder(prepared: intake.Prepared, path: Path, config: Config, name: s
             job = dataclasses.replace(job, probes=[*job.probes, "experiment.runs"], inputs=(data,))
             job.params["experiment.runs"] = settings.params(Path("inputs") / data.name, config.device,
                                                             training_threads(config))
+            job.params["experiment.runs"]["gpu_memory_fraction"] = gpu_memory_fraction(config)
             job.timeouts["experiment.runs"] = settings.timeout
             limits = dataclasses.replace(limits, total_timeout=limits.total_timeout + settings.timeout,
                                          memory_mb=0 if _gpu(config) else limits.memory_mb)

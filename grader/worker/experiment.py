@@ -40,10 +40,12 @@ def _transformed(transform, images: np.ndarray) -> torch.Tensor:
 
 
 def run_experiment(impl: Impl, *, data: str, runs: list[dict], epochs: int, batch_size: int, lr: float, seed: int,
-                   device: str, threads: int) -> dict:
+                   device: str, threads: int, gpu_memory_fraction: float | None = None) -> dict:
     started = time.monotonic()
     torch.set_num_threads(threads)
     dev = _device(device)
+    if dev.type == "cuda" and gpu_memory_fraction:  # several workers share one GPU: each gets its slice
+        torch.cuda.set_per_process_memory_fraction(gpu_memory_fraction)
     with np.load(data, allow_pickle=False) as npz:
         train_x, train_y, test_x, test_y = (npz[k] for k in ("train_x", "train_y", "test_x", "test_y"))
     mean, std = call(impl, "data", "channel_stats", train_x.copy())

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from .. import course
 from ..files import write_atomic
 from ..results import PARTS, Outcome, SubmissionResult, status_label
 
@@ -14,13 +15,14 @@ def grades_csv(results: list[SubmissionResult]) -> str:
     parts = [p for p in PARTS if any(p in r.parts() for r in results)]
     out = io.StringIO()
     writer = csv.writer(out)
+    who, late = course.columns(results)  # roster and late-penalty columns, when the batch has them
     # "name" is the entry as handed in; "folder" the unique folder its results are in.
-    writer.writerow(["name", *parts, "total", "max", "percent", "status", "seconds", "folder"])
+    writer.writerow(["name", *who.head, *parts, "total", *late.head, "max", "percent", "status", "seconds", "folder"])
     for r in results:
         scores = r.parts()
-        writer.writerow([r.display, *(f"{scores[p][0]:g}" if p in scores else "" for p in parts),
-                         f"{r.score:g}", f"{r.max_score:g}", f"{r.percent:.1f}", status_label(r), f"{r.duration:.1f}",
-                         r.name])
+        writer.writerow([r.display, *who.row(r), *(f"{scores[p][0]:g}" if p in scores else "" for p in parts),
+                         f"{r.score:g}", *late.row(r), f"{r.max_score:g}", f"{r.percent:.1f}", status_label(r),
+                         f"{r.duration:.1f}", r.name])
     return out.getvalue()
 
 
