@@ -113,3 +113,56 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Mark ``message`` for extraction only; translate it later with ``_()``."""
     return message
+
+
+# ---------------------------------------------------------------- catalogs for a build (needs Babel)
+
+KEYWORDS = {"_": 1, "N_": 1, "ngettext": 2}  # function -> how many leading arguments are message ids
+
+
+def message_ids(package: Path, templates: bool = True) -> set[str]:
+    """Every message id a grader package's sources and templates use (as ``pybabel extract`` finds them
+    with babel.cfg; the Python side by its syntax tree, so an ``_()`` inside an f-string counts too)."""
+    import ast
+
+    from babel.messages.extract import extract_from_dir
+
+    ids: set[str] = set()
+    for path in sorted(Path(package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in KEYWORDS:
+                ids.update(a.value for a in node.args[:KEYWORDS[node.func.id]]
+                           if isinstance(a, ast.Constant) and isinstance(a.value, str))
+    folder = Path(package) / "templates"
+    if templates and folder.is_dir():
+        method = [("**.j2", "jinja2.ext:babel_extract")]
+        options = {"**.j2": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}}
+        for _file, _line, message, _comments, _context in extract_from_dir(str(folder), method, options):
+            ids.update(message if isinstance(message, tuple) else (message,))
+    ids.discard("")
+    return ids
+
+
+def compile_catalogs(dest: Path, keep: set[str]) -> list[Path]:
+    """Write ``dest/<lang>/LC_MESSAGES/reglab.mo`` with only the messages whose id is in ``keep``.
+
+    For a student release: its catalog must carry only what its own files use, or the titles and
+    hints of hidden checks would ride along in it. Returns the files written.
+    """
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    written = []
+    for lang in LANGUAGES:
+        with open(LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po", "rb") as fh:
+            catalog = read_po(fh, locale=lang)
+        for message in list(catalog):
+            ids = (message.id,) if isinstance(message.id, str) else message.id
+            if message.id and ids[0] not in keep:
+                catalog.delete(message.id, message.context)
+        out = Path(dest) / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "wb") as fh:
+            write_mo(fh, catalog)
+        written.append(out)
+    return written

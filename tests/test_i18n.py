@@ -21,7 +21,6 @@ from grader.results import CheckResult, Outcome, SubmissionResult
 
 REPO = Path(__file__).resolve().parents[1]
 GRADER = REPO / "grader"
-KEYWORDS = {"_": 1, "N_": 1, "ngettext": 2}  # function -> how many leading arguments are message ids
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
@@ -30,19 +29,9 @@ def po(lang: str):
         return read_po(fh, locale=lang)
 
 
-def ids_in_python() -> dict[str, str]:
-    """Every literal passed to _(), N_() or ngettext() in grader/ -> where, found by walking the syntax
-    tree (so a call inside an f-string, which pybabel cannot see, is found too)."""
-    found = {}
-    for path in sorted(GRADER.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in KEYWORDS:
-                for arg in node.args[:KEYWORDS[node.func.id]]:
-                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):  # else: _(a N_-marked id)
-                        found[arg.value] = f"{path.relative_to(REPO)}:{node.lineno}"
-                    else:
-                        assert node.func.id == "_", f"{path}:{node.lineno}: {node.func.id}() needs a literal"
-    return found
+def ids_in_python() -> set[str]:
+    """Every literal passed to _(), N_() or ngettext() in grader/*.py, found by walking the syntax tree."""
+    return i18n.message_ids(GRADER, templates=False)
 
 
 def extracted(method_dir: str) -> set[str]:
@@ -76,7 +65,7 @@ def placeholders(text: str) -> tuple[list[str], list[str], int]:
 
 
 def test_every_message_in_code_and_templates_is_in_both_catalogs():
-    used = set(ids_in_python()) | ids_in_templates()
+    used = i18n.message_ids(GRADER)
     for lang in ("ko", "en"):
         catalog = po(lang)
         have = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
@@ -87,7 +76,7 @@ def test_every_message_in_code_and_templates_is_in_both_catalogs():
 
 def test_pybabel_extract_sees_every_python_message():
     """A message pybabel cannot see (an _() inside an f-string) would silently drop out at the next update."""
-    unseen = set(ids_in_python()) - extracted("grader/")
+    unseen = ids_in_python() - extracted("grader/")
     assert not unseen, f"_() calls pybabel does not extract (move them out of f-strings): {sorted(unseen)}"
 
 
@@ -316,3 +305,20 @@ def test_korean_plural_has_one_form():
     i18n.activate("en")
     assert i18n.ngettext("What your code printed (%(num)s line)", "What your code printed (%(num)s lines)", 1) \
         .endswith("line)")
+
+
+def test_a_release_catalog_carries_only_what_its_files_use(tmp_path):
+    """The titles and hints of hidden checks must not reach students inside the catalog."""
+    import gettext
+
+    package = tmp_path / "grader"
+    (package / "checks").mkdir(parents=True)
+    (package / "checks" / "public.py").write_text('from ..i18n import _\nTITLE = _("Hint:")\n')
+    assert i18n.message_ids(package) == {"Hint:"}
+    written = i18n.compile_catalogs(package / "locale", i18n.message_ids(package) | {"expected:"})
+    assert len(written) == 2
+    ko = gettext.translation(i18n.DOMAIN, package / "locale", languages=["ko"])
+    assert ko.gettext("Hint:") == "힌트:" and ko.gettext("expected:") == "기댓값:"
+    assert ko.gettext("Scores by part") == "Scores by part"  # left out: not used by that package
+    full = gettext.translation(i18n.DOMAIN, GRADER / "locale", languages=["ko"])
+    assert full.gettext("Scores by part") == "파트별 점수"
