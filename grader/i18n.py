@@ -22,8 +22,8 @@ from __future__ import annotations
 import gettext
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 DOMAIN = "reglab"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
