@@ -24,6 +24,8 @@ import torch
 import torchvision
 from PIL import Image
 
+from .i18n import _, ngettext
+
 BATCHES_DIR = "cifar-10-batches-py"
 DEFAULT_DATA_ROOT = Path("data")
 ENV_VAR = "REGLAB_DATA"
@@ -34,7 +36,7 @@ _OFFICIAL_MD5 = {
     False: dict(torchvision.datasets.CIFAR10.test_list),
 }
 _META_MD5 = torchvision.datasets.CIFAR10.meta["md5"]
-_CACHE_VERSION = 1  # bump when the cache layout changes: old caches are then ignored
+_CACHE_VERSION = 2  # bump when the cache layout changes: old caches are then ignored
 _BUILD_SCRIPT = Path("shared", "data", "build_cifar10.py")
 
 
@@ -79,8 +81,8 @@ def load_cifar10(root: Path, train: bool, download: bool = False) -> CifarSplit:
         raise CifarDataError(_not_found_message(root))
     for name in names:
         if not (batches / name).is_file():
-            raise CifarDataError(f"the CIFAR-10 copy in {batches} is incomplete: {name} is "
-                                 "missing.\n" + _what_to_do(download=True))
+            raise CifarDataError(_("the CIFAR-10 copy in {folder} is incomplete: {file} is missing.").format(
+                folder=batches, file=name) + "\n" + _what_to_do(download=True))
 
     key = _cache_key(batches, names)
     split = "train" if train else "test"
@@ -144,8 +146,8 @@ def transform_all(source: CifarSplit | CifarDataset, transform,
     for i in range(len(dataset)):
         x, labels[i] = dataset[i]
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"the transform must return a torch.Tensor, not {type(x).__name__}"
-                            " (did it forget ToTensor()?)")
+            raise TypeError(_("the transform must return a torch.Tensor, not {type} (did it forget "
+                              "ToTensor()?)").format(type=type(x).__name__))
         if images is None:  # allocated once: no list of 50k tensors to stack
             images = torch.empty((len(dataset), *x.shape), dtype=torch.float32)
         images[i] = x
@@ -177,17 +179,17 @@ def _read_batch(path: Path) -> tuple[dict, str]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise CifarDataError(f"cannot read {path}: {exc.strerror}.") from None
+        raise CifarDataError(_("cannot read {path}: {error}.").format(path=path, error=exc.strerror)) from None
     try:
         # latin1 decodes the official release's Python 2 pickles (as torchvision does).
         obj = _BatchUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except Exception as exc:  # truncated or foreign files fail in many ways
-        raise CifarDataError(
-            f"{path} is not a readable CIFAR-10 batch file ({type(exc).__name__}: {exc}); it "
-            "is probably truncated or corrupt. Rebuild or re-download the copy.") from None
+        raise CifarDataError(_(
+            "{path} is not a readable CIFAR-10 batch file ({error}); it is probably truncated or corrupt. "
+            "Rebuild or re-download the copy.").format(path=path, error=f"{type(exc).__name__}: {exc}")) from None
     if not isinstance(obj, dict):
-        raise CifarDataError(f"{path} holds a {type(obj).__name__}, not a CIFAR-10 batch "
-                             "(a dict). Rebuild or re-download the copy.")
+        raise CifarDataError(_("{path} holds a {type}, not a CIFAR-10 batch (a dict). Rebuild or re-download "
+                               "the copy.").format(path=path, type=type(obj).__name__))
     obj = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
     return obj, hashlib.md5(raw).hexdigest()
 
@@ -197,16 +199,16 @@ def _batch_arrays(path: Path, batch: dict, n_classes: int) -> tuple[np.ndarray, 
     if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
             and data.shape[1] == 3 * 32 * 32):
         got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-        raise CifarDataError(f"{path}: 'data' should be a uint8 array of shape (N, 3072), not "
-                             f"{got}. Rebuild or re-download the copy.")
+        raise CifarDataError(_("{path}: 'data' should be a uint8 array of shape (N, 3072), not {got}. "
+                               "Rebuild or re-download the copy.").format(path=path, got=got))
     try:
         targets = np.asarray(labels, dtype=np.int64)
     except (TypeError, ValueError):
         targets = None
     if targets is None or targets.shape != (len(data),) or \
             (len(targets) and not 0 <= targets.min() <= targets.max() < n_classes):
-        raise CifarDataError(f"{path}: 'labels' should be {len(data)} class numbers in "
-                             f"0..{n_classes - 1}. Rebuild or re-download the copy.")
+        raise CifarDataError(_("{path}: 'labels' should be {n} class numbers in 0..{last}. Rebuild or "
+                               "re-download the copy.").format(path=path, n=len(data), last=n_classes - 1))
     # Stored as CHW rows; torchvision's CIFAR10.data is HWC.
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), targets
 
@@ -216,8 +218,8 @@ def _decode(batches: Path, train: bool) -> tuple[np.ndarray, np.ndarray, dict]:
     classes = meta.get("label_names")
     if not (isinstance(classes, list) and classes
             and all(isinstance(c, (str, bytes)) for c in classes)):
-        raise CifarDataError(f"{batches / _META}: 'label_names' should be a list of class "
-                             "names. Rebuild or re-download the copy.")
+        raise CifarDataError(_("{path}: 'label_names' should be a list of class names. Rebuild or "
+                               "re-download the copy.").format(path=batches / _META))
     classes = [c.decode() if isinstance(c, bytes) else c for c in classes]
     datas, targets, differ = [], [], []
     for name, official_md5 in _OFFICIAL_MD5[train].items():
@@ -229,14 +231,8 @@ def _decode(batches: Path, train: bool) -> tuple[np.ndarray, np.ndarray, dict]:
             differ.append(name)
     if meta_md5 != _META_MD5:
         differ.append(_META)
-    notice = None
-    if differ:
-        files = ", ".join(differ)
-        notice = (f"md5 of {files} {'differs' if len(differ) == 1 else 'differ'} from the "
-                  "official release: using it as an unofficial copy (e.g. the offline JPEG "
-                  "mirror)")
-    info = {"version": _CACHE_VERSION, "classes": classes, "verified": not differ,
-            "notice": notice}
+    # The cache keeps the file names, not the sentence: the notice is worded in the reader's language.
+    info = {"version": _CACHE_VERSION, "classes": classes, "verified": not differ, "differ": differ}
     return np.concatenate(datas), np.concatenate(targets), info
 
 
@@ -294,9 +290,18 @@ def _write_cache(cache: Path, data: np.ndarray, targets: np.ndarray, info: dict)
     return True
 
 
+def _notice(differ: list[str]) -> str | None:
+    if not differ:
+        return None
+    return ngettext("md5 of {files} differs from the official release: using it as an unofficial copy "
+                    "(e.g. the offline JPEG mirror)",
+                    "md5 of {files} differ from the official release: using them as an unofficial copy "
+                    "(e.g. the offline JPEG mirror)", len(differ)).format(files=", ".join(differ))
+
+
 def _split(data, targets, info, batches) -> CifarSplit:
     return CifarSplit(data=data, targets=targets, classes=tuple(info["classes"]),
-                      verified=info["verified"], notice=info["notice"], source=batches)
+                      verified=info["verified"], notice=_notice(info["differ"]), source=batches)
 
 
 # --- downloading, and what to tell the user -----------------------------------------------
@@ -317,7 +322,8 @@ def _not_found_message(root: Path) -> str:
     where = root / BATCHES_DIR
     if not where.is_absolute():
         where = f"{where} ({where.absolute()})"
-    return f"CIFAR-10 not found: there is no directory {where}.\n" + _what_to_do(download=True)
+    return _("CIFAR-10 not found: there is no directory {folder}.").format(folder=where) + "\n" + \
+        _what_to_do(download=True)
 
 
 ARCHIVE = torchvision.datasets.CIFAR10.filename          # cifar-10-python.tar.gz
@@ -349,8 +355,8 @@ def _what_to_do(download: bool, root: Path | None = None) -> str:
                      "which file to put where)")
     script = _build_script()
     if script is not None:
-        lines.append(f"  - or build the offline copy: python {script} DIR")
-    return "What to do:\n" + "\n".join(lines)
+        lines.append("  - " + _("or build the offline copy: python {script} DIR").format(script=script))
+    return _("What to do:") + "\n" + "\n".join(lines)
 
 
 def _build_script() -> Path | None:

@@ -3,6 +3,10 @@
 Pages carry inline CSS and no external resources. The student page has no script at all; the
 summary has one small sort script, allowed by its hash in a Content-Security-Policy, so that
 markup a student smuggles into a message could not run even if escaping ever failed.
+
+Text is translated as it is rendered (grader.i18n; the templates use Jinja's i18n extension with
+``_()``/``ngettext`` bound to the active catalog); ``<html lang>`` names the language, so the
+stylesheet picks a Korean font stack and Korean line breaking for Korean pages.
 """
 from __future__ import annotations
 
@@ -22,24 +26,31 @@ import jinja2
 from markupsafe import Markup
 
 from grader.files import write_atomic
+from grader.i18n import N_, _, current, ngettext
 # status is re-exported: the summary's view and grades.csv share one definition (grader.results)
 from grader.results import (PARTS, STATUS_LABELS, CheckResult, Outcome, SubmissionResult, status,  # noqa: F401
                             troubles, worst)
 
-OUTCOME_LABELS = {
-    Outcome.PASSED: "passed",
-    Outcome.FAILED: "failed",
-    Outcome.ERROR: "error",
-    Outcome.TIMEOUT: "timed out",
-    Outcome.NOT_IMPLEMENTED: "not implemented",
-    Outcome.SKIPPED: "skipped",
-    Outcome.GRADER_ERROR: "grader error",
+OUTCOME_LABELS = {  # message ids: the templates translate them
+    Outcome.PASSED: N_("passed"),
+    Outcome.FAILED: N_("failed"),
+    Outcome.ERROR: N_("error"),
+    Outcome.TIMEOUT: N_("timed out"),
+    Outcome.NOT_IMPLEMENTED: N_("not implemented"),
+    Outcome.SKIPPED: N_("skipped"),
+    Outcome.GRADER_ERROR: N_("grader error"),
 }
+# What a person reads for each status key; grades.csv keeps results.STATUS_LABELS (machine-read).
+STATUS_TEXT = {"grader_error": N_("grader error"), "crashed": N_("crashed"), "timeout": N_("timed out"),
+               "ok": N_("ok")}
 EXPECTED_RUNS = ("baseline", "l2", "dropout", "both")
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 _RUN_COLOURS = {"baseline": "#000000", "l2": "#0072B2", "dropout": "#E69F00", "both": "#009E73"}
 _SPARE_COLOURS = ("#CC79A7", "#D55E00", "#56B4E9", "#999999")
 _PASS, _FAIL, _INK, _MUTED = "#1a7f37", "#b42318", "#1b1b1b", "#5c5c5c"
+# The same Korean fonts as the stylesheet's: an SVG's font-family attribute does not inherit the page's.
+SVG_FONTS = ('system-ui, "Noto Sans CJK KR", "Noto Sans KR", "Apple SD Gothic Neo", "Malgun Gothic", '
+             'sans-serif')
 _BASE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
 
@@ -51,13 +62,15 @@ def fmt_points(x: float) -> str:
 
 def fmt_seconds(s: float) -> str:
     if s < 60:
-        return f"{s:.1f} s"
+        return _("{s} s").format(s=f"{s:.1f}")
     minutes, secs = divmod(round(s), 60)
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min {secs} s"
+    if minutes >= 60:
+        return _("{h} h {min} min").format(h=minutes // 60, min=minutes % 60)
+    return _("{min} min {s} s").format(min=minutes, s=secs)
 
 
 def fmt_loss(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.4f}"
+    return _("n/a") if v is None else f"{v:.4f}"
 
 
 def fmt_percent(v: float) -> str:
@@ -71,9 +84,12 @@ def make_environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # newstyle: _("... %(n)s ...", n=x) formats after translating and escapes the values
+    env.install_gettext_callables(_, ngettext, newstyle=True)
     env.filters.update(points=fmt_points, seconds=fmt_seconds, loss=fmt_loss, percent=fmt_percent)
-    env.globals.update(OUTCOME_LABELS=OUTCOME_LABELS, STATUS_LABELS=STATUS_LABELS)
+    env.globals.update(OUTCOME_LABELS=OUTCOME_LABELS, STATUS_TEXT=STATUS_TEXT, current_lang=current)
     return env
 
 
@@ -99,7 +115,7 @@ def render_student(result: SubmissionResult) -> str:
     return _env().get_template("student.html.j2").render(
         csp=_BASE_CSP + "; script-src 'none'",
         result=result,
-        counts=[(OUTCOME_LABELS[o], counts[o]) for o in Outcome if counts[o]],
+        counts=[(_(OUTCOME_LABELS[o]), counts[o]) for o in Outcome if counts[o]],
         attention=attention,
         passed=[c for c in result.checks if c.outcome is Outcome.PASSED],
         skipped=[c for c in result.checks if c.outcome is Outcome.SKIPPED],
@@ -195,7 +211,7 @@ def training_view(extra: Mapping[str, Any]) -> TrainingView | None:
             helped=None if margin is None or threshold is None else margin >= threshold,
         ))
     return TrainingView(
-        device=str(training.get("device", "unknown")),
+        device=str(training.get("device", _("unknown"))),
         threshold=threshold,
         runs=tuple(views),
         missing=tuple(n for n in EXPECTED_RUNS if n not in names),
@@ -251,8 +267,8 @@ def _line(x1: float, y1: float, x2: float, y2: float, stroke: str, extra: str = 
 def _svg(width: int, height: int, label: str, body: list[Markup]) -> Markup:
     head = Markup(
         '<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}"'
-        ' role="img" aria-label="{label}" font-family="system-ui, sans-serif" font-size="12">'
-    ).format(w=width, h=height, label=label)
+        ' role="img" aria-label="{label}" font-family="{fonts}" font-size="12">'
+    ).format(w=width, h=height, label=label, fonts=SVG_FONTS)
     return head + Markup("").join(body) + Markup("</svg>")
 
 
@@ -269,7 +285,7 @@ def svg_curves(runs: Mapping[str, Any], margins: Mapping[str, Any] | None, thres
     values = [v for vals in curves.values() for v in vals if v is not None]
     values += [bracket[1], bracket[2]] if bracket else []
     if not values:
-        return Markup('<p class="muted">No finite loss values to plot.</p>')
+        return Markup('<p class="muted">{}</p>').format(_("No finite loss values to plot."))
 
     width, left, right, top, plot_h = 640, 56, 130, 12, 240
     plot_right, bottom = width - right, top + plot_h
@@ -287,9 +303,9 @@ def svg_curves(runs: Mapping[str, Any], margins: Mapping[str, Any] | None, thres
         body.append(_text(x(e), bottom + 17, e, "middle", _MUTED))
     body.append(_line(left, top, left, bottom, _MUTED))
     body.append(_line(left, bottom, plot_right, bottom, _MUTED))
-    body.append(_text((left + plot_right) / 2, bottom + 32, "epoch", "middle", _MUTED))
-    body.append(Markup('<text transform="translate(14 {:.1f}) rotate(-90)" text-anchor="middle" fill="{}">loss</text>'
-                       ).format((top + bottom) / 2, _MUTED))
+    body.append(_text((left + plot_right) / 2, bottom + 32, _("epoch"), "middle", _MUTED))
+    body.append(Markup('<text transform="translate(14 {:.1f}) rotate(-90)" text-anchor="middle" fill="{}">{}</text>'
+                       ).format((top + bottom) / 2, _MUTED, _("loss")))
 
     for (name, kind), vals in curves.items():
         points = [(x(i + 1), y(v)) for i, v in enumerate(vals) if v is not None]
@@ -306,7 +322,7 @@ def svg_curves(runs: Mapping[str, Any], margins: Mapping[str, Any] | None, thres
     if bracket:
         body += _bracket_marks(bracket, threshold, y, plot_right)
     rows, legend = _legend(names, colours, left, bottom + 52, (width - left) // 4)
-    return _svg(width, bottom + 52 + 18 * rows, "Train and test loss per epoch for each run", body + legend)
+    return _svg(width, bottom + 52 + 18 * rows, _("Train and test loss per epoch for each run"), body + legend)
 
 
 _Bracket = tuple[str, float, float, float]  # best run, baseline's final test loss, best run's, margin
@@ -335,7 +351,7 @@ def _bracket_marks(bracket: _Bracket, threshold: float | None, y: _Scale, plot_r
         _line(xb - 4, yr, xb + 4, yr, colour, ' stroke-width="2"'),
     ]
     verdict = {None: [], True: [f"≥ {threshold:.4g} ✓"], False: [f"< {threshold:.4g} ✗"]}[helped]
-    lines = [f"baseline − {best[:12]}", f"margin {margin:.3f}", *verdict]
+    lines = [f"baseline − {best[:12]}", _("margin {margin}").format(margin=f"{margin:.3f}"), *verdict]
     mid = (yb + yr) / 2 - 7 * (len(lines) - 1)
     marks += [_text(xb + 9, mid + 4 + 14 * i, line, fill=colour) for i, line in enumerate(lines)]
     return marks
@@ -345,7 +361,7 @@ def _legend(names: list[str], colours: dict[str, str], left: float, top: float,
             col: float) -> tuple[int, list[Markup]]:
     """Four entries a row: one per run, then the line styles. Returns (rows, marks)."""
     entries = [(n, colours[n], "") for n in names]
-    entries += [("test", _MUTED, ""), ("train", _MUTED, ' stroke-dasharray="6 4"')]
+    entries += [(_("test"), _MUTED, ""), (_("train"), _MUTED, ' stroke-dasharray="6 4"')]
     marks = []
     for i, (label, colour, dash) in enumerate(entries):
         ex, ey = left + col * (i % 4), top + 18 * (i // 4)
@@ -372,8 +388,8 @@ def svg_histogram(percents: list[float]) -> Markup:
         if n:
             body.append(_text(bx + bar_w / 2, y(n) - 4, n, "middle"))
     body += [_text(left + i * bar_w, bottom + 16, f"{i * 10}", "middle", _MUTED) for i in range(11)]
-    body.append(_text((left + width) / 2, bottom + 32, "score (%)", "middle", _MUTED))
-    return _svg(width, bottom + 40, "Histogram of submission scores in percent", body)
+    body.append(_text((left + width) / 2, bottom + 32, _("score (%)"), "middle", _MUTED))
+    return _svg(width, bottom + 40, _("Histogram of submission scores in percent"), body)
 
 
 # ---------------------------------------------------------------- summary page

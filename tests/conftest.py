@@ -33,3 +33,14 @@ def grade(config, expected):
     def run(path, **kw):
         return grade_submission(Path(path), kw.pop("config", config), expected=expected, **kw)
     return run
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Tests read English unless they switch language themselves (a developer's LANG=ko_KR.UTF-8
+    must not fail them); a test that switches is put back."""
+    from grader import i18n
+
+    i18n.activate("en")
+    yield
+    i18n.activate("en")

@@ -6,6 +6,7 @@ Set REGLAB_SAVE_SCREENSHOTS=1 to keep the screenshots in bench/screenshots/.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -57,12 +58,12 @@ def console_problems(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if any(m in line for m in CONSOLE_MARKERS)]
 
 
-def screenshot(tmp_path: Path, page: Path, name: str) -> Path:
+def screenshot(tmp_path: Path, page: Path, name: str, keep: bool = True) -> Path:
     png = tmp_path / f"{name}.png"
     run = chromium(tmp_path / "profile", page.as_uri(), f"--screenshot={png}", "--window-size=1200,1600")
     assert console_problems(run.stderr) == []
     assert png.is_file()
-    if os.environ.get("REGLAB_SAVE_SCREENSHOTS"):
+    if keep and os.environ.get("REGLAB_SAVE_SCREENSHOTS"):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(png, SCREENSHOTS / png.name)
     return png
@@ -133,3 +134,74 @@ def test_console_check_catches_errors(tmp_path):
     page.write_text("<!DOCTYPE html><html><body><script>undefinedFunction()</script></body></html>")
     uncaught = console_problems(chromium(tmp_path / "profile", page.as_uri(), "--dump-dom").stderr)
     assert blocked and "Uncaught" in " ".join(uncaught)
+
+
+# ---------------------------------------------------------------- Korean: Hangul glyphs, not tofu
+
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def korean_check(i: int, part: str, o: Outcome) -> CheckResult:
+    wrong = o is Outcome.FAILED
+    return CheckResult(
+        id=f"{part}.check{i}", part=part, title=f"{part} 검사 {i}: 가중치의 L2 penalty", outcome=o,
+        score=2.0 if o is Outcome.PASSED else 0.0, max_score=2.0,
+        message="l2_penalty(DropoutMLP)의 값이 기댓값과 다릅니다" if wrong else "여기서는 실행되지 않았습니다",
+        expected="tensor(1.5)" if wrong else None, got="tensor(3.0)" if wrong else None,
+        hint="슬라이드 'L2 loss in LogisticRegression'의 식을 다시 확인하세요" if wrong else None,
+        mistake="bias까지 더했습니다" if wrong else None, location=f"{part}.py:f{i}")
+
+
+@pytest.fixture(scope="module")
+def korean_batch(tmp_path_factory) -> Path:
+    from grader import i18n
+
+    out = tmp_path_factory.mktemp("reports-ko")
+    P, F, N, T = Outcome.PASSED, Outcome.FAILED, Outcome.NOT_IMPLEMENTED, Outcome.TIMEOUT
+    parts = ("penalties", "model", "data", "train", "experiment")
+    results = [SubmissionResult(name=name, duration=75.0, output="epoch 1: 2.3\n", extra={"training": CURVES},
+                                checks=tuple(korean_check(i, p, o) for i, (o, p) in enumerate(zip(outcomes, parts))))
+               for name, outcomes in (("김민수", (F, P, N, T, P)), ("이서연", (P, P, P, P, P)), ("박지훈", (N, N, N, N)))]
+    i18n.activate("ko")
+    try:
+        for r in results:
+            write_student(r, out / r.name / "index.html")
+        write_summary(results, out, elapsed=42.0)
+    finally:
+        i18n.activate("en")
+    return out
+
+
+def pixels_differing(a: Path, b: Path) -> float:
+    from PIL import Image, ImageChops
+
+    with Image.open(a) as x, Image.open(b) as y:
+        diff = ImageChops.difference(x.convert("RGB"), y.convert("RGB")).convert("L")
+        return diff.point(lambda v: 255 if v > 32 else 0).histogram()[255] / (diff.size[0] * diff.size[1])
+
+
+def as_tofu(page: Path, out: Path, missing: str) -> Path:
+    """The same page with every Hangul syllable replaced by a code point no font has: what the page
+    would look like if the Korean fonts were missing (each character drawn as the .notdef box)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(HANGUL.sub(missing, page.read_text(encoding="utf-8")), encoding="utf-8")
+    return out
+
+
+@pytest.mark.parametrize("page, name", [("김민수/index.html", "student-ko"), ("index.html", "summary-ko")])
+def test_korean_reports_draw_hangul_glyphs_not_boxes(korean_batch, tmp_path, page, name):
+    page = korean_batch / page
+    html = page.read_text(encoding="utf-8")
+    assert '<html lang="ko">' in html and len(HANGUL.findall(html)) > 200
+    dom = chromium(tmp_path / "profile", page.as_uri(), "--dump-dom").stdout
+    assert ("파트별 점수" if name == "student-ko" else "수업 전체 요약") in dom
+    real = screenshot(tmp_path, page, name)
+    assert_not_blank(real)
+    tofu = screenshot(tmp_path, as_tofu(page, tmp_path / "tofu" / page.name, "\u0378"), f"{name}-tofu", keep=False)
+    other_tofu = screenshot(tmp_path, as_tofu(page, tmp_path / "tofu2" / page.name, "\u0379"), f"{name}-tofu2", keep=False)
+    # Missing glyphs all look alike (so two kinds of tofu give the same picture): the detector can fail.
+    assert pixels_differing(tofu, other_tofu) == 0.0
+    # The real page differs from its tofu version wherever there is Korean text: Hangul was drawn.
+    differing = pixels_differing(real, tofu)
+    print(f"{name}: {differing:.2%} of the pixels differ from the tofu version")
+    assert differing > 0.005

@@ -3,7 +3,8 @@
 - one ``::error file=…,line=…,title=<check id>::…`` per failed check, at the ``def`` of the
   student's function (found by parsing their file; the file alone, or no place, where it cannot be);
 - ``::notice title=Autograding complete::Points X/Y`` and
-  ``::notice title=Autograding report::{"totalPoints":X,"maxPoints":Y}``: what GitHub Classroom reads;
+  ``::notice title=Autograding report::{"totalPoints":X,"maxPoints":Y}``: what GitHub Classroom reads
+  (so these two stay English in every language);
 - a Markdown summary appended to ``$GITHUB_STEP_SUMMARY`` when it is set.
 
 Anything that may hold text from the student's code (their printed output, exception messages,
@@ -21,6 +22,7 @@ import secrets
 from pathlib import Path
 from typing import Mapping
 
+from ..i18n import _
 from ..results import PARTS, CheckResult, Outcome, SubmissionResult
 from . import terminal
 
@@ -156,11 +158,11 @@ def ranked(result: SubmissionResult) -> list[CheckResult]:
 def _explain(c: CheckResult) -> str:
     lines = [f"{c.title}: {c.message}" if c.message else c.title]
     if c.expected is not None or c.got is not None:
-        lines.append(f"expected: {c.expected}\ngot:      {c.got}")
+        lines.append(terminal.expected_got(c.expected, c.got))
     if c.mistake:
-        lines.append(f"Likely mistake: {c.mistake}")
+        lines.append(_("Likely mistake:") + " " + c.mistake)
     if c.hint:
-        lines.append(f"Hint: {c.hint}")
+        lines.append(_("Hint:") + " " + c.hint)
     text = "\n".join(lines)
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + " …"
 
@@ -206,14 +208,15 @@ def _fenced(text: str) -> list[str]:
 
 
 def summary(result: SubmissionResult, folder: Path, note: str | None = None, workspace: str | None = None) -> str:
-    out = [f"## reglab: {result.score:g}/{result.max_score:g} points ({result.percent:.0f}%)", ""]
+    out = ["## " + _("reglab: {score}/{max} points ({percent}%)").format(
+        score=f"{result.score:g}", max=f"{result.max_score:g}", percent=f"{result.percent:.0f}"), ""]
     if note:
         out += [f"> {_md(note)}.", ""]
     if result.grader_error:
-        out += ["> ⚠️ The grader failed on this submission — not your fault, tell your TA.", ""]
+        out += ["> ⚠️ " + _("The grader failed on this submission — not your fault, tell your TA."), ""]
     for problem in result.problems:
         out += _fenced(problem) + [""]
-    out += ["| Part | Points | Checks passed |", "|---|---:|---:|"]
+    out += ["| " + " | ".join((_("Part"), _("Points"), _("Checks passed"))) + " |", "|---|---:|---:|"]
     for part, (score, top) in result.parts().items():
         mine = [c for c in result.checks if c.part == part]
         out.append(f"| {part} | {score:g}/{top:g} | {sum(c.outcome is Outcome.PASSED for c in mine)}/{len(mine)} |")
@@ -221,30 +224,30 @@ def summary(result: SubmissionResult, folder: Path, note: str | None = None, wor
         mine = [c for c in result.checks if c.part == part]
         if not mine:
             continue
-        out += ["", f"### {part}", "", "| | Check | Points |", "|---|---|---:|"]
+        out += ["", f"### {part}", "", "| | " + _("Check") + " | " + _("Points") + " |", "|---|---|---:|"]
         out += [f"| {MARK[c.outcome]} | {_md(c.title)} | {c.score:g}/{c.max_score:g} |" for c in mine]
     failing = ranked(result)
     if failing:
-        out += ["", "### What to fix", ""]
+        out += ["", "### " + _("What to fix"), ""]
         if len(failing) > MAX_ANNOTATIONS:
             out += [f"Most points lost first; the first {MAX_ANNOTATIONS} are also annotated in your files.", ""]
         for c in failing:
             path, line = locate(folder, c.location, c.part, c.message)
-            where = f"`{_md(_relative(path, workspace))}`" + (f" line {line}" if line else "") if path else \
-                f"`{_md(c.location or c.part)}`"
+            where = f"`{_md(_relative(path, workspace))}`" + (
+                " " + _("line {line}").format(line=line) if line else "") if path else f"`{_md(c.location or c.part)}`"
             out += [f"#### {MARK[c.outcome]} {_md(c.title)} ({c.score:g}/{c.max_score:g})", "",
-                    f"`{c.id}` — where to look: {where}", ""]
+                    f"`{c.id}` — " + _("where to look: {where}").format(where=where), ""]
             details = [c.message] if c.message else []
             if c.expected is not None or c.got is not None:
-                details.append(f"expected: {c.expected}\ngot:      {c.got}")
+                details.append(terminal.expected_got(c.expected, c.got))
             if c.traceback:
                 details.append(c.traceback)
             if details:
                 out += _fenced("\n".join(details)) + [""]
             if c.mistake:
-                out += [f"**Likely mistake:** {_md(c.mistake)}", ""]
+                out += ["**" + _("Likely mistake:") + "** " + _md(c.mistake), ""]
             if c.hint:
-                out += [f"**Hint:** {_md(c.hint)}", ""]
+                out += ["**" + _("Hint:") + "** " + _md(c.hint), ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -262,7 +265,7 @@ def report(result: SubmissionResult, folder: Path, *, note: str | None = None,
     text = terminal.render(result) + (f"\n\n{note}." if note else "")
     lines = verbatim(text)
     if result.output.strip():
-        lines += [command("group", "What your code printed"), *verbatim(result.output, prefix="| "),
+        lines += [command("group", _("What your code printed")), *verbatim(result.output, prefix="| "),
                   command("endgroup")]
     lines += annotations(result, folder, workspace)
     target = environ.get("GITHUB_STEP_SUMMARY")
@@ -271,5 +274,5 @@ def report(result: SubmissionResult, folder: Path, *, note: str | None = None,
             with open(target, "a", encoding="utf-8") as fh:
                 fh.write(summary(result, folder, note, workspace) + "\n")
         except OSError as exc:
-            lines.append(command("warning", f"could not write the step summary: {exc}"))
+            lines.append(command("warning", _("could not write the step summary: {error}").format(error=exc)))
     return "\n".join(lines)

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..files import write_atomic
+from ..i18n import _, ngettext
 from ..results import CheckResult, Outcome, SubmissionResult, status, status_label
+from .terminal import expected_got
 
 RESULTS_FILE = "results.json"
 
@@ -17,11 +19,11 @@ RESULTS_FILE = "results.json"
 def _test_output(c: CheckResult) -> str:
     lines = [c.message]
     if c.expected is not None or c.got is not None:
-        lines.append(f"expected: {c.expected}\ngot:      {c.got}")
+        lines.append(expected_got(c.expected, c.got))
     if c.mistake:
-        lines.append(f"Likely mistake: {c.mistake}")
+        lines.append(_("Likely mistake:") + " " + c.mistake)
     if c.hint and c.outcome is not Outcome.PASSED:
-        lines.append(f"Where to look: {c.location} — {c.hint}")
+        lines.append(_("Where to look: {location}").format(location=c.location) + f" — {c.hint}")
     if c.traceback:
         lines.append(c.traceback)
     return "\n".join(x for x in lines if x)
@@ -30,18 +32,22 @@ def _test_output(c: CheckResult) -> str:
 def first_look(result: SubmissionResult) -> str:
     """One paragraph telling the student where to look first."""
     if result.grader_error:
-        return "The grader failed on this submission — not your fault, tell your TA."
+        return _("The grader failed on this submission — not your fault, tell your TA.")
+    score = _("Score {score}/{max}.").format(score=f"{result.score:g}", max=f"{result.max_score:g}")
     if result.intake:
-        return f"Status: {status_label(result)}. Score {result.score:g}/{result.max_score:g}."
+        return f"Status: {status_label(result)}. {score}"
     failing = [c for c in result.checks if c.outcome is not Outcome.PASSED and c.outcome is not Outcome.SKIPPED]
-    score = f"Score {result.score:g}/{result.max_score:g}." + (
-        "" if status(result) == "ok" else f" Status: {status_label(result)}.")
+    score += "" if status(result) == "ok" else f" Status: {status_label(result)}."
     if not failing:
-        return f"{score} Every check passed."
+        return score + " " + _("Every check passed.")
     first = failing[0]
     todo = sum(c.outcome is Outcome.NOT_IMPLEMENTED for c in failing)
-    more = f" {todo} check(s) wait for functions that are not implemented yet." if todo else ""
-    return f"{score} Look first at {first.location}: {first.title} — {first.mistake or first.message}{more}"
+    more = " " + ngettext("{n} check waits for a function that is not implemented yet.",
+                          "{n} checks wait for functions that are not implemented yet.", todo).format(n=todo) \
+        if todo else ""
+    look = _("Look first at {location}: {title} — {what}").format(
+        location=first.location, title=first.title, what=first.mistake or first.message)
+    return f"{score} {look}{more}"
 
 
 def to_gradescope(result: SubmissionResult) -> dict[str, Any]:

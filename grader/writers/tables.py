@@ -1,4 +1,10 @@
-"""Class-level tables: grades.csv (one row per submission) and junit.xml (one case per check)."""
+"""Class-level tables: grades.csv (one row per submission) and junit.xml (one case per check).
+
+grades.csv starts with a UTF-8 byte order mark: Excel on a Korean Windows reads a CSV without one as
+CP949 and garbles Hangul names; with it, Excel, LibreOffice, Google Sheets and pandas read UTF-8
+(Python's csv module: open it with encoding="utf-8-sig"). Its column keys and values stay English
+and machine-readable (an LMS import reads them); only names may be in any script.
+"""
 from __future__ import annotations
 
 import csv
@@ -8,7 +14,10 @@ from xml.etree import ElementTree as ET
 
 from .. import course
 from ..files import write_atomic
+from ..i18n import _
 from ..results import PARTS, Outcome, SubmissionResult, status_label
+
+BOM = "\ufeff"
 
 
 def grades_csv(results: list[SubmissionResult]) -> str:
@@ -40,7 +49,7 @@ def junit_xml(results: list[SubmissionResult]) -> str:
         ET.SubElement(props, "property", name="submitted_as", value=r.display)
         for c in r.checks:
             case = ET.SubElement(suite, "testcase", classname=f"{r.name}.{c.part}", name=c.id, time=f"{c.duration:.3f}")
-            text = "\n".join(x for x in (c.message, c.mistake and f"Likely mistake: {c.mistake}", c.hint) if x)
+            text = "\n".join(x for x in (c.message, c.mistake and _("Likely mistake:") + " " + c.mistake, c.hint) if x)
             if c.outcome is Outcome.FAILED:
                 ET.SubElement(case, "failure", message=c.message[:200]).text = text
             elif c.outcome is Outcome.SKIPPED:
@@ -52,5 +61,5 @@ def junit_xml(results: list[SubmissionResult]) -> str:
 
 
 def write(results: list[SubmissionResult], out_dir: Path) -> None:
-    write_atomic(out_dir / "grades.csv", grades_csv(results))
+    write_atomic(out_dir / "grades.csv", BOM + grades_csv(results))
     write_atomic(out_dir / "junit.xml", junit_xml(results))
