@@ -4,7 +4,9 @@
 # launchers/slurm/submit.sh, merge, grade the same 40 with one plain `grade`, and compare.
 #   apt-get install -y slurm-wlm munge && bash bench/slurm_local.sh [--keep]
 # Prints each step's wall time and "merged == single: yes" or the differing lines. Stops the
-# daemons it started. GRADE_ARGS defaults to --no-training.
+# daemons it started. GRADE_ARGS defaults to --no-training; COPIES (default 10) sets the class size.
+# On a crowded machine a 20 s import limit can fire in one run and not in the other (same points,
+# another message): give both runs room, e.g. REGLAB_IMPORT_TIMEOUT=120 REGLAB_PROBE_TIMEOUT=120.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-$(mktemp -d /tmp/reglab-slurm.XXXXXX)}
