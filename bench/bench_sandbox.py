@@ -63,7 +63,8 @@ def main() -> None:
                 full = result["score"] == sum(t["max_score"] for t in result["tests"])
                 if proc.returncode != 0 or not full:  # e.g. the old wall-time limits on a busy machine
                     lost = [t["name"].split(":")[0] for t in result["tests"] if t["score"] < t["max_score"]]
-                    print(f"{name}: {result['score']:g} points, not full marks (lost {', '.join(lost)})")
+                    print(f"{name}: exit {proc.returncode}, {result['score']:g} points (lost {', '.join(lost) or 'none'})"
+                          f"{proc.stderr[-600:]}")
                     failures[name] = failures.get(name, 0) + 1
                 if round_:
                     times[name].append(took)
