@@ -234,7 +234,7 @@ def _grade(name, path, folder, config, core, experiment, skipped, job, limits, e
     results = tuple(judge(c, run, expected) for c in core)
     backend = isolation.current()
     extra, environment = {}, {"python": platform.python_version(), "workers": str(run.starts),
-                              "sandbox": backend.label(unsafe=True)}
+                              "sandbox": backend.label(unsafe=config.unsafe_no_sandbox)}
     if not backend.isolated:
         problems.append("graded without a sandbox: " + isolation.notice(backend))
     if experiment:

@@ -283,7 +283,7 @@ def unshare_command(argv: list[str]) -> list[str]:
 def _probe(argv: list[str], env: dict | None = None) -> str:
     """'' when the command runs and exits 0, else why not."""
     try:
-        proc = subprocess.run(argv, capture_output=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(argv, capture_output=True, timeout=180, env=env, stdin=subprocess.DEVNULL)  # a busy machine
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
     if proc.returncode == 0:
@@ -300,10 +300,14 @@ def _try_bwrap() -> str:
         return "bwrap: not installed"
     with tempfile.TemporaryDirectory(prefix="reglab-probe-") as work:
         argv = [sys.executable, "-I", "-c", _SWITCH_TEST if _is_root() else "import encodings.idna"]
-        if _is_root():
-            uid, gid = sandbox_ids(0)
-            argv += [str(uid), str(gid)]
-        why = _probe(bwrap_command(argv, work, (), ()))
+        slot = _Slot() if _is_root() else None  # a sandbox user no worker is using (its kill would end the probe)
+        try:
+            if slot is not None:
+                argv += [str(slot.uid), str(slot.gid)]
+            why = _probe(bwrap_command(argv, work, (), ()))
+        finally:
+            if slot is not None:
+                slot.release()
     return f"bwrap: {why}" if why else ""
 
 
@@ -331,11 +335,15 @@ def _try_uid() -> str:
 def _interpreter_readable() -> str:
     """'' when the sandbox user can start this Python and read all its libraries (without a whitelisted
     view it sees them where they are: a Python under /root, 0700, is out of its reach)."""
-    uid, gid = sandbox_ids(0)
-    blocked = [p for p in interpreter_paths() if p not in exposed_to(uid, gid, [p], write=False)]
-    if blocked:
-        return f"the sandbox user cannot read the Python installation at {', '.join(blocked)}"
-    why = _probe([sys.executable, "-I", "-c", _SWITCH_TEST, str(uid), str(gid)])
+    slot = _Slot()
+    try:
+        uid, gid = slot.uid, slot.gid
+        blocked = [p for p in interpreter_paths() if p not in exposed_to(uid, gid, [p], write=False)]
+        if blocked:
+            return f"the sandbox user cannot read the Python installation at {', '.join(blocked)}"
+        why = _probe([sys.executable, "-I", "-c", _SWITCH_TEST, str(uid), str(gid)])
+    finally:
+        slot.release()
     return f"the sandbox user cannot start Python: {why}" if why else ""
 
 
@@ -459,14 +467,16 @@ def exposed_to(uid: int, gid: int, paths, write: bool = True) -> list[str]:
             os.setresuid(uid, uid, uid)
             bad = [p for p in paths if os.path.lexists(p) and (
                 os.access(p, os.R_OK) or (write and os.access(p, os.W_OK)) or (os.path.isdir(p) and os.access(p, os.X_OK)))]
-            os.write(write_fd, "\0".join(bad).encode())
+            os.write(write_fd, "\0".join([*bad, "END"]).encode())
         finally:
             os._exit(0)
     os.close(write_fd)
     with os.fdopen(read_fd, "rb") as fh:
-        data = fh.read().decode()
+        data = fh.read().decode().split("\0")
     os.waitpid(pid, 0)
-    return [p for p in data.split("\0") if p]
+    if data[-1:] != ["END"]:  # the child did not finish its look: never take that for "nothing exposed"
+        raise SandboxUnavailable(f"could not check what the sandbox user can reach ({', '.join(paths[:3])})")
+    return [p for p in data[:-1] if p]
 
 
 def check_exposure(paths, backend: Backend | None = None) -> None:
@@ -476,9 +486,12 @@ def check_exposure(paths, backend: Backend | None = None) -> None:
     backend = backend or current()
     if not backend.drops_uid or backend.whitelist:
         return
-    uid, gid = sandbox_ids(0)
     existing = [Path(p).resolve() for p in paths if p and os.path.lexists(p)]
-    bad = exposed_to(uid, gid, existing)
+    slot = _Slot()
+    try:
+        bad = exposed_to(slot.uid, slot.gid, existing)
+    finally:
+        slot.release()
     if bad:
         raise SandboxUnavailable(
             f"{bad[0]} is readable or writable by other users (the sandbox user {SANDBOX_USER} could reach it"
