@@ -62,9 +62,9 @@ def test_each_worker_gets_its_share_of_the_gpu():
 def test_grade_with_a_roster_reports_who_is_missing_and_exports(tmp_path, monkeypatch):
     from grader import batch, cli
 
-    monkeypatch.setattr(batch, "grade_submission", lambda path, config, name=None, checks=None, expected=None:
+    monkeypatch.setattr(batch, "grade_submission", lambda path, config, name=None, checks=None, expected=None, **_:
                         graded(name))
-    monkeypatch.setattr(batch, "load_expected", lambda config: None)
+    monkeypatch.setattr(batch, "load_expected", lambda *args, **kwargs: None)
     subs = tmp_path / "subs"
     (subs / "이서연_2001_assignsubmission_file_").mkdir(parents=True)
     (subs / "nobody_lab").mkdir()

@@ -10,7 +10,7 @@ from grader.config import resolve
 from grader.results import CheckResult, Outcome, SubmissionResult
 
 
-def fake_grade(path, config, name=None, checks=None, expected=None):
+def fake_grade(path, config, name=None, checks=None, expected=None, **_):
     # A deterministic stand-in for the sandboxed grader: scores from the folder's content.
     n = int(hashlib.sha256((path / "penalties.py").read_bytes()).hexdigest(), 16)
     checks = tuple(CheckResult(f"{p}.x", p, "x", Outcome.PASSED if (n >> i) & 1 else Outcome.FAILED,
@@ -21,7 +21,7 @@ def fake_grade(path, config, name=None, checks=None, expected=None):
 @pytest.fixture
 def subs(tmp_path, monkeypatch):
     monkeypatch.setattr(batch, "grade_submission", fake_grade)
-    monkeypatch.setattr(batch, "load_expected", lambda config: None)
+    monkeypatch.setattr(batch, "load_expected", lambda *args, **kwargs: None)
     root = tmp_path / "subs"
     for i in range(13):
         d = root / f"student{i:02d}"
