@@ -115,6 +115,9 @@ def grade_all(root: Path, out: Path, config: Config,
               on_result: Callable[[SubmissionResult, int, int], None] = lambda r, i, n: None, *,
               only: tuple[str, ...] = (), resume: bool = False) -> Batch:
     started = time.monotonic()
+    if config.shard and not config.secret_seed:  # each slice would draw a secret (and inputs) of its own
+        raise BatchError("--shard needs the course secret (secret_seed in reglab.toml, or REGLAB_SECRET_SEED), "
+                         "so that every slice draws the same inputs")
     everything = discover(root, skip=(out,))
     entries = select(shard.select(everything, config.shard), only)
     course = Course.load(config, root, [e.path.name for e in everything])

@@ -18,6 +18,14 @@ def fake_grade(path, config, name=None, checks=None, expected=None, **_):
     return SubmissionResult(name=name, checks=checks, source=str(path), duration=0.5)
 
 
+SECRET = {"REGLAB_SECRET_SEED": "course-secret"}  # every slice must draw the same inputs
+
+
+def test_sharding_without_the_course_secret_is_refused(subs, tmp_path):
+    with pytest.raises(batch.BatchError, match="secret_seed"):
+        batch.grade_all(subs, tmp_path / "out", resolve({"training": False, "shard": "1/2"}, environ={}, config_file=None))
+
+
 @pytest.fixture
 def subs(tmp_path, monkeypatch):
     monkeypatch.setattr(batch, "grade_submission", fake_grade)
@@ -51,17 +59,17 @@ def _scrub(text):
 
 def test_merged_equals_unsharded(subs, tmp_path):
     whole = tmp_path / "whole"
-    batch.grade_all(subs, whole, resolve({"training": False}, environ={}, config_file=None))
+    batch.grade_all(subs, whole, resolve({"training": False}, environ=SECRET, config_file=None))
     parts = []
     for k in (1, 2, 3, 4):
         out = tmp_path / f"part{k}"
-        batch.grade_all(subs, out, resolve({"training": False, "shard": f"{k}/4"}, environ={}, config_file=None))
+        batch.grade_all(subs, out, resolve({"training": False, "shard": f"{k}/4"}, environ=SECRET, config_file=None))
         parts.append(out)
     merged = tmp_path / "merged"
     assert cli.main(["merge", *map(str, parts), "--out", str(merged)]) == 0
     for name in ("grades.csv", "junit.xml"):
         assert _scrub((merged / name).read_text()) == _scrub((whole / name).read_text())
-    assert sorted(p.name for p in merged.iterdir()) == sorted(p.name for p in whole.iterdir())
+    assert sorted(p.name for p in merged.iterdir()) == sorted(p.name for p in whole.iterdir() if p.name != ".reglab-secret")
     for sub in (p for p in whole.iterdir() if p.is_dir()):
         assert (merged / sub.name / "results.json").read_text() == (sub / "results.json").read_text()
     # The same submission in two folders is an error, not a silent overwrite.
@@ -69,6 +77,7 @@ def test_merged_equals_unsharded(subs, tmp_path):
 
 
 def test_an_empty_shard_succeeds_and_merges(tmp_path, subs, monkeypatch):
+    monkeypatch.setenv("REGLAB_SECRET_SEED", SECRET["REGLAB_SECRET_SEED"])
     lone = tmp_path / "lone"
     (lone / "only").mkdir(parents=True)
     (lone / "only" / "penalties.py").write_text("# 1\n")
