@@ -12,6 +12,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-$(mktemp -d /tmp/reglab-slurm.XXXXXX)}
 GRADE_ARGS=${GRADE_ARGS:---no-training}
 export PYTHONUNBUFFERED=1
+export REGLAB_SECRET_SEED=${REGLAB_SECRET_SEED:-slurm-local-bench}  # shards and the single run draw the same inputs
 node=$(hostname -s)
 cpus=$(nproc)
 mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
