@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 import tempfile
 import textwrap
@@ -136,13 +137,15 @@ def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Bu
     if out.suffix != ".zip":
         raise ReleaseError(f"{out} should end in .zip")
     hidden = hidden_checks(config, checks)
-    expected = expected_now(config, checks)  # every probe: hidden checks run on Gradescope too
+    # Inputs no student can know: the course secret, else one made for this build (kept in the zip only).
+    seed = config.secret_seed or secrets.token_hex(16)
+    expected = expected_now(config, checks, seed)  # every probe: hidden checks run on Gradescope too
     with tempfile.TemporaryDirectory(prefix="reglab-gradescope-") as tmp:
         stage = Path(tmp) / "autograder"
         copy_grader(stage / "grader")
         write_expected(stage / "grader", expected, {
             "format": 1, "kind": "gradescope", "built": _now(), "hidden_checks": 0, "hidden_points": 0,
-            "hidden_ids": [c.id for c in hidden], "checks": [c.id for c in checks]})
+            "hidden_ids": [c.id for c in hidden], "checks": [c.id for c in checks], "seed": seed})
         needs_data = any(c.part == "experiment" for c in checks)
         (stage / "setup.sh").write_text(setup_sh(needs_data), encoding="utf-8")
         (stage / "run_autograder").write_text(RUN_AUTOGRADER, encoding="utf-8")
@@ -215,7 +218,7 @@ def autograde(root: Path) -> int:
     """Grade ``root/submission`` and write ``root/results/results.json``; always writes a result."""
     from . import config as configuration
     from .files import write_atomic
-    from .grading import grade_submission
+    from .grading import DataMissing, grade_submission, require_data
     from .release import select_checks
 
     from . import isolation
@@ -241,20 +244,34 @@ def autograde(root: Path) -> int:
         return 2
     try:
         selection = select_checks(cfg)
+        if any(c.part == "experiment" for c in selection.checks):
+            require_data(cfg)
         folder = locate_submission(root / "submission")
         result = grade_submission(folder, cfg, name="submission", checks=selection.checks,
-                                  expected=selection.expected)
+                                  expected=selection.expected, seed=selection.seed)
         data = results_for(result)
-        print(f"graded {folder}: {result.score:g}/{result.max_score:g} in {result.duration:.1f} s")
-        for c in result.checks:
-            print(f"  {c.outcome.value:<15} {c.score:>4g}/{c.max_score:<4g} {c.id}{' (hidden)' if c.hidden else ''}")
+        summary = [f"graded {folder}: {result.score:g}/{result.max_score:g} in {result.duration:.1f} s"] + [
+            f"  {c.outcome.value:<15} {c.score:>4g}/{c.max_score:<4g} {c.id}{' (hidden)' if c.hidden else ''}"
+            for c in result.checks]
+    except DataMissing as exc:  # the autograder's set-up, not the student's zero
+        print(f"error: {exc}", file=sys.stderr)
+        data = {"score": 0.0, "output": "The autograder has no CIFAR-10 data — not your fault: tell your TA.",
+                "visibility": "visible", "stdout_visibility": "hidden", "tests": [],
+                "extra_data": {"grader_error": str(exc)}, "execution_time": 0.0}
+        write_atomic(target, json.dumps(data, indent=1))
+        return 2
     except Exception:  # noqa: BLE001 - Gradescope must get a results.json whatever happened
         print(traceback.format_exc(), file=sys.stderr)
         data = {"score": 0.0, "output": "The autograder failed on this submission — not your fault: tell your TA.",
                 "visibility": "visible", "stdout_visibility": "hidden", "tests": [],
                 "extra_data": {"grader_error": traceback.format_exc(limit=8)}}
+        summary = []
     data["execution_time"] = round(time.monotonic() - started, 3)
     write_atomic(target, json.dumps(data, indent=1, allow_nan=False, default=str))
+    try:  # after results.json: `run_autograder | head` must not cost the result
+        print("\n".join(summary))
+    except BrokenPipeError:
+        pass
     return 0
 
 
