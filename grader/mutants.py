@@ -190,7 +190,7 @@ mutant("no_normalize", NORMALIZE, "the transform only converts to a tensor: (x -
 # ---------------------------------------------------------------- train
 
 def _epoch(ref, *, zero_grad=True, per_sample=True, by_dataset=False, lmbd_on=True, pass_kind=True,
-           step_in_loop=True, batch_by_dataset=False):
+           step_in_loop=True, batch_by_dataset=False, by_count=False):
     def train_epoch(model, loader, optimizer, criterion, device, lmbd=0.0, kind="l2"):
         penalized = ref.modules["train"].penalized_loss
         model.train()
@@ -212,7 +212,7 @@ def _epoch(ref, *, zero_grad=True, per_sample=True, by_dataset=False, lmbd_on=Tr
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        return total / (len(loader.dataset) if by_dataset else count if per_sample else batches)
+        return total / (len(loader.dataset) if by_dataset else count if per_sample or by_count else batches)
     return {"train_epoch": train_epoch}
 
 
@@ -223,6 +223,12 @@ mutant("batch_means", EPOCHS, "the batch means are averaged: weight each batch b
 mutant("mean_by_dataset", EPOCHS, "the batch means are summed and divided by the dataset size: multiply "
                                    "each batch's mean loss by its size first")(
     lambda ref: _epoch(ref, per_sample=False, by_dataset=True))
+mutant("means_by_count", EPOCHS, "the batch means are summed and divided by the number of samples (as if by the "
+                                  "dataset size): multiply each batch's mean loss by its size first")(
+    lambda ref: _epoch(ref, per_sample=False, by_count=True))
+mutant("divided_by_dataset", EPOCHS, "the sum is divided by the dataset size, len(loader.dataset): divide by the "
+                                     "number of samples the loader yielded (a sampler may cover part of the dataset)")(
+    lambda ref: _epoch(ref, by_dataset=True))
 mutant("lambda_ignored", EPOCHS, "λ (lmbd) is not passed on to penalized_loss")(
     lambda ref: _epoch(ref, lmbd_on=False))
 mutant("kind_not_passed", EPOCHS, "kind is not passed on to penalized_loss, so L1 runs use the L2 penalty")(

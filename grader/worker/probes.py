@@ -580,3 +580,17 @@ def _python_number(value) -> bool:
 @probe("experiment.runs", "experiment")
 def experiment_runs(impl, seeds, **params):
     return run_experiment(impl, **params)
+
+
+def _warm_up() -> None:
+    """One tiny optimizer step, loader pass and reimport-free forward at import: the lazy imports
+    torch makes on first use (its compiler stack, for the optimizers) happen before any probe's
+    clock starts, not inside the first training probe of a worker."""
+    net = nets.ProbeNet(seed=0, hidden=2)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    for x, y in DataLoader(TensorDataset(*nets.probe_batches(0, 2)), batch_size=2, sampler=range(2)):
+        nn.CrossEntropyLoss()(net(x), y).backward()
+        opt.step()
+
+
+_warm_up()
