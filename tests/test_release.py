@@ -405,12 +405,19 @@ def test_self_check_gives_the_reference_full_marks(release, tmp_path):
 
 
 def test_release_worker_is_the_release_grader(release):
-    """-I drops PYTHONPATH: the worker must still load the release's grader, not an installed one."""
+    """-I drops PYTHONPATH: the worker must still load the release's grader, not an installed one
+    (it runs a private copy of the release's grader/worker, made by the release's isolation.py)."""
     proc = run_in(release, "-c", "import subprocess, sys; from grader.sandbox import worker_command; "
-                                 "p = subprocess.run([*worker_command(), '/nonexistent/request.json'], "
-                                 "capture_output=True, text=True); print(p.stderr)")
+                                 "from grader.isolation import worker_package; "
+                                 "import grader; from pathlib import Path; "
+                                 "p = subprocess.run([*worker_command(), 'not-a-descriptor', '0'], "
+                                 "capture_output=True, text=True); print(p.stderr); w = worker_package(); "
+                                 "mine = Path(grader.__file__).parent / 'worker'; "
+                                 "print('SAME', all((w / 'worker' / f.name).read_bytes() == f.read_bytes() "
+                                 "for f in mine.glob('*.py')), w)")
     assert proc.returncode == 0, proc.stderr
-    assert str(release / "grader" / "worker" / "__main__.py") in proc.stdout
+    same, copy = proc.stdout.split("SAME ")[-1].split()
+    assert same == "True" and str(Path(copy) / "worker" / "__main__.py") in proc.stdout
     assert str(REPO / "grader") not in proc.stdout
 
 
