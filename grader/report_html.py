@@ -41,8 +41,9 @@ OUTCOME_LABELS = {  # message ids: the templates translate them
     Outcome.GRADER_ERROR: N_("grader error"),
 }
 # What a person reads for each status key; grades.csv keeps results.STATUS_LABELS (machine-read).
-STATUS_TEXT = {"grader_error": N_("grader error"), "crashed": N_("crashed"), "timeout": N_("timed out"),
-               "ok": N_("ok")}
+# Every status of results.STATUS_LABELS, worst first; those marked N_() are in the catalogs.
+STATUS_TEXT = {**STATUS_LABELS, "grader_error": N_("grader error"), "crashed": N_("crashed"),
+               "timeout": N_("timed out"), "ok": N_("ok")}
 EXPECTED_RUNS = ("baseline", "l2", "dropout", "both")
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 _RUN_COLOURS = {"baseline": "#000000", "l2": "#0072B2", "dropout": "#E69F00", "both": "#009E73"}
