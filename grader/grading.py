@@ -190,8 +190,11 @@ def _grade_folder(prepared: intake.Prepared, path: Path, config: Config, name: s
             limits = dataclasses.replace(limits, total_timeout=limits.total_timeout + settings.timeout,
                                          memory_mb=0 if _gpu(config) else limits.memory_mb)
     try:
-        return _grade(name, path, folder, config, core, experiment, skipped, job, limits, expected, subset,
-                      settings, problems, started, dict(prepared.modules), seed)
+        result = _grade(name, path, folder, config, core, experiment, skipped, job, limits, expected, subset,
+                        settings, problems, started, dict(prepared.modules), seed)
+        # A notebook's cells behind each function: the report shows the code of every failed check.
+        return dataclasses.replace(result, extra={**result.extra, "notebook": prepared.provenance}) \
+            if prepared.provenance else result
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)

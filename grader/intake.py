@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import codecs
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -370,6 +371,7 @@ class Prepared:
     original: Path                                           # the lab folder as handed in (for line numbers)
     notices: tuple[str, ...] = ()
     modules: dict[str, str] = field(default_factory=dict)    # module -> "syntax_error" | "unreadable"
+    provenance: dict = field(default_factory=dict)           # a notebook's: name -> cell, first line, code
 
 
 def copy_sources(src: Path, dest: Path) -> Prepared:
@@ -440,5 +442,6 @@ def _from_notebook(path: Path, work: Path) -> Prepared:
     extracted = work / "extracted"
     extracted.mkdir()
     notices = tuple(notebook.extract(path, extracted))
+    provenance = json.loads((extracted / notebook.PROVENANCE).read_text(encoding="utf-8"))  # written just now, here
     prepared = copy_sources(extracted, work / "lab")
-    return Prepared(prepared.folder, path, notices + prepared.notices, prepared.modules)
+    return Prepared(prepared.folder, path, notices + prepared.notices, prepared.modules, provenance)

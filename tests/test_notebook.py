@@ -194,7 +194,35 @@ def test_reference_stubs_and_variants_grade_the_same_as_notebook_export_and_file
         assert all(outcome == "passed" for _, outcome, *_ in want), want
 
 
+_inprocess = _load("inprocess")
+
+
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
-def test_every_mutation_grades_the_same_as_a_notebook(name, tmp_path, grade, config):
-    want = _same_grade(name, tmp_path, grade, config, with_export_graded=False)
+def test_every_mutation_grades_the_same_as_a_notebook(name, tmp_path, expected):
+    """The mutations are the reference with one mistake each (trusted code): graded in this process,
+    the same probes and checks as in the sandbox, so all 44 fit the suite's time."""
+    files = _fixture(name, tmp_path / "files")
+    nb, py = _notebooks.write_all(files, tmp_path / "handed_in")
+    extract(nb, tmp_path / "from_nb")
+    extract(py, tmp_path / "from_py")
+    for m in CONTRACT:
+        assert _code_of(tmp_path / "from_py" / f"{m}.py") == _code_of(tmp_path / "from_nb" / f"{m}.py"), m
+    key = lambda checks: [(c.id, c.outcome.value, c.score, c.message, c.expected, c.got, c.mistake)  # noqa: E731
+                          for c in checks]
+    want = key(_inprocess.grade(files, expected))
+    assert key(_inprocess.grade(tmp_path / "from_nb", expected)) == want
     assert any(outcome != "passed" for _, outcome, *_ in want)
+
+
+def test_a_notebook_handed_in_is_graded_with_its_cells_shown_for_failed_checks(tmp_path, grade):
+    """Through intake, as `check lab5.ipynb` and `grade` do: the provenance reaches the result and
+    the student report shows the cell behind each failed check."""
+    from grader.report_html import render_student
+
+    nb, _ = _notebooks.write_all(REPO / "examples" / "typical_mistakes", tmp_path, "정하늘_lab5")
+    result = grade(nb)
+    provenance = result.extra["notebook"]
+    assert set(CONTRACT) <= set(provenance) and all("code" in provenance[n] for n in CONTRACT)
+    failed = [c for c in result.checks if c.outcome.value == "failed"]
+    assert failed and result.score > 0
+    assert "Your code (" in render_student(result)
