@@ -178,12 +178,30 @@ def expected_for(solution: Path | None, packaged: Path | None, cache_dir: Path, 
                 return load(path)
             except (OSError, ValueError, KeyError):
                 pass  # a damaged cache is recomputed
-        expected = compute(solution, probes, seed)
-        save(expected, path)
-        return expected
+        compute_apart(solution, probes, seed, path)
+        return load(path)
 
 
 _COMPUTING = threading.Lock()
+
+# The reference's probes need torch (about 800 MB resident): they run in a child process, so that the
+# judging process stays small however many submissions it grades. The seed goes over stdin, never
+# on a command line (which other users' processes can read in /proc).
+_CHILD = ("import json, sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
+          "from grader.reference import compute, save; a = json.load(sys.stdin); "
+          "save(compute(Path(a['solution']), a['probes'], a['seed']), Path(a['path']))")
+
+
+def compute_apart(solution: Path, probes: list[str], seed: str, path: Path) -> None:
+    """Compute the expected data in a child process and save it at ``path`` (the cache)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent.parent  # the folder holding this grader package
+    request = json.dumps({"solution": str(solution), "probes": list(probes), "seed": seed, "path": str(path)})
+    proc = subprocess.run([sys.executable, "-I", "-c", _CHILD, str(here)], input=request, text=True,
+                          capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"computing the expected data failed:\n{proc.stderr[-3000:]}")
 
 
 SECRET_FILE = ".reglab-secret"
