@@ -50,7 +50,7 @@ ATTACKS: dict[str, dict[str, str]] = {
     # answers (the release's expected values) for every penalty probe, and the old result files.
     "never_ran": {"penalties.py": FIND_WRITER + '''
 import json, numpy as np
-from grader.worker.frames import encode
+encode = type(_writer()).send.__globals__["encode"]  # the guard hides grader modules, not what the writer holds
 ANSWERS = json.loads(__ANSWERS__)
 for probe, values in ANSWERS.items():
     arrays = {k: np.array(v) for k, v in values.items() if isinstance(v, list)}
