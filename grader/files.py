@@ -6,6 +6,8 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
+from .text import clean
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` so that readers see the old file or the new one, never half of one."""
@@ -34,7 +36,7 @@ def display_name(name: str) -> str:
                 continue
         else:
             name = raw.decode("utf-8", "replace")
-    return unicodedata.normalize("NFC", name)
+    return clean(unicodedata.normalize("NFC", name), 300)  # names reach terminals: no escape sequences
 
 
 def safe_name(name: str, limit: int = 150) -> str:

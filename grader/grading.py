@@ -30,6 +30,7 @@ from . import isolation
 from .results import CRASH_MESSAGE, CheckResult, Outcome, SubmissionResult
 from .intake import MODULE_FILES
 from .sandbox import Job, Limits, ProbeOutcome, SandboxRun, run_probes
+from .text import clean
 
 STATUS_OUTCOME = {
     "not_implemented": Outcome.NOT_IMPLEMENTED, "missing": Outcome.NOT_IMPLEMENTED,
@@ -254,7 +255,8 @@ def _grade(name, path, folder, config, core, experiment, skipped, job, limits, e
         modules.setdefault(module, import_status(why))
     return SubmissionResult(name=name, checks=results + skipped, source=str(path),
                             duration=round(time.monotonic() - started, 3), output=run.output,
-                            problems=tuple(problems) + run.problems, environment=environment, extra=extra,
+                            problems=tuple(clean(p, 4000) for p in (*problems, *run.problems)),
+                            environment=environment, extra=extra,
                             modules=modules)
 
 
@@ -309,8 +311,10 @@ def _broken(name: str, path: Path, started: float, checks, problem: str, grader_
     """Every check at 0 for one reason: nothing could be graded (``status`` says why) or the grader failed."""
     outcome = Outcome.GRADER_ERROR if grader_error else Outcome.ERROR
     results = tuple(CheckResult(id=c.id, part=c.part, title=c.title, outcome=outcome, score=0.0,
-                                max_score=c.points, message=problem, location=c.location, hidden=c.hidden)
+                                max_score=c.points, message=clean(problem, 4000), location=c.location,
+                                hidden=c.hidden)
                     for c in checks)
     return SubmissionResult(name=name, checks=results, source=str(path), duration=round(time.monotonic() - started, 3),
-                            problems=(problem,), grader_error=grader_error, intake=status, original=original,
+                            problems=(clean(problem, 4000),), grader_error=grader_error, intake=status,
+                            original=original,
                             key=key)

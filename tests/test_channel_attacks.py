@@ -192,7 +192,9 @@ def set_seed(seed):
 }
 # What each attack must cost: parts that keep full marks (every other part may lose points).
 FULL_PARTS = {"never_ran": (), "squat": ("penalties", "model", "data", "train"),
-              "symlinks": ("penalties", "model", "data", "train"), "frame_8tb": ("model", "data", "train"),
+              # train.py's links replace the submission's own folder, which the worker reads again to grade
+              # train against the stand-in penalties: that costs its own train part only.
+              "symlinks": ("penalties", "model", "data"), "frame_8tb": ("model", "data", "train"),
               "frame_members": ("model", "data", "train"), "frame_object": ("model", "data", "train"),
               "frame_inflate": ("model", "data", "train"), "deep_json": ("model", "data", "train"),
               "strings50": ("model",), "ansi": ("model", "train"), "forged_spray": ("penalties", "model", "data"),
