@@ -2,6 +2,8 @@
 lowers the test loss on CIFAR-10 (20 points). Thresholds and measurements: grader/training.py."""
 from __future__ import annotations
 
+from ..i18n import N_
+
 import math
 
 from .registry import PASS, CheckList, fail, skip
@@ -22,46 +24,46 @@ def _analysis(ctx):
     return ctx.extra["analysis"]
 
 
-@checks.add("experiment.learns", points=4, title="the pipeline learns: the baseline's training loss falls, "
-            "its test accuracy beats chance, no NaN", probes=PROBE,
+@checks.add("experiment.learns", points=4, title=N_("the pipeline learns: the baseline's training loss falls, "
+            "its test accuracy beats chance, no NaN"), probes=PROBE,
             location="train.py:train_epoch / data.py:make_loaders / model.py:DropoutMLP.forward",
-            hint="No learning at all usually means the data (normalization, loaders) or the training loop "
-                 "(zero_grad, backward, step inside the loop) is broken: see those parts' checks.",
+            hint=N_("No learning at all usually means the data (normalization, loaders) or the training loop "
+                 "(zero_grad, backward, step inside the loop) is broken: see those parts' checks."),
             needs_expected=False)
 def learns(ctx):
     a = _analysis(ctx)
     bad = [name for name, run in a.runs.items() if not all(math.isfinite(v) for v in run["test_loss"] + run["train_loss"])]
     if bad:
-        return fail(f"the losses of {', '.join(bad)} became NaN or infinite", mistake="training diverged")
+        return fail(f"the losses of {', '.join(bad)} became NaN or infinite", mistake=N_("training diverged"))
     base = a.runs["baseline"]
     if len(base["train_loss"]) < 2 or not base["train_loss"][-1] < 0.5 * base["train_loss"][0]:
-        return fail("the baseline's training loss did not fall to half its first-epoch value",
+        return fail(N_("the baseline's training loss did not fall to half its first-epoch value"),
                     expected=f"below {0.5 * base['train_loss'][0]:.3f}", got=f"{base['train_loss'][-1]:.3f}")
     if max(base["test_acc"]) < 0.2:
-        return fail("the baseline's test accuracy never rose above 20% (chance is 10%)",
+        return fail(N_("the baseline's test accuracy never rose above 20% (chance is 10%)"),
                     got=f"{max(base['test_acc']):.1%}")
     return PASS
 
 
-@checks.add("experiment.honest", points=4, title="the reported test loss is the one the final weights give",
+@checks.add("experiment.honest", points=4, title=N_("the reported test loss is the one the final weights give"),
             probes=PROBE, location="train.py:evaluate",
-            hint="evaluate must return the per-sample average criterion over the test loader for the model it is "
-                 "given; the grader recomputes it from your final weights with the lab's architecture.",
+            hint=N_("evaluate must return the per-sample average criterion over the test loader for the model it is "
+                 "given; the grader recomputes it from your final weights with the lab's architecture."),
             needs_expected=False)
 def honest(ctx):
     a = _analysis(ctx)
     for name, run in a.runs.items():
         if name in a.problems:
             return fail(f"{name}: the test loss cannot be recomputed: {a.problems[name]}",
-                        hint="DropoutMLP must keep the lab's layers linear1, linear2, linear3 (see the model part).")
+                        hint=N_("DropoutMLP must keep the lab's layers linear1, linear2, linear3 (see the model part)."))
         if not run["test_loss"]:
             return fail(f"{name}: no test loss was reported")
         reported, recomputed = run["test_loss"][-1], a.recomputed[name]
         if not math.isclose(reported, recomputed, rel_tol=2e-3, abs_tol=2e-3):
             return fail(f"{name}: evaluate reported a final test loss that the final weights do not give",
                         expected=f"{recomputed:.4f} (recomputed here)", got=f"{reported:.4f} (reported)",
-                        mistake="the reported test loss is not the model's: evaluate (or the model's architecture) "
-                                "does not match the lab's")
+                        mistake=N_("the reported test loss is not the model's: evaluate (or the model's architecture) "
+                                "does not match the lab's"))
     return PASS
 
 

@@ -1,39 +1,41 @@
 """Part 1: l1_penalty, l2_penalty, penalized_loss (20 points)."""
 from __future__ import annotations
 
+from ..i18n import N_
+
 from ..compare import close
 from ..worker.constants import PENALIZED_CASES, UNKNOWN_KINDS
 from .registry import PASS, CheckList, Context, fail
 
 checks = CheckList("penalties")
 
-LINEAR_ONLY = ("Only the weight matrices of Linear layers are penalized — every Linear layer anywhere in the model "
+LINEAR_ONLY = (N_("Only the weight matrices of Linear layers are penalized — every Linear layer anywhere in the model "
                "(subclasses and nested ones too), whatever its name — not biases, not other layers' weights, not "
                "other 2-D parameters. Handout slides \"L1 loss in LogisticRegression\" / \"L2 loss in "
-               "LogisticRegression\".")
+               "LogisticRegression\"."))
 
 
 def _differentiable(ctx: Context, probe: str, fn: str):
     if not ctx.got(probe)["differentiable"]:
         return fail(f"{fn} returned a {ctx.got(probe)['type']} that autograd cannot differentiate",
-                    mistake="the penalty has no gradient: return the tensor itself, not .item() or float(...)")
+                    mistake=N_("the penalty has no gradient: return the tensor itself, not .item() or float(...)"))
     return None
 
 
-@checks.add("penalties.l1_value", points=3, title="l1_penalty on the lab's DropoutMLP", probes=("pen.l1_mlp",),
+@checks.add("penalties.l1_value", points=3, title=N_("l1_penalty on the lab's DropoutMLP"), probes=("pen.l1_mlp",),
             location="penalties.py:l1_penalty", hint=LINEAR_ONLY)
 def l1_value(ctx):
     return ctx.compare("pen.l1_mlp", ["value"], what="l1_penalty(DropoutMLP)")
 
 
-@checks.add("penalties.l2_value", points=3, title="l2_penalty on the lab's DropoutMLP", probes=("pen.l2_mlp",),
+@checks.add("penalties.l2_value", points=3, title=N_("l2_penalty on the lab's DropoutMLP"), probes=("pen.l2_mlp",),
             location="penalties.py:l2_penalty", hint=LINEAR_ONLY + " L2 adds up the squares, not the norms.")
 def l2_value(ctx):
     return ctx.compare("pen.l2_mlp", ["value"], what="l2_penalty(DropoutMLP)")
 
 
-@checks.add("penalties.other_model", points=4, title="both penalties on another model (other names, nesting, "
-            "a LayerNorm, a Conv1d, a bias-free Linear)", probes=("pen.l1_other", "pen.l2_other"),
+@checks.add("penalties.other_model", points=4, title=N_("both penalties on another model (other names, nesting, "
+            "a LayerNorm, a Conv1d, a bias-free Linear)"), probes=("pen.l1_other", "pen.l2_other"),
             location="penalties.py:l1_penalty / l2_penalty", hint=LINEAR_ONLY)
 def other_model(ctx):
     for probe, fn in (("pen.l1_other", "l1_penalty"), ("pen.l2_other", "l2_penalty")):
@@ -43,11 +45,11 @@ def other_model(ctx):
     return PASS
 
 
-@checks.add("penalties.gradients", points=3, title="the penalties are differentiable, with the right gradients "
-            "on the Linear weights", probes=("pen.l1_mlp", "pen.l2_mlp"),
+@checks.add("penalties.gradients", points=3, title=N_("the penalties are differentiable, with the right gradients "
+            "on the Linear weights"), probes=("pen.l1_mlp", "pen.l2_mlp"),
             location="penalties.py:l1_penalty / l2_penalty",
-            hint="The penalty is part of the loss that backward() differentiates: keep it a tensor computed from "
-                 "the weights themselves, so the gradient reaches them (a Python number has no gradient).")
+            hint=N_("The penalty is part of the loss that backward() differentiates: keep it a tensor computed from "
+                 "the weights themselves, so the gradient reaches them (a Python number has no gradient)."))
 def gradients(ctx):
     for probe, fn in (("pen.l1_mlp", "l1_penalty"), ("pen.l2_mlp", "l2_penalty")):
         verdict = _differentiable(ctx, probe, fn)
@@ -74,31 +76,31 @@ def _consistent(got: dict, i: int) -> bool:
     return own is not None and close(got[f"case{i}/value"], 0.8125 + lmbd * own / batch / 2)
 
 
-@checks.add("penalties.penalized_loss", points=4, title="penalized_loss = loss + λ·penalty/batch_size/2 for "
-            "both kinds", probes=("pen.penalized",), location="penalties.py:penalized_loss",
-            hint="The penalty term is λ times the penalty, averaged over the batch, halved (handout slide "
+@checks.add("penalties.penalized_loss", points=4, title=N_("penalized_loss = loss + λ·penalty/batch_size/2 for "
+            "both kinds"), probes=("pen.penalized",), location="penalties.py:penalized_loss",
+            hint=N_("The penalty term is λ times the penalty, averaged over the batch, halved (handout slide "
                  "\"Regularization\": J = … + λ/(2m)·||w||²); kind chooses which penalty, and defaults to L2. Your "
-                 "own l1/l2_penalty are replaced by the grader's here, so a bug in them is not charged twice.")
+                 "own l1/l2_penalty are replaced by the grader's here, so a bug in them is not charged twice."))
 def penalized_loss(ctx):
     got = ctx.got("pen.penalized")
     for i in range(len(PENALIZED_CASES)):
         if not got.get(f"case{i}/differentiable", False):
             return fail(f"{_case(i)} is not a tensor autograd can differentiate",
-                        mistake="the loss has no gradient: keep it a tensor (no .item())")
+                        mistake=N_("the loss has no gradient: keep it a tensor (no .item())"))
     for i in range(len(PENALIZED_CASES)):
         verdict = ctx.compare("pen.penalized", [f"case{i}/value"], what=_case(i))
         if not verdict.passed and not _consistent(got, i):
             if PENALIZED_CASES[i][0] is None and verdict.mistake is None:
                 verdict = fail(verdict.message, expected=verdict.expected, got=verdict.got,
-                               mistake="kind must default to 'l2' when it is not given")
+                               mistake=N_("kind must default to 'l2' when it is not given"))
             return verdict
     return PASS
 
 
-@checks.add("penalties.unknown_kind", points=3, title="penalized_loss raises ValueError for an unknown kind",
+@checks.add("penalties.unknown_kind", points=3, title=N_("penalized_loss raises ValueError for an unknown kind"),
             probes=("pen.unknown_kind",), location="penalties.py:penalized_loss",
-            hint="An unknown kind is a caller's mistake: refuse it loudly with the exception Python uses for a "
-                 "bad argument value. kind is case-sensitive: only 'l1' and 'l2' are kinds.")
+            hint=N_("An unknown kind is a caller's mistake: refuse it loudly with the exception Python uses for a "
+                 "bad argument value. kind is case-sensitive: only 'l1' and 'l2' are kinds."))
 def unknown_kind(ctx):
     got = ctx.got("pen.unknown_kind")
     for i, kind in enumerate(UNKNOWN_KINDS):
@@ -107,6 +109,6 @@ def unknown_kind(ctx):
             what = f"raised {raised.split(',')[0]}" if raised else "returned a value"
             return fail(f"penalized_loss(..., kind={kind!r}) {what}", expected="ValueError",
                         got=raised.split(",")[0] or "no exception",
-                        mistake="no ValueError for an unknown kind: a typo such as 'L3' would silently train "
-                                "with the wrong penalty")
+                        mistake=N_("no ValueError for an unknown kind: a typo such as 'L3' would silently train "
+                                "with the wrong penalty"))
     return PASS
