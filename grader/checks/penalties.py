@@ -1,7 +1,7 @@
 """Part 1: l1_penalty, l2_penalty, penalized_loss (20 points)."""
 from __future__ import annotations
 
-from ..i18n import N_
+from ..i18n import N_, _
 
 from ..compare import close
 from ..worker.constants import PENALIZED_CASES, UNKNOWN_KINDS
@@ -13,11 +13,16 @@ LINEAR_ONLY = (N_("Only the weight matrices of Linear layers are penalized — e
                "(subclasses and nested ones too), whatever its name — not biases, not other layers' weights, not "
                "other 2-D parameters. Handout slides \"L1 loss in LogisticRegression\" / \"L2 loss in "
                "LogisticRegression\"."))
+LINEAR_ONLY_L2 = N_("Only the weight matrices of Linear layers are penalized — every Linear layer anywhere in the "
+                    "model (subclasses and nested ones too), whatever its name — not biases, not other layers' "
+                    "weights, not other 2-D parameters. Handout slides \"L1 loss in LogisticRegression\" / \"L2 loss "
+                    "in LogisticRegression\". L2 adds up the squares, not the norms.")
 
 
 def _differentiable(ctx: Context, probe: str, fn: str):
     if not ctx.got(probe)["differentiable"]:
-        return fail(f"{fn} returned a {ctx.got(probe)['type']} that autograd cannot differentiate",
+        return fail(_("{function} returned a {type} that autograd cannot differentiate").format(
+                    function=fn, type=ctx.got(probe)["type"]),
                     mistake=N_("the penalty has no gradient: return the tensor itself, not .item() or float(...)"))
     return None
 
@@ -29,7 +34,7 @@ def l1_value(ctx):
 
 
 @checks.add("penalties.l2_value", points=3, title=N_("l2_penalty on the lab's DropoutMLP"), probes=("pen.l2_mlp",),
-            location="penalties.py:l2_penalty", hint=LINEAR_ONLY + " L2 adds up the squares, not the norms.")
+            location="penalties.py:l2_penalty", hint=LINEAR_ONLY_L2)
 def l2_value(ctx):
     return ctx.compare("pen.l2_mlp", ["value"], what="l2_penalty(DropoutMLP)")
 
@@ -39,7 +44,7 @@ def l2_value(ctx):
             location="penalties.py:l1_penalty / l2_penalty", hint=LINEAR_ONLY)
 def other_model(ctx):
     for probe, fn in (("pen.l1_other", "l1_penalty"), ("pen.l2_other", "l2_penalty")):
-        verdict = ctx.compare(probe, ["value"], what=f"{fn} on a model that is not DropoutMLP")
+        verdict = ctx.compare(probe, ["value"], what=_("{function} on a model that is not DropoutMLP").format(function=fn))
         if not verdict.passed:
             return verdict
     return PASS
@@ -56,7 +61,7 @@ def gradients(ctx):
         if verdict:
             return verdict
         weights = [k for k in ctx.keys(probe, "grad/") if k.endswith(".weight")]  # biases: the value checks' job
-        verdict = ctx.compare(probe, weights, what=f"the gradient of {fn}")
+        verdict = ctx.compare(probe, weights, what=_("the gradient of {function}").format(function=fn))
         if not verdict.passed:
             return verdict
     return PASS
@@ -85,7 +90,7 @@ def penalized_loss(ctx):
     got = ctx.got("pen.penalized")
     for i in range(len(PENALIZED_CASES)):
         if not got.get(f"case{i}/differentiable", False):
-            return fail(f"{_case(i)} is not a tensor autograd can differentiate",
+            return fail(_("{call} is not a tensor autograd can differentiate").format(call=_case(i)),
                         mistake=N_("the loss has no gradient: keep it a tensor (no .item())"))
     for i in range(len(PENALIZED_CASES)):
         verdict = ctx.compare("pen.penalized", [f"case{i}/value"], what=_case(i))
@@ -106,9 +111,10 @@ def unknown_kind(ctx):
     for i, kind in enumerate(UNKNOWN_KINDS):
         raised = got[f"kind{i}/raised"]
         if "ValueError" not in raised.split(","):
-            what = f"raised {raised.split(',')[0]}" if raised else "returned a value"
-            return fail(f"penalized_loss(..., kind={kind!r}) {what}", expected="ValueError",
-                        got=raised.split(",")[0] or "no exception",
+            call = f"penalized_loss(..., kind={kind!r})"
+            message = (_("{call} raised {error}").format(call=call, error=raised.split(",")[0]) if raised else
+                       _("{call} returned a value").format(call=call))
+            return fail(message, expected="ValueError", got=raised.split(",")[0] or _("no exception"),
                         mistake=N_("no ValueError for an unknown kind: a typo such as 'L3' would silently train "
                                 "with the wrong penalty"))
     return PASS
