@@ -1,7 +1,7 @@
 """Part 3: channel_stats, normalize_transform, make_loaders (20 points)."""
 from __future__ import annotations
 
-from ..i18n import N_
+from ..i18n import N_, _
 
 import numpy as np
 
@@ -19,7 +19,7 @@ STATS = ("data.stats_a", "data.stats_b", "data.stats_many")
                  "chunks of different sizes is not the same."))
 def stats_mean(ctx):
     for probe in STATS:
-        verdict = ctx.compare(probe, ["mean"], what="the mean", rtol=1e-4, atol=1e-6)
+        verdict = ctx.compare(probe, ["mean"], what=N_("the mean"), rtol=1e-4, atol=1e-6)
         if not verdict.passed:
             return verdict
     return PASS
@@ -32,7 +32,7 @@ def stats_mean(ctx):
 def stats_std(ctx):
     # rtol 1e-3 also accepts the sample std (ddof=1): on thousands of pixels it differs by < 1e-4.
     for probe in STATS:
-        verdict = ctx.compare(probe, ["std"], what="the std", rtol=1e-3, atol=1e-6)
+        verdict = ctx.compare(probe, ["std"], what=N_("the std"), rtol=1e-3, atol=1e-6)
         if not verdict.passed:
             return verdict
     return PASS
@@ -48,11 +48,11 @@ def normalize(ctx):
         return fail(N_("the transform returns (32, 32, 3): channels must come first"), expected="(3, 32, 32)",
                     got=str(got["out"].shape[1:]), mistake=N_("channels last: ToTensor puts the channels first"))
     if not got["tensor"] or not got["floating"]:
-        return fail(f"the transform returns {got['type']}" + ("" if got["tensor"] else ", not a torch tensor") +
-                    ("" if not got["tensor"] or got["floating"] else " of whole numbers"),
-                    expected="a floating-point torch tensor",
+        message = _("the transform returns {type}, not a torch tensor") if not got["tensor"] else \
+            _("the transform returns {type} of whole numbers")
+        return fail(message.format(type=got["type"]), expected=_("a floating-point torch tensor"),
                     mistake=N_("the transform must return a float torch tensor (what ToTensor and Normalize give)"))
-    return ctx.compare("data.normalize", ["out"], what="the normalized image")
+    return ctx.compare("data.normalize", ["out"], what=N_("the normalized image"))
 
 
 def _present(ids: np.ndarray, n: int) -> bool:
@@ -65,25 +65,28 @@ def _present(ids: np.ndarray, n: int) -> bool:
                  "only the last batch may be smaller (handout slide \"전체 코드 1/3\")."))
 def loader_batches(ctx):
     for probe, (n_train, n_test), asked in (("data.loaders", (50, 23), "batch_size=16"),
-                                            ("data.loaders_default", (300, 130), "the default batch size")):
+                                            ("data.loaders_default", (300, 130), _("the default batch size"))):
         got, want = ctx.got(probe), ctx.want(probe)
         for key, n in (("train1" if probe == "data.loaders" else "train", n_train),
                        ("test1" if probe == "data.loaders" else "test", n_test)):
             sizes, ids = got[f"{key}/sizes"], got[f"{key}/ids"]
             if ids.size < n:
-                return fail(f"the {key.rstrip('12')} loader yields {ids.size} of {n} samples with {asked}",
+                return fail(_("the {loader} loader yields {got} of {n} samples with {asked}").format(
+                            loader=key.rstrip("12"), got=ids.size, n=n, asked=asked),
                             expected=n, got=int(ids.size), mistake=N_("samples are dropped (drop_last=True?): "
                                                                     "every sample must be used"))
             if not np.array_equal(sizes, want[f"{key}/sizes"]):
-                return fail(f"batch sizes of the {key.rstrip('12')} loader with {asked}",
+                return fail(_("batch sizes of the {loader} loader with {asked}").format(loader=key.rstrip("12"),
+                                                                                     asked=asked),
                             expected=want[f"{key}/sizes"], got=sizes,
                             mistake=N_("the batch size is not the one passed in (hard-coded?)"))
             if not _present(ids, n):
-                return fail(f"the {key.rstrip('12')} loader does not yield every sample exactly once")
+                return fail(_("the {loader} loader does not yield every sample exactly once").format(
+                    loader=key.rstrip("12")))
     return PASS
 
 
-SETUPS = (("", "on a CPU-only machine"), ("cuda/", "when torch.cuda.is_available() is True"))
+SETUPS = (("", N_("on a CPU-only machine")), ("cuda/", N_("when torch.cuda.is_available() is True")))
 
 
 @checks.add("data.train_shuffle", points=2, title=N_("make_loaders: the training loader reshuffles every epoch"),
@@ -95,9 +98,10 @@ def train_shuffle(ctx):
     for tag, where in SETUPS:
         first, second = got[f"{tag}train1/ids"], got[f"{tag}train2/ids"]
         if np.array_equal(first, np.arange(first.size)) or np.array_equal(first, second):
-            return fail("the training loader gives the same order " +
-                        ("as the dataset" if np.array_equal(first, np.arange(first.size)) else "in two epochs") +
-                        f" {where}",
+            same = _("the training loader gives the same order as the dataset {where}") \
+                if np.array_equal(first, np.arange(first.size)) else \
+                _("the training loader gives the same order in two epochs {where}")
+            return fail(same.format(where=_(where)),
                         mistake=N_("the training loader is not shuffled (it must be reshuffled at each epoch, "
                                 "whatever the device)"))
     return PASS
@@ -112,6 +116,6 @@ def test_order(ctx):
     for tag, where in SETUPS:
         for key in (f"{tag}test1/ids", f"{tag}test2/ids"):
             if not np.array_equal(got[key], np.arange(23)):
-                return fail(f"the test loader does not keep the dataset's order {where}", expected=np.arange(23),
+                return fail(_("the test loader does not keep the dataset's order {where}").format(where=_(where)), expected=np.arange(23),
                             got=got[key], mistake=N_("the test loader is shuffled: evaluation keeps the order"))
     return PASS

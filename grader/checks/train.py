@@ -59,10 +59,10 @@ def _params(ctx, probe: str, what: str):
                  "divide by the samples the loader actually yielded (the last batch is smaller, and a loader may "
                  "cover only part of its dataset)."))
 def epoch_average(ctx):
-    verdict = ctx.compare("train.epoch", ["avg"], what="the returned average loss (45 samples, batches of 16)")
+    verdict = ctx.compare("train.epoch", ["avg"], what=N_("the returned average loss (45 samples, batches of 16)"))
     if not verdict.passed:
         return verdict
-    verdict = ctx.compare("train.epoch_l2", ["avg"], what="the returned average loss with lmbd=0.5")
+    verdict = ctx.compare("train.epoch_l2", ["avg"], what=N_("the returned average loss with lmbd=0.5"))
     if not verdict.passed and verdict.mistake is None:
         return dataclasses.replace(verdict, mistake="the returned average leaves the penalty out: return the "
                                                     "average of the penalized loss")
