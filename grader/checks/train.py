@@ -5,7 +5,7 @@ grader's stand-in penalties, so that a bug in the student's model or penalties i
 """
 from __future__ import annotations
 
-from ..i18n import N_
+from ..i18n import N_, _
 
 import dataclasses
 
@@ -28,12 +28,13 @@ EPOCH_HINT = (N_("Every batch is one full step of gradient descent on the penali
                  "고정\")."))
 def set_seed(ctx):
     got = ctx.got("train.seed")
-    for gen, name in (("random", "Python's random"), ("numpy", "NumPy (np.random)"), ("torch", "torch")):
+    for gen, name in (("random", N_("Python's random")), ("numpy", "NumPy (np.random)"), ("torch", "torch")):
+        name = _(name)
         if not np.array_equal(got[f"draw0/{gen}"], got[f"draw1/{gen}"]):
-            return fail(f"after set_seed(1234) twice, {name} gives different numbers",
-                        mistake=f"set_seed does not seed {name}")
+            return fail(_("after set_seed(1234) twice, {generator} gives different numbers").format(generator=name),
+                        mistake=_("set_seed does not seed {generator}").format(generator=name))
         if np.array_equal(got[f"draw0/{gen}"], got[f"draw2/{gen}"]):
-            return fail(f"set_seed(1234) and set_seed(99) give the same {name} numbers",
+            return fail(_("set_seed(1234) and set_seed(99) give the same {generator} numbers").format(generator=name),
                         mistake=N_("set_seed ignores its argument"))
     return PASS
 
@@ -64,15 +65,15 @@ def epoch_average(ctx):
         return verdict
     verdict = ctx.compare("train.epoch_l2", ["avg"], what=N_("the returned average loss with lmbd=0.5"))
     if not verdict.passed and verdict.mistake is None:
-        return dataclasses.replace(verdict, mistake="the returned average leaves the penalty out: return the "
-                                                    "average of the penalized loss")
+        return dataclasses.replace(verdict, mistake=_("the returned average leaves the penalty out: return the "
+                                                      "average of the penalized loss"))
     return verdict
 
 
 @checks.add("train.epoch_updates", points=4, title=N_("train_epoch updates the parameters like the reference"),
             probes=("train.epoch",), location="train.py:train_epoch", hint=EPOCH_HINT)
 def epoch_updates(ctx):
-    return _modes(ctx, "train.epoch") or _params(ctx, "train.epoch", "the parameters after one epoch")
+    return _modes(ctx, "train.epoch") or _params(ctx, "train.epoch", N_("the parameters after one epoch"))
 
 
 @checks.add("train.switches_to_train", points=3, title=N_("train_epoch puts the model in train mode itself"),
@@ -90,7 +91,8 @@ def switches_to_train(ctx):
                  "penalized_loss (kind defaults to 'l2')."))
 def penalty_used(ctx):
     for probe, kind in (("train.epoch_l2", "l2"), ("train.epoch_l1", "l1")):
-        verdict = _params(ctx, probe, f"the parameters after an epoch with lmbd=0.5, kind={kind!r}")
+        verdict = _params(ctx, probe, _("the parameters after an epoch with lmbd=0.5, kind={kind}").format(
+            kind=repr(kind)))
         if not verdict.passed:
             return verdict
     return PASS
@@ -101,8 +103,9 @@ def penalty_used(ctx):
             hint=N_("Both are per-sample averages over the samples the loader yields (weight each batch by its "
                  "size); the accuracy is a fraction in [0, 1], not a percentage (handout slide \"전체 코드 2/3\")."))
 def evaluate_values(ctx):
-    for key, what in (("acc", "the accuracy"), ("loss", "the loss")):
-        verdict = ctx.compare("train.evaluate", [key], what=f"{what} (45 samples, batches of 16)",
+    for key, what in (("acc", N_("the accuracy (45 samples, batches of 16)")),
+                      ("loss", N_("the loss (45 samples, batches of 16)"))):
+        verdict = ctx.compare("train.evaluate", [key], what=what,
                               rtol=1e-5, atol=1e-7)
         if not verdict.passed:
             return verdict
@@ -120,7 +123,7 @@ def evaluate_mode(ctx):
     calls = got["calls"]
     if calls.size == 0 or int(calls[:, 2].sum()) != 45:
         return fail(N_("evaluate did not run the model once over the loader's 45 samples"),
-                    expected="45 samples through the model", got=f"{int(calls[:, 2].sum()) if calls.size else 0}")
+                    expected=_("45 samples through the model"), got=f"{int(calls[:, 2].sum()) if calls.size else 0}")
     if calls[:, 0].any():
         return fail(N_("the model was in train mode during evaluate (dropout on)"),
                     mistake=N_("model.eval() is missing in evaluate"))
@@ -136,7 +139,8 @@ def evaluate_mode(ctx):
         return fail(N_("evaluate changed the parameters or left gradients on them"))
     for key in ("loss", "acc"):
         if not got[f"{key}_float"]:
-            return fail(f"evaluate returns its {'loss' if key == 'loss' else 'accuracy'} as {got[f'{key}_type']}",
-                        expected="a Python float",
+            message = _("evaluate returns its loss as {type}") if key == "loss" else \
+                _("evaluate returns its accuracy as {type}")
+            return fail(message.format(type=got[f"{key}_type"]), expected=_("a Python float"),
                         hint=N_("A 0-dim tensor is not a Python number: convert it."))
     return PASS
