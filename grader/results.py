@@ -8,6 +8,8 @@ import enum
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
+from .i18n import LANGUAGES, N_, catalog
+
 
 class Outcome(str, enum.Enum):
     PASSED = "passed"
@@ -149,7 +151,12 @@ STATUS_LABELS = {
     "incomplete": "incomplete",
     "ok": "ok",
 }
-CRASH_MESSAGE = "your code crashed the process"  # how grading.judge words a crashed probe
+CRASH_MESSAGE = N_("your code crashed the process")  # how grading.judge words a crashed probe
+
+
+def _crash_messages() -> tuple[str, ...]:
+    """CRASH_MESSAGE in every language: a result read back (results.json) may be in another one."""
+    return tuple(catalog(lang).gettext(CRASH_MESSAGE) for lang in LANGUAGES)
 
 
 def troubles(result: SubmissionResult) -> list[tuple[str, str]]:
@@ -164,7 +171,7 @@ def troubles(result: SubmissionResult) -> list[tuple[str, str]]:
             found.append(("grader_error", f"{c.id}: {c.message}"))
         elif c.outcome is Outcome.TIMEOUT:
             found.append(("timeout", f"{c.id}: {c.message}"))
-        elif c.outcome is Outcome.ERROR and c.message.startswith(CRASH_MESSAGE):
+        elif c.outcome is Outcome.ERROR and c.message.startswith(_crash_messages()):
             found.append(("crashed", f"{c.id}: {c.message}"))
     if any(c.outcome is Outcome.NOT_IMPLEMENTED for c in result.checks):
         found.append(("incomplete", "functions not implemented yet or files missing"))
