@@ -49,6 +49,7 @@ STATUS_MESSAGE = {
     "grader": N_("the grader failed here — not your fault, tell your TA"),
 }
 
+FAILED_MESSAGE = N_("your code failed")  # a status the table above does not know
 
 DATA_COMMAND = "python -m grader data"
 
@@ -265,7 +266,7 @@ def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None 
         if not got.ok:
             outcome = STATUS_OUTCOME.get(got.status, Outcome.ERROR)
             message = _not_implemented(got) if outcome is Outcome.NOT_IMPLEMENTED else \
-                (_(STATUS_MESSAGE.get(got.status, N_("your code failed"))) + ": " + got.message).strip()
+                (_(STATUS_MESSAGE.get(got.status, FAILED_MESSAGE)) + ": " + got.message).strip()
             blocked = outcome is Outcome.NOT_IMPLEMENTED and not _same_function(got.location, check.location)
             if blocked:  # a dependency is missing: this check's own hint would mislead
                 message = _("not run: {why}").format(why=message)
