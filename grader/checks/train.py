@@ -82,7 +82,7 @@ def epoch_updates(ctx):
                  "itself, so that dropout is active while training."))
 def switches_to_train(ctx):
     return _modes(ctx, "train.epoch_after_eval") or _params(ctx, "train.epoch_after_eval",
-                                                           "the parameters after an epoch started in eval mode")
+                                                           N_("the parameters after an epoch started in eval mode"))
 
 
 @checks.add("train.penalty_used", points=3, title=N_("train_epoch applies the penalty with λ > 0, for 'l2' and 'l1'"),
