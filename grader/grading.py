@@ -295,11 +295,18 @@ def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None 
                        duration=round(time.monotonic() - t0, 4))
 
 
+STUB_RAISES = re.compile(r"(?P<function>[\w.]+) in (?P<file>\w+\.py) is not implemented yet")  # grader.stubgen's
+
+
 def _not_implemented(got: ProbeOutcome) -> str:
     """A stub or a missing function, said in the active language from where it is (``got.location``:
-    "penalties.py:l1_penalty"), not with the stub's own English exception text."""
+    "penalties.py:l1_penalty", or what a generated stub raises), not with the stub's own English text;
+    a NotImplementedError the student worded themselves is shown as they wrote it."""
     file, _sep, function = (got.location or "").partition(":")
     function = function.split(" ")[0]
+    stub = STUB_RAISES.fullmatch(got.message.strip()) if got.status == "not_implemented" else None
+    if stub:
+        return _("{function} in {file} is not implemented yet").format(**stub.groupdict())
     if not (file and function):
         return got.message
     if got.status == "missing":  # the worker's two cases (grader/worker/impl.py): no file, or no such name
