@@ -230,10 +230,11 @@ def cmd_grade(args) -> int:
         print(batch.course.matching.summary(), file=sys.stderr)
         write_atomic(args.out / "roster.txt", batch.course.matching.summary() + "\n")
     mean = sum(r.percent for r in batch.results) / len(batch.results)
-    kept = f" ({len(batch.kept)} kept from an earlier run)" if batch.kept else ""
-    say(f"graded {len(batch.graded)} submission(s){kept} in {batch.elapsed:.1f} s, mean {mean:.1f}%; the class "
-        f"files list {len(batch.everyone)} → {args.out / 'index.html'}, {args.out / 'grades.csv'}, "
-        f"{args.out / 'junit.xml'}")
+    kept = " " + _("({n} kept from an earlier run)").format(n=len(batch.kept)) if batch.kept else ""
+    say(_("graded {n} submission(s){kept} in {seconds} s, mean {mean}%; the class files list {everyone} → "
+          "{files}").format(n=len(batch.graded), kept=kept, seconds=f"{batch.elapsed:.1f}", mean=f"{mean:.1f}",
+                            everyone=len(batch.everyone),
+                            files=f"{args.out / 'index.html'}, {args.out / 'grades.csv'}, {args.out / 'junit.xml'}"))
     below = [r.display for r in batch.results if _below(r.percent, cfg)]
     if below:
         say(f"below --fail-under {cfg.fail_under:g}%: {len(below)} submission(s): {', '.join(below[:10])}"

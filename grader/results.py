@@ -141,15 +141,15 @@ class SubmissionResult:
 # junit.xml and results.json all show these labels. "ok" means graded to the end (the score says how
 # well); "incomplete": some functions are still stubs or missing.
 STATUS_LABELS = {
-    "grader_error": "grader error",    # the grader broke down: not the student's fault
-    "unsupported": "unsupported",      # a kind of file the grader cannot open (.rar, .7z, ...)
-    "unreadable": "unreadable",        # a damaged archive, an ambiguous layout, a file in no known encoding
-    "crashed": "crashed",              # the student's code killed its process
-    "timeout": "timed out",            # an import or a function ran past its limit
-    "syntax_error": "syntax error",
-    "import_failed": "import failed",  # a module raised while being imported
-    "incomplete": "incomplete",
-    "ok": "ok",
+    "grader_error": N_("grader error"),    # the grader broke down: not the student's fault
+    "unsupported": N_("unsupported"),      # a kind of file the grader cannot open (.rar, .7z, ...)
+    "unreadable": N_("unreadable"),        # a damaged archive, an ambiguous layout, a file in no known encoding
+    "crashed": N_("crashed"),              # the student's code killed its process
+    "timeout": N_("timed out"),            # an import or a function ran past its limit
+    "syntax_error": N_("syntax error"),
+    "import_failed": N_("import failed"),  # a module raised while being imported
+    "incomplete": N_("incomplete"),
+    "ok": N_("ok"),
 }
 CRASH_MESSAGE = N_("your code crashed the process")  # how grading.judge words a crashed probe
 
