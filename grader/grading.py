@@ -295,7 +295,7 @@ def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None 
                        duration=round(time.monotonic() - t0, 4))
 
 
-STUB_RAISES = re.compile(r"(?P<function>[\w.]+) in (?P<file>\w+\.py) is not implemented yet")  # grader.stubgen's
+STUB_RAISES = re.compile(r"\b(?P<function>[\w.]+) in (?P<file>\w+\.py) is not implemented yet$")  # grader.stubgen's
 
 
 def _not_implemented(got: ProbeOutcome) -> str:
@@ -304,7 +304,7 @@ def _not_implemented(got: ProbeOutcome) -> str:
     a NotImplementedError the student worded themselves is shown as they wrote it."""
     file, _sep, function = (got.location or "").partition(":")
     function = function.split(" ")[0]
-    stub = STUB_RAISES.fullmatch(got.message.strip()) if got.status == "not_implemented" else None
+    stub = STUB_RAISES.search(got.message.strip()) if got.status == "not_implemented" else None
     if stub:
         return _("{function} in {file} is not implemented yet").format(**stub.groupdict())
     if not (file and function):
