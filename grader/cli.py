@@ -12,8 +12,10 @@ import warnings
 from pathlib import Path
 
 from . import config as configuration
+from . import i18n
 from . import isolation
 from . import stubgen
+from .i18n import _
 from .lms import ExportError
 from .roster import RosterError
 from .shard import ShardError
@@ -50,6 +52,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m grader", description="reglab: the regularization lab's grader")
     sub = top.add_subparsers(dest="command", required=True)
+    lang = argparse.ArgumentParser(add_help=False)
+    lang.add_argument("--lang", choices=i18n.LANGUAGES, default=None,
+                      help="language of every message (default: REGLAB_LANG, reglab.toml, then the locale)")
+    add_parser = sub.add_parser
+    sub.add_parser = lambda *a, **kw: add_parser(*a, parents=[lang], **kw)  # --lang on every command
     check = sub.add_parser("check", help="self-check one submission (default ./assignment)")
     check.add_argument("path", nargs="?", type=Path, default=Path("assignment"))
     check.add_argument("--out", type=Path, default=Path("reports"), help="where result files go (default reports/)")
@@ -165,7 +172,8 @@ def cmd_check(args) -> int:
     if not backend.isolated:  # the student's own code on their own machine
         print(isolation.notice(backend), file=sys.stderr)
     if not args.path.exists():
-        raise UsageError(f"{args.path} does not exist: pass the folder with your penalties.py, model.py, ...")
+        raise UsageError(_("{path} does not exist: pass the folder with your penalties.py, model.py, ...")
+                         .format(path=args.path))
     selection = select_checks(cfg)
     if args.ci and any(c.part == "experiment" for c in selection.checks):
         _require_data(cfg)  # in CI a missing data set is the workflow's fault, not a student's zero
@@ -180,9 +188,11 @@ def cmd_check(args) -> int:
         say(terminal.render(result, color=sys.stdout.isatty(), verbose=args.verbose))
         if selection.note():
             say(f"\n{selection.note()}.")
-    say(f"\nReport: {folder / 'index.html'}   Results: {folder / gradescope.RESULTS_FILE}")
+    say("\n" + _("Report: {report}   Results: {results}").format(report=folder / "index.html",
+                                                              results=folder / gradescope.RESULTS_FILE))
     if _below(result.percent, cfg):
-        say(f"below --fail-under: {result.percent:.1f}% < {cfg.fail_under:g}% (exit status 1)", file=sys.stderr)
+        say(_("below --fail-under: {percent}% < {limit}% (exit status 1)").format(
+            percent=f"{result.percent:.1f}", limit=f"{cfg.fail_under:g}"), file=sys.stderr)
         return EXIT_BELOW
     return EXIT_OK
 
@@ -194,9 +204,9 @@ def cmd_grade(args) -> int:
 
     cfg = _config(args)
     if not args.submissions.is_dir():
-        raise UsageError(f"{args.submissions} is not a folder of submissions")
+        raise UsageError(_("{path} is not a folder of submissions").format(path=args.submissions))
     if not discover(args.submissions, skip=(args.out,)):
-        raise UsageError(f"no submissions found in {args.submissions}")
+        raise UsageError(_("no submissions found in {path}").format(path=args.submissions))
     _require_data(cfg)
     backend = _sandbox(cfg, required=True)
     print(isolation.notice(backend) + (" (--unsafe-no-sandbox)" if not backend.isolated else ""), file=sys.stderr)
@@ -220,10 +230,11 @@ def cmd_grade(args) -> int:
         print(batch.course.matching.summary(), file=sys.stderr)
         write_atomic(args.out / "roster.txt", batch.course.matching.summary() + "\n")
     mean = sum(r.percent for r in batch.results) / len(batch.results)
-    kept = f" ({len(batch.kept)} kept from an earlier run)" if batch.kept else ""
-    say(f"graded {len(batch.graded)} submission(s){kept} in {batch.elapsed:.1f} s, mean {mean:.1f}%; the class "
-        f"files list {len(batch.everyone)} → {args.out / 'index.html'}, {args.out / 'grades.csv'}, "
-        f"{args.out / 'junit.xml'}")
+    kept = " " + _("({n} kept from an earlier run)").format(n=len(batch.kept)) if batch.kept else ""
+    say(_("graded {n} submission(s){kept} in {seconds} s, mean {mean}%; the class files list {everyone} → "
+          "{files}").format(n=len(batch.graded), kept=kept, seconds=f"{batch.elapsed:.1f}", mean=f"{mean:.1f}",
+                            everyone=len(batch.everyone),
+                            files=f"{args.out / 'index.html'}, {args.out / 'grades.csv'}, {args.out / 'junit.xml'}"))
     below = [r.display for r in batch.results if _below(r.percent, cfg)]
     if below:
         say(f"below --fail-under {cfg.fail_under:g}%: {len(below)} submission(s): {', '.join(below[:10])}"
@@ -239,7 +250,7 @@ def cmd_data(args) -> int:
     try:
         splits = cifar.get(cfg.data)
     except cifar.CifarDataError as exc:
-        raise UsageError(f"CIFAR-10 is not ready: {exc}") from None
+        raise UsageError(_("CIFAR-10 is not ready: {why}").format(why=exc)) from None
     train, test = splits
     state = "verified (official md5 sums)" if train.verified and test.verified else \
         f"usable, not verified: {train.notice or test.notice}"
@@ -254,7 +265,7 @@ def cmd_report(args) -> int:
 
     paths = sorted(args.dir.glob(f"*/{gradescope.RESULTS_FILE}"))
     if not paths:
-        raise UsageError(f"no */{gradescope.RESULTS_FILE} found in {args.dir}")
+        raise UsageError(_("no */{file} found in {path}").format(file=gradescope.RESULTS_FILE, path=args.dir))
     results = []
     for path in paths:
         try:
@@ -381,10 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     # never a warning on the TA's terminal.
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"grader(\.|$)")
     try:
+        i18n.setup(args.lang, getattr(args, "config", None))
         return COMMANDS[args.command](args)
     except (UsageError, configuration.ConfigError, stubgen.StubError, RosterError, ExportError, ShardError) as exc:
-        say(f"error: {exc}", file=sys.stderr)
+        say(_("error: {message}").format(message=exc), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(_("interrupted"), file=sys.stderr)
         return 130

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .i18n import _
+
 RTOL, ATOL = 1e-4, 1e-5
 
 
@@ -18,8 +20,9 @@ def describe(value) -> str:
             return np.array2string(value, precision=6, separator=", ", suppress_small=False)
         flat = value.reshape(-1)
         finite = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
-        mean = f"{finite.mean():.6g}" if finite.size else "none finite"
-        return f"array of shape {tuple(value.shape)}: [{', '.join(f'{v:.6g}' for v in flat[:4])}, …] (mean {mean})"
+        mean = f"{finite.mean():.6g}" if finite.size else _("none finite")
+        return _("array of shape {shape}: [{first}, …] (mean {mean})").format(
+            shape=tuple(value.shape), first=", ".join(f"{v:.6g}" for v in flat[:4]), mean=mean)
     if isinstance(value, float):
         return f"{value:.6g}"
     return repr(value)
@@ -27,9 +30,10 @@ def describe(value) -> str:
 
 def _nonfinite(a: np.ndarray) -> str | None:
     if np.isnan(a).any():
-        return f"contains NaN ({int(np.isnan(a).sum())} of {a.size} values)"
+        return _("contains NaN ({count} of {size} values)").format(count=int(np.isnan(a).sum()), size=a.size)
     if np.isinf(a).any():
-        return f"contains infinite values ({int(np.isinf(a).sum())} of {a.size} values)"
+        return _("contains infinite values ({count} of {size} values)").format(count=int(np.isinf(a).sum()),
+                                                                               size=a.size)
     return None
 
 
@@ -38,22 +42,25 @@ def mismatch(got, want, rtol: float = RTOL, atol: float = ATOL) -> str | None:
     try:
         g, w = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     except (TypeError, ValueError):
-        return f"{got!r} is not a number"
+        return _("{value} is not a number").format(value=repr(got))
     if g.shape != w.shape:
-        return f"shape {tuple(g.shape)} instead of {tuple(w.shape)}"
+        return _("shape {got} instead of {expected}").format(got=tuple(g.shape), expected=tuple(w.shape))
     why = _nonfinite(g)
     if why:
         return why
     if _nonfinite(w):
-        return "the expected value is not finite: nothing can match it"
+        return _("the expected value is not finite: nothing can match it")
     err = np.abs(g - w)
     bad = ~(err <= atol + rtol * np.abs(w))
     if not bad.any():
         return None
     worst = np.unravel_index(int(np.argmax(np.where(bad, err, -1))), g.shape) if g.ndim else ()
-    where = f" at index {tuple(int(i) for i in worst)}" if g.ndim else ""
-    return (f"off by {float(err[worst]):.3g}{where} ({int(bad.sum())} of {g.size} values outside "
-            f"{atol:g} + {rtol:g}·|expected|)")
+    values = dict(error=f"{float(err[worst]):.3g}", count=int(bad.sum()), size=g.size, atol=f"{atol:g}",
+                  rtol=f"{rtol:g}")
+    if g.ndim:
+        return _("off by {error} at index {index} ({count} of {size} values outside {atol} + {rtol}·|expected|)"
+                 ).format(index=tuple(int(i) for i in worst), **values)
+    return _("off by {error} ({count} of {size} values outside {atol} + {rtol}·|expected|)").format(**values)
 
 
 def close(got, want, rtol: float = RTOL, atol: float = ATOL) -> bool:
@@ -75,14 +82,14 @@ def first_mismatch(got: dict, want: dict, keys, rtol: float = RTOL, atol: float 
     """The first key (in order) whose values differ, and how; ``None`` when all agree."""
     for key in keys:
         if key not in got:
-            return key, "missing from the result"
+            return key, _("missing from the result")
         a, b = got[key], want[key]
         if isinstance(b, (str, bool)) or b is None:
             if a != b or type(a) is not type(b):
-                return key, f"{a!r} instead of {b!r}"
+                return key, _("{got} instead of {expected}").format(got=repr(a), expected=repr(b))
             continue
         if isinstance(a, (str, bool)) or a is None:
-            return key, f"{a!r} instead of a number"
+            return key, _("{got} instead of a number").format(got=repr(a))
         why = mismatch(a, b, rtol, atol)
         if why:
             return key, why

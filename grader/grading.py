@@ -24,6 +24,7 @@ import numpy as np
 from . import intake, training
 from .checks import CORE, REGISTRY, expected_probes, probes_for
 from .checks.registry import Check, Context
+from .i18n import N_, _
 from .config import PROJECT_ROOT, Config
 from .reference import Expected, expected_for
 from . import isolation
@@ -39,16 +40,17 @@ STATUS_OUTCOME = {
     "grader": Outcome.GRADER_ERROR,
 }
 STATUS_MESSAGE = {
-    "import_error": "your file could not be imported",
-    "raised": "your code raised an exception",
-    "bad_return": "your function returned the wrong kind of value",
+    "import_error": N_("your file could not be imported"),
+    "raised": N_("your code raised an exception"),
+    "bad_return": N_("your function returned the wrong kind of value"),
     "crashed": CRASH_MESSAGE,
-    "corrupted": "your code corrupted the grader's channel",
-    "worker": "the probe failed outside your functions, after your code had run in its process",
-    "timeout": "your code ran too long",
-    "grader": "the grader failed here — not your fault, tell your TA",
+    "corrupted": N_("your code corrupted the grader's channel"),
+    "worker": N_("the probe failed outside your functions, after your code had run in its process"),
+    "timeout": N_("your code ran too long"),
+    "grader": N_("the grader failed here — not your fault, tell your TA"),
 }
 
+FAILED_MESSAGE = N_("your code failed")  # a status the table above does not know
 
 DATA_COMMAND = "python -m grader data"
 
@@ -140,7 +142,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
     name = name or path.name
     checks = checks if checks is not None else (REGISTRY if config.training else CORE)
     if not path.exists():
-        return _broken(name, path, started, checks, f"{path} is not a folder or a file that exists",
+        return _broken(name, path, started, checks, _("{path} is not a folder or a file that exists").format(path=path),
                        status=intake.UNREADABLE, original=original, key=key)
     work = Path(tempfile.mkdtemp(prefix="reglab-intake-"))
     try:
@@ -149,7 +151,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
         except intake.IntakeError as exc:
             return _broken(name, path, started, checks, str(exc), status=exc.status, original=original, key=key)
         except Exception:  # noqa: BLE001 - the grader's own failure (e.g. its notebook layer), kept as a result
-            return _broken(name, path, started, checks, "the grader could not open this submission",
+            return _broken(name, path, started, checks, _("the grader could not open this submission"),
                            grader_error=traceback.format_exc(limit=6), original=original, key=key)
         result = _grade_folder(prepared, path, config, name, checks, expected, settings, started, seed)
         return dataclasses.replace(result, original=original, key=key)
@@ -162,7 +164,7 @@ def _grade_folder(prepared: intake.Prepared, path: Path, config: Config, name: s
     folder = prepared.folder
     problems = list(prepared.notices)
     if not any((folder / f).is_file() for f in MODULE_FILES):
-        problems.append(f"none of {', '.join(MODULE_FILES)} was found in what was handed in")
+        problems.append(_("none of {files} was found in what was handed in").format(files=", ".join(MODULE_FILES)))
     core = tuple(c for c in checks if c.part != "experiment")
     experiment = tuple(c for c in checks if c.part == "experiment")
     job, limits = Job(probes_for(core), seed=seed), limits_of(config)
@@ -175,8 +177,8 @@ def _grade_folder(prepared: intake.Prepared, path: Path, config: Config, name: s
             subset = training.load_subset(config.data, settings)
         except CifarDataError as exc:
             # The maximum never changes: the points are counted, and the student is told how to earn them.
-            why = (f"training check not run ({sum(c.points for c in experiment):g} points): get the data with "
-                   f"`{DATA_COMMAND}`")
+            why = _("training check not run ({points} points): get the data with `{command}`").format(
+                points=f"{sum(c.points for c in experiment):g}", command=DATA_COMMAND)
             skipped = tuple(_skip(c, why, counted=True) for c in experiment)
             problems.append(f"{why} ({str(exc).splitlines()[0]})")
             experiment = ()
@@ -213,8 +215,8 @@ def _gpu(config: Config) -> bool:
 def _skip(check: Check, message: str, counted: bool = False) -> CheckResult:
     """A check that did not run: worth nothing (a check that does not apply), or, ``counted``, its points
     kept in the maximum with none scored (a check that could not run here: missing data)."""
-    return CheckResult(id=check.id, part=check.part, title=check.title, outcome=Outcome.SKIPPED, score=0.0,
-                       max_score=check.points if counted else 0.0, message=message, location=check.location,
+    return CheckResult(id=check.id, part=check.part, title=_(check.title), outcome=Outcome.SKIPPED, score=0.0,
+                       max_score=check.points if counted else 0.0, message=_(message), location=check.location,
                        hidden=check.hidden)
 
 
@@ -228,19 +230,19 @@ def _grade(name, path, folder, config, core, experiment, skipped, job, limits, e
             expected = expected or load_expected(config, checks, seed)
         except Exception:  # noqa: BLE001 - the grader's own failure, reported as such
             future.result()
-            return _broken(name, path, started, checks, "the expected data could not be loaded",
+            return _broken(name, path, started, checks, _("the expected data could not be loaded"),
                            grader_error=traceback.format_exc(limit=4))
         try:
             run = future.result()
         except Exception:  # noqa: BLE001
-            return _broken(name, path, started, checks, "the sandbox failed",
+            return _broken(name, path, started, checks, _("the sandbox failed"),
                            grader_error=traceback.format_exc(limit=4))
     results = tuple(judge(c, run, expected) for c in core)
     backend = isolation.current()
     extra, environment = {}, {"python": platform.python_version(), "workers": str(run.starts),
                               "sandbox": backend.label(unsafe=config.unsafe_no_sandbox)}
     if not backend.isolated:
-        problems.append("graded without a sandbox: " + isolation.notice(backend))
+        problems.append(_("graded without a sandbox: {why}").format(why=isolation.notice(backend)))
     if experiment:
         outcome = run.outcomes.get("experiment.runs")
         analysis = training.analyse(outcome.values, subset, settings) if outcome and outcome.ok else None
@@ -251,7 +253,7 @@ def _grade(name, path, folder, config, core, experiment, skipped, job, limits, e
         if subset.notice:
             problems.append(f"CIFAR-10: {subset.notice}")
     for module, why in run.module_errors.items():
-        problems.append(f"{module}.py could not be imported:\n{why}")
+        problems.append(_("{file} could not be imported:").format(file=f"{module}.py") + "\n" + why)
         modules.setdefault(module, import_status(why))
     return SubmissionResult(name=name, checks=results + skipped, source=str(path),
                             duration=round(time.monotonic() - started, 3), output=run.output,
@@ -262,40 +264,60 @@ def _grade(name, path, folder, config, core, experiment, skipped, job, limits, e
 
 def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None = None) -> CheckResult:
     t0 = time.monotonic()
-    base = dict(id=check.id, part=check.part, title=check.title, max_score=check.points,
+    base = dict(id=check.id, part=check.part, title=_(check.title), max_score=check.points,
                 location=check.location, hidden=check.hidden)
     for probe in check.probes:
         got: ProbeOutcome = run.outcomes.get(probe) or ProbeOutcome("grader", message=f"no result for {probe}")
         if not got.ok:
             outcome = STATUS_OUTCOME.get(got.status, Outcome.ERROR)
-            message = got.message if outcome is Outcome.NOT_IMPLEMENTED else \
-                f"{STATUS_MESSAGE.get(got.status, 'your code failed')}: {got.message}".strip()
+            message = _not_implemented(got) if outcome is Outcome.NOT_IMPLEMENTED else \
+                (_(STATUS_MESSAGE.get(got.status, FAILED_MESSAGE)) + ": " + got.message).strip()
             blocked = outcome is Outcome.NOT_IMPLEMENTED and not _same_function(got.location, check.location)
             if blocked:  # a dependency is missing: this check's own hint would mislead
-                message = f"not run: {message}"
+                message = _("not run: {why}").format(why=message)
             return CheckResult(**{**base, "location": got.location or check.location}, outcome=outcome, score=0.0,
                                message=message,
-                               hint=None if outcome is Outcome.GRADER_ERROR or blocked else check.hint,
+                               hint=None if outcome is Outcome.GRADER_ERROR or blocked else _(check.hint),
                                traceback=None if outcome is Outcome.NOT_IMPLEMENTED else got.traceback or None)
         want = expected.reference(probe) if check.needs_expected else ProbeOutcome("ok")
         if want is None or not want.ok:
             return CheckResult(**base, outcome=Outcome.GRADER_ERROR, score=0.0,
-                               message=f"the grader has no expected result for {probe} — not your fault, "
-                                       f"tell your TA ({want.message if want else 'missing'})")
+                               message=_("the grader has no expected result for {probe} — not your fault, tell "
+                                         "your TA ({why})").format(probe=probe, why=want.message if want else "missing"))
     try:
         with np.errstate(all="ignore"):  # a student's overflowing values are judged, not warned about
             verdict = check.judge(Context({p: run.outcomes[p].values for p in check.probes}, expected, extra or {}))
     except Exception:  # noqa: BLE001 - a bug in a check is the grader's, not the student's
         return CheckResult(**base, outcome=Outcome.GRADER_ERROR, score=0.0,
-                           message="the grader failed here — not your fault, tell your TA",
+                           message=_("the grader failed here — not your fault, tell your TA"),
                            traceback=traceback.format_exc(limit=3))
     if verdict.skipped:
         return _skip(check, verdict.message)
     return CheckResult(**base, outcome=Outcome.PASSED if verdict.passed else Outcome.FAILED,
-                       score=check.points if verdict.passed else 0.0, message=verdict.message,
-                       expected=verdict.expected, got=verdict.got, mistake=verdict.mistake,
-                       hint=None if verdict.passed else (verdict.hint or check.hint),
+                       score=check.points if verdict.passed else 0.0, message=_(verdict.message),
+                       expected=verdict.expected, got=verdict.got, mistake=verdict.mistake and _(verdict.mistake),
+                       hint=None if verdict.passed else _(verdict.hint or check.hint),
                        duration=round(time.monotonic() - t0, 4))
+
+
+STUB_RAISES = re.compile(r"\b(?P<function>[\w.]+) in (?P<file>\w+\.py) is not implemented yet$")  # grader.stubgen's
+
+
+def _not_implemented(got: ProbeOutcome) -> str:
+    """A stub or a missing function, said in the active language from where it is (``got.location``:
+    "penalties.py:l1_penalty", or what a generated stub raises), not with the stub's own English text;
+    a NotImplementedError the student worded themselves is shown as they wrote it."""
+    file, _sep, function = (got.location or "").partition(":")
+    function = function.split(" ")[0]
+    stub = STUB_RAISES.search(got.message.strip()) if got.status == "not_implemented" else None
+    if stub:
+        return _("{function} in {file} is not implemented yet").format(**stub.groupdict())
+    if not (file and function):
+        return got.message
+    if got.status == "missing":  # the worker's two cases (grader/worker/impl.py): no file, or no such name
+        return (_("{file} is missing from the submission") if "missing from" in got.message else
+                _("{function} is not defined in {file}")).format(function=function, file=file)
+    return _("{function} in {file} is not implemented yet").format(function=function, file=file)
 
 
 def _same_function(where: str, location: str) -> bool:
@@ -310,7 +332,7 @@ def _broken(name: str, path: Path, started: float, checks, problem: str, grader_
             status: str = "", original: str = "", key: str = ""):
     """Every check at 0 for one reason: nothing could be graded (``status`` says why) or the grader failed."""
     outcome = Outcome.GRADER_ERROR if grader_error else Outcome.ERROR
-    results = tuple(CheckResult(id=c.id, part=c.part, title=c.title, outcome=outcome, score=0.0,
+    results = tuple(CheckResult(id=c.id, part=c.part, title=_(c.title), outcome=outcome, score=0.0,
                                 max_score=c.points, message=clean(problem, 4000), location=c.location,
                                 hidden=c.hidden)
                     for c in checks)

@@ -41,9 +41,9 @@ OUTCOME_LABELS = {  # message ids: the templates translate them
     Outcome.GRADER_ERROR: N_("grader error"),
 }
 # What a person reads for each status key; grades.csv keeps results.STATUS_LABELS (machine-read).
-# Every status of results.STATUS_LABELS, worst first; those marked N_() are in the catalogs.
-STATUS_TEXT = {**STATUS_LABELS, "grader_error": N_("grader error"), "crashed": N_("crashed"),
-               "timeout": N_("timed out"), "ok": N_("ok")}
+# Every status has a badge (results.STATUS_LABELS, marked for translation); the headline counts these.
+STATUS_TEXT = dict(STATUS_LABELS)
+HEADLINE_STATUSES = ("grader_error", "crashed", "timeout", "ok")
 EXPECTED_RUNS = ("baseline", "l2", "dropout", "both")
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 _RUN_COLOURS = {"baseline": "#000000", "l2": "#0072B2", "dropout": "#E69F00", "both": "#009E73"}
@@ -90,7 +90,7 @@ def make_environment() -> jinja2.Environment:
     # newstyle: _("... %(n)s ...", n=x) formats after translating and escapes the values
     env.install_gettext_callables(_, ngettext, newstyle=True)
     env.filters.update(points=fmt_points, seconds=fmt_seconds, loss=fmt_loss, percent=fmt_percent)
-    env.globals.update(OUTCOME_LABELS=OUTCOME_LABELS, STATUS_TEXT=STATUS_TEXT, current_lang=current)
+    env.globals.update(OUTCOME_LABELS=OUTCOME_LABELS, STATUS_TEXT=STATUS_TEXT, HEADLINE_STATUSES=HEADLINE_STATUSES, current_lang=current)
     return env
 
 

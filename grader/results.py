@@ -8,6 +8,8 @@ import enum
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
+from .i18n import LANGUAGES, N_, catalog
+
 
 class Outcome(str, enum.Enum):
     PASSED = "passed"
@@ -139,17 +141,22 @@ class SubmissionResult:
 # junit.xml and results.json all show these labels. "ok" means graded to the end (the score says how
 # well); "incomplete": some functions are still stubs or missing.
 STATUS_LABELS = {
-    "grader_error": "grader error",    # the grader broke down: not the student's fault
-    "unsupported": "unsupported",      # a kind of file the grader cannot open (.rar, .7z, ...)
-    "unreadable": "unreadable",        # a damaged archive, an ambiguous layout, a file in no known encoding
-    "crashed": "crashed",              # the student's code killed its process
-    "timeout": "timed out",            # an import or a function ran past its limit
-    "syntax_error": "syntax error",
-    "import_failed": "import failed",  # a module raised while being imported
-    "incomplete": "incomplete",
-    "ok": "ok",
+    "grader_error": N_("grader error"),    # the grader broke down: not the student's fault
+    "unsupported": N_("unsupported"),      # a kind of file the grader cannot open (.rar, .7z, ...)
+    "unreadable": N_("unreadable"),        # a damaged archive, an ambiguous layout, a file in no known encoding
+    "crashed": N_("crashed"),              # the student's code killed its process
+    "timeout": N_("timed out"),            # an import or a function ran past its limit
+    "syntax_error": N_("syntax error"),
+    "import_failed": N_("import failed"),  # a module raised while being imported
+    "incomplete": N_("incomplete"),
+    "ok": N_("ok"),
 }
-CRASH_MESSAGE = "your code crashed the process"  # how grading.judge words a crashed probe
+CRASH_MESSAGE = N_("your code crashed the process")  # how grading.judge words a crashed probe
+
+
+def _crash_messages() -> tuple[str, ...]:
+    """CRASH_MESSAGE in every language: a result read back (results.json) may be in another one."""
+    return tuple(catalog(lang).gettext(CRASH_MESSAGE) for lang in LANGUAGES)
 
 
 def troubles(result: SubmissionResult) -> list[tuple[str, str]]:
@@ -164,7 +171,7 @@ def troubles(result: SubmissionResult) -> list[tuple[str, str]]:
             found.append(("grader_error", f"{c.id}: {c.message}"))
         elif c.outcome is Outcome.TIMEOUT:
             found.append(("timeout", f"{c.id}: {c.message}"))
-        elif c.outcome is Outcome.ERROR and c.message.startswith(CRASH_MESSAGE):
+        elif c.outcome is Outcome.ERROR and c.message.startswith(_crash_messages()):
             found.append(("crashed", f"{c.id}: {c.message}"))
     if any(c.outcome is Outcome.NOT_IMPLEMENTED for c in result.checks):
         found.append(("incomplete", "functions not implemented yet or files missing"))

@@ -28,6 +28,7 @@ from pathlib import Path
 from . import isolation
 from .channel import Caps, ChannelError, Decoder, Protocol
 from .isolation import MODULE_FILES, copy_submission, environment
+from .i18n import _
 from .text import clean
 
 
@@ -128,7 +129,7 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
             kind, name = end.culprit
             if kind == "startup":  # Python or torch itself did not start: nothing of the student's ran
                 for probe in pending:
-                    outcomes[probe] = ProbeOutcome("grader", message=f"the worker could not start: it {end.how}")
+                    outcomes[probe] = ProbeOutcome("grader", message=_("the worker could not start: it {how}").format(how=end.how))
                 pending = []
                 break
             if kind == "import":
@@ -139,13 +140,14 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
                 outcomes[name] = ProbeOutcome(end.status, message=end.how)
                 pending.remove(name)
             elif kind == "between" and pending:  # student code (a thread it left) ended the worker
-                outcomes[pending[0]] = ProbeOutcome(end.status, message=f"before this probe started: {end.how}")
+                outcomes[pending[0]] = ProbeOutcome(end.status, message=_("before this probe started: {how}").format(how=end.how))
                 pending.pop(0)
             if time.monotonic() >= deadline:
                 break
         for name in pending:
-            outcomes[name] = ProbeOutcome("timeout", message=f"the submission used up its total time "
-                                                             f"({limits.total_timeout:.0f} s) before this ran")
+            outcomes[name] = ProbeOutcome("timeout", message=_("the submission used up its total time ({seconds} s) "
+                                                               "before this ran").format(
+                seconds=f"{limits.total_timeout:.0f}"))
         return SandboxRun(outcomes, module_errors, output.text(), starts, time.monotonic() - started,
                           tuple(clean(c, 300) for c in copied), tuple(clean(p, 600) for p in problems))
     finally:

@@ -54,7 +54,7 @@ def test_batch_grades_folders_zips_and_broken_entries_without_stopping(tmp_path)
     (subs / "dave").mkdir()  # empty folder
     out = tmp_path / "out"
     assert main(["grade", str(subs), "--out", str(out), "--jobs", "2", *FAST]) == 0
-    rows = list(csv.DictReader((out / "grades.csv").open(encoding="utf-8")))
+    rows = list(csv.DictReader((out / "grades.csv").open(encoding="utf-8-sig")))
     assert {r["name"]: r["total"] for r in rows} == {"alice": "80", "bob.zip": "40", "carol.zip": "0", "dave": "0",
                                                     "mallory.zip": "0"}
     assert {r["name"]: r["folder"] for r in rows}["bob.zip"] == "bob"

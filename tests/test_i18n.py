@@ -321,3 +321,41 @@ def test_a_release_catalog_carries_only_what_its_files_use(tmp_path):
     assert ko.gettext("Scores by part") == "Scores by part"  # left out: not used by that package
     full = gettext.translation(i18n.DOMAIN, GRADER / "locale", languages=["ko"])
     assert full.gettext("Scores by part") == "파트별 점수"
+
+
+def graded_in_process(folder: Path, expected) -> SubmissionResult:
+    sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+    try:
+        import inprocess
+    finally:
+        sys.path.pop(0)
+    return SubmissionResult(name=folder.name, checks=tuple(inprocess.grade(folder, expected)))
+
+
+@pytest.mark.parametrize("folder", ["assignment", "examples/typical_mistakes", "solution"])
+def test_checks_read_korean_on_the_stubs_a_buggy_submission_and_the_reference(folder, expected):
+    """Every title, message, hint and named mistake of a graded submission is Korean when Korean is
+    chosen (grading.judge translates them as the result is built), and English by default."""
+    from grader.writers import gradescope, terminal
+
+    repo = Path(__file__).resolve().parent.parent
+    i18n.activate("ko")
+    result = graded_in_process(repo / folder, expected)
+    fields = [(c.id, name, getattr(c, name)) for c in result.checks for name in ("title", "message", "hint", "mistake")
+              if getattr(c, name)]
+    assert [f for f in fields if not HANGUL.search(f[2])] == []
+    if folder == "examples/typical_mistakes":  # a named mistake and a comparison's wording among them
+        assert any(c.mistake for c in result.checks) and "의심되는 실수:" in terminal.render(result)
+    if folder == "assignment":
+        assert "penalties.py의 l1_penalty은(는) 아직 구현되지 않았습니다" in {c.message for c in result.checks}
+    for test in gradescope.to_gradescope(result)["tests"]:
+        assert HANGUL.search(test["name"]) and (not test.get("output") or HANGUL.search(test["output"]))
+    i18n.activate("en")
+    english = graded_in_process(repo / folder, expected)
+    unquoted = lambda text: re.sub(r'"[^"]*"', "", str(text or ""))  # noqa: E731 - the handout's slide titles are Korean
+    assert not any(HANGUL.search(unquoted(getattr(c, n))) for c in english.checks
+                   for n in ("title", "message", "hint", "mistake"))
+    if folder == "assignment":
+        assert "l1_penalty in penalties.py is not implemented yet" in {c.message for c in english.checks}
+    if folder == "solution":
+        assert {c.message for c in english.checks} == {"correct"}

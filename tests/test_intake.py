@@ -197,7 +197,7 @@ def test_every_entry_of_a_field_batch_gets_a_row_with_its_name_and_an_honest_sta
     write_zip(subs / "twice.zip", {**{f"a/{k}": v for k, v in files.items()}, **{f"b/{k}": v for k, v in files.items()}})
     assert main(["grade", str(subs), "--out", str(out), "--jobs", "2", "--no-training"]) == 0
 
-    rows = {r["name"]: r for r in csv.DictReader((out / "grades.csv").open(encoding="utf-8"))}
+    rows = {r["name"]: r for r in csv.DictReader((out / "grades.csv").open(encoding="utf-8-sig"))}
     assert set(rows) == {p.name for p in subs.iterdir()}, "every entry has a row, under its original name"
     status = {name: r["status"] for name, r in rows.items()}
     total = {name: r["total"] for name, r in rows.items()}

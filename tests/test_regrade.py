@@ -24,7 +24,7 @@ def subs_with(tmp_path, **folders):
 
 
 def rows(out):
-    return {r["name"]: r for r in csv.DictReader((out / "grades.csv").open(encoding="utf-8"))}
+    return {r["name"]: r for r in csv.DictReader((out / "grades.csv").open(encoding="utf-8-sig"))}
 
 
 def test_grading_one_student_into_a_class_folder_updates_only_that_row(tmp_path, capsys):

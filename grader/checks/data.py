@@ -1,6 +1,8 @@
 """Part 3: channel_stats, normalize_transform, make_loaders (20 points)."""
 from __future__ import annotations
 
+from ..i18n import N_, _
+
 import numpy as np
 
 from .registry import PASS, CheckList, fail
@@ -10,106 +12,110 @@ checks = CheckList("data")
 STATS = ("data.stats_a", "data.stats_b", "data.stats_many")
 
 
-@checks.add("data.stats_mean", points=4, title="channel_stats: per-channel mean in [0, 1]", probes=STATS,
+@checks.add("data.stats_mean", points=4, title=N_("channel_stats: per-channel mean in [0, 1]"), probes=STATS,
             location="data.py:channel_stats",
-            hint="One mean per colour channel (the last axis of (N, 32, 32, 3)), over every pixel of every image "
+            hint=N_("One mean per colour channel (the last axis of (N, 32, 32, 3)), over every pixel of every image "
                  "at once, on the [0, 1] scale (handout slide \"Normalization\", step 1). Averaging the means of "
-                 "chunks of different sizes is not the same.")
+                 "chunks of different sizes is not the same."))
 def stats_mean(ctx):
     for probe in STATS:
-        verdict = ctx.compare(probe, ["mean"], what="the mean", rtol=1e-4, atol=1e-6)
+        verdict = ctx.compare(probe, ["mean"], what=N_("the mean"), rtol=1e-4, atol=1e-6)
         if not verdict.passed:
             return verdict
     return PASS
 
 
-@checks.add("data.stats_std", points=4, title="channel_stats: per-channel population std over all pixels",
+@checks.add("data.stats_std", points=4, title=N_("channel_stats: per-channel population std over all pixels"),
             probes=STATS, location="data.py:channel_stats",
-            hint="One standard deviation per channel over all images and pixels together (not per image or per "
-                 "chunk), on the [0, 1] scale (handout slide \"Normalization\", step 2).")
+            hint=N_("One standard deviation per channel over all images and pixels together (not per image or per "
+                 "chunk), on the [0, 1] scale (handout slide \"Normalization\", step 2)."))
 def stats_std(ctx):
     # rtol 1e-3 also accepts the sample std (ddof=1): on thousands of pixels it differs by < 1e-4.
     for probe in STATS:
-        verdict = ctx.compare(probe, ["std"], what="the std", rtol=1e-3, atol=1e-6)
+        verdict = ctx.compare(probe, ["std"], what=N_("the std"), rtol=1e-3, atol=1e-6)
         if not verdict.passed:
             return verdict
     return PASS
 
 
-@checks.add("data.normalize", points=5, title="normalize_transform: PIL image → (3, 32, 32) float tensor, "
-            "(x/255 - mean) / std", probes=("data.normalize",), location="data.py:normalize_transform",
-            hint="Two steps, as on the handout slide \"torchvision.transforms.Normalize\": the image becomes a "
-                 "channels-first tensor of fractions, then each channel is standardized with its mean and std.")
+@checks.add("data.normalize", points=5, title=N_("normalize_transform: PIL image → (3, 32, 32) float tensor, "
+            "(x/255 - mean) / std"), probes=("data.normalize",), location="data.py:normalize_transform",
+            hint=N_("Two steps, as on the handout slide \"torchvision.transforms.Normalize\": the image becomes a "
+                 "channels-first tensor of fractions, then each channel is standardized with its mean and std."))
 def normalize(ctx):
     got = ctx.got("data.normalize")
     if got["out"].shape[1:] == (32, 32, 3):
-        return fail("the transform returns (32, 32, 3): channels must come first", expected="(3, 32, 32)",
-                    got=str(got["out"].shape[1:]), mistake="channels last: ToTensor puts the channels first")
+        return fail(N_("the transform returns (32, 32, 3): channels must come first"), expected="(3, 32, 32)",
+                    got=str(got["out"].shape[1:]), mistake=N_("channels last: ToTensor puts the channels first"))
     if not got["tensor"] or not got["floating"]:
-        return fail(f"the transform returns {got['type']}" + ("" if got["tensor"] else ", not a torch tensor") +
-                    ("" if not got["tensor"] or got["floating"] else " of whole numbers"),
-                    expected="a floating-point torch tensor",
-                    mistake="the transform must return a float torch tensor (what ToTensor and Normalize give)")
-    return ctx.compare("data.normalize", ["out"], what="the normalized image")
+        message = _("the transform returns {type}, not a torch tensor") if not got["tensor"] else \
+            _("the transform returns {type} of whole numbers")
+        return fail(message.format(type=got["type"]), expected=_("a floating-point torch tensor"),
+                    mistake=N_("the transform must return a float torch tensor (what ToTensor and Normalize give)"))
+    return ctx.compare("data.normalize", ["out"], what=N_("the normalized image"))
 
 
 def _present(ids: np.ndarray, n: int) -> bool:
     return ids.size == n and np.array_equal(np.sort(ids), np.arange(n))
 
 
-@checks.add("data.loader_batches", points=3, title="make_loaders: the batch size asked for, no sample dropped",
+@checks.add("data.loader_batches", points=3, title=N_("make_loaders: the batch size asked for, no sample dropped"),
             probes=("data.loaders", "data.loaders_default"), location="data.py:make_loaders",
-            hint="Both loaders use the batch size they are given (128 when none is given) and yield every sample; "
-                 "only the last batch may be smaller (handout slide \"전체 코드 1/3\").")
+            hint=N_("Both loaders use the batch size they are given (128 when none is given) and yield every sample; "
+                 "only the last batch may be smaller (handout slide \"전체 코드 1/3\")."))
 def loader_batches(ctx):
     for probe, (n_train, n_test), asked in (("data.loaders", (50, 23), "batch_size=16"),
-                                            ("data.loaders_default", (300, 130), "the default batch size")):
+                                            ("data.loaders_default", (300, 130), _("the default batch size"))):
         got, want = ctx.got(probe), ctx.want(probe)
         for key, n in (("train1" if probe == "data.loaders" else "train", n_train),
                        ("test1" if probe == "data.loaders" else "test", n_test)):
             sizes, ids = got[f"{key}/sizes"], got[f"{key}/ids"]
             if ids.size < n:
-                return fail(f"the {key.rstrip('12')} loader yields {ids.size} of {n} samples with {asked}",
-                            expected=n, got=int(ids.size), mistake="samples are dropped (drop_last=True?): "
-                                                                    "every sample must be used")
+                return fail(_("the {loader} loader yields {got} of {n} samples with {asked}").format(
+                            loader=key.rstrip("12"), got=ids.size, n=n, asked=asked),
+                            expected=n, got=int(ids.size), mistake=N_("samples are dropped (drop_last=True?): "
+                                                                    "every sample must be used"))
             if not np.array_equal(sizes, want[f"{key}/sizes"]):
-                return fail(f"batch sizes of the {key.rstrip('12')} loader with {asked}",
+                return fail(_("batch sizes of the {loader} loader with {asked}").format(loader=key.rstrip("12"),
+                                                                                     asked=asked),
                             expected=want[f"{key}/sizes"], got=sizes,
-                            mistake="the batch size is not the one passed in (hard-coded?)")
+                            mistake=N_("the batch size is not the one passed in (hard-coded?)"))
             if not _present(ids, n):
-                return fail(f"the {key.rstrip('12')} loader does not yield every sample exactly once")
+                return fail(_("the {loader} loader does not yield every sample exactly once").format(
+                    loader=key.rstrip("12")))
     return PASS
 
 
-SETUPS = (("", "on a CPU-only machine"), ("cuda/", "when torch.cuda.is_available() is True"))
+SETUPS = (("", N_("on a CPU-only machine")), ("cuda/", N_("when torch.cuda.is_available() is True")))
 
 
-@checks.add("data.train_shuffle", points=2, title="make_loaders: the training loader reshuffles every epoch",
+@checks.add("data.train_shuffle", points=2, title=N_("make_loaders: the training loader reshuffles every epoch"),
             probes=("data.loaders",), location="data.py:make_loaders",
-            hint="SGD wants the training samples in a new random order at every epoch, on any machine; the "
-                 "handout's own loader forgets this (slide \"전체 코드 1/3\").")
+            hint=N_("SGD wants the training samples in a new random order at every epoch, on any machine; the "
+                 "handout's own loader forgets this (slide \"전체 코드 1/3\")."))
 def train_shuffle(ctx):
     got = ctx.got("data.loaders")
     for tag, where in SETUPS:
         first, second = got[f"{tag}train1/ids"], got[f"{tag}train2/ids"]
         if np.array_equal(first, np.arange(first.size)) or np.array_equal(first, second):
-            return fail("the training loader gives the same order " +
-                        ("as the dataset" if np.array_equal(first, np.arange(first.size)) else "in two epochs") +
-                        f" {where}",
-                        mistake="the training loader is not shuffled (it must be reshuffled at each epoch, "
-                                "whatever the device)")
+            same = _("the training loader gives the same order as the dataset {where}") \
+                if np.array_equal(first, np.arange(first.size)) else \
+                _("the training loader gives the same order in two epochs {where}")
+            return fail(same.format(where=_(where)),
+                        mistake=N_("the training loader is not shuffled (it must be reshuffled at each epoch, "
+                                "whatever the device)"))
     return PASS
 
 
-@checks.add("data.test_order", points=2, title="make_loaders: the test loader keeps the dataset's order",
+@checks.add("data.test_order", points=2, title=N_("make_loaders: the test loader keeps the dataset's order"),
             probes=("data.loaders",), location="data.py:make_loaders",
-            hint="Evaluation needs no randomness: the test loader yields the samples in the dataset's order, on "
-                 "any machine (a GPU included).")
+            hint=N_("Evaluation needs no randomness: the test loader yields the samples in the dataset's order, on "
+                 "any machine (a GPU included)."))
 def test_order(ctx):
     got = ctx.got("data.loaders")
     for tag, where in SETUPS:
         for key in (f"{tag}test1/ids", f"{tag}test2/ids"):
             if not np.array_equal(got[key], np.arange(23)):
-                return fail(f"the test loader does not keep the dataset's order {where}", expected=np.arange(23),
-                            got=got[key], mistake="the test loader is shuffled: evaluation keeps the order")
+                return fail(_("the test loader does not keep the dataset's order {where}").format(where=_(where)), expected=np.arange(23),
+                            got=got[key], mistake=N_("the test loader is shuffled: evaluation keeps the order"))
     return PASS

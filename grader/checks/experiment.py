@@ -2,6 +2,8 @@
 lowers the test loss on CIFAR-10 (20 points). Thresholds and measurements: grader/training.py."""
 from __future__ import annotations
 
+from ..i18n import N_, _
+
 import math
 
 from .registry import PASS, CheckList, fail, skip
@@ -9,12 +11,14 @@ from .registry import PASS, CheckList, fail, skip
 checks = CheckList("experiment")
 
 PROBE = ("experiment.runs",)
-REGULARIZED = {"l2": "L2 (λ = 1)", "dropout": "dropout (p = 0.3)", "both": "L2 and dropout"}
+REGULARIZED = {"l2": "L2 (λ = 1)", "dropout": "dropout (p = 0.3)", "both": N_("L2 and dropout")}
+TITLE = {"l2": N_("L2 (λ = 1) lowers the final test loss"), "dropout": N_("dropout (p = 0.3) lowers the final test loss"),
+         "both": N_("L2 and dropout lowers the final test loss")}
 NO_EFFECT_HINT = {
-    "l2": "λ changes nothing: check l2_penalty and penalized_loss, and that train_epoch passes lmbd and kind on.",
-    "dropout": "drop_prob changes nothing: check that DropoutMLP applies dropout in train mode "
-               "(and that train_epoch calls model.train()).",
-    "both": "Neither λ nor p helps: check the penalty, the dropout and train_epoch.",
+    "l2": N_("λ changes nothing: check l2_penalty and penalized_loss, and that train_epoch passes lmbd and kind on."),
+    "dropout": N_("drop_prob changes nothing: check that DropoutMLP applies dropout in train mode "
+                  "(and that train_epoch calls model.train())."),
+    "both": N_("Neither λ nor p helps: check the penalty, the dropout and train_epoch."),
 }
 
 
@@ -22,46 +26,47 @@ def _analysis(ctx):
     return ctx.extra["analysis"]
 
 
-@checks.add("experiment.learns", points=4, title="the pipeline learns: the baseline's training loss falls, "
-            "its test accuracy beats chance, no NaN", probes=PROBE,
+@checks.add("experiment.learns", points=4, title=N_("the pipeline learns: the baseline's training loss falls, "
+            "its test accuracy beats chance, no NaN"), probes=PROBE,
             location="train.py:train_epoch / data.py:make_loaders / model.py:DropoutMLP.forward",
-            hint="No learning at all usually means the data (normalization, loaders) or the training loop "
-                 "(zero_grad, backward, step inside the loop) is broken: see those parts' checks.",
+            hint=N_("No learning at all usually means the data (normalization, loaders) or the training loop "
+                 "(zero_grad, backward, step inside the loop) is broken: see those parts' checks."),
             needs_expected=False)
 def learns(ctx):
     a = _analysis(ctx)
     bad = [name for name, run in a.runs.items() if not all(math.isfinite(v) for v in run["test_loss"] + run["train_loss"])]
     if bad:
-        return fail(f"the losses of {', '.join(bad)} became NaN or infinite", mistake="training diverged")
+        return fail(_("the losses of {runs} became NaN or infinite").format(runs=", ".join(bad)), mistake=N_("training diverged"))
     base = a.runs["baseline"]
     if len(base["train_loss"]) < 2 or not base["train_loss"][-1] < 0.5 * base["train_loss"][0]:
-        return fail("the baseline's training loss did not fall to half its first-epoch value",
-                    expected=f"below {0.5 * base['train_loss'][0]:.3f}", got=f"{base['train_loss'][-1]:.3f}")
+        return fail(N_("the baseline's training loss did not fall to half its first-epoch value"),
+                    expected=_("below {value}").format(value=f"{0.5 * base['train_loss'][0]:.3f}"), got=f"{base['train_loss'][-1]:.3f}")
     if max(base["test_acc"]) < 0.2:
-        return fail("the baseline's test accuracy never rose above 20% (chance is 10%)",
+        return fail(N_("the baseline's test accuracy never rose above 20% (chance is 10%)"),
                     got=f"{max(base['test_acc']):.1%}")
     return PASS
 
 
-@checks.add("experiment.honest", points=4, title="the reported test loss is the one the final weights give",
+@checks.add("experiment.honest", points=4, title=N_("the reported test loss is the one the final weights give"),
             probes=PROBE, location="train.py:evaluate",
-            hint="evaluate must return the per-sample average criterion over the test loader for the model it is "
-                 "given; the grader recomputes it from your final weights with the lab's architecture.",
+            hint=N_("evaluate must return the per-sample average criterion over the test loader for the model it is "
+                 "given; the grader recomputes it from your final weights with the lab's architecture."),
             needs_expected=False)
 def honest(ctx):
     a = _analysis(ctx)
     for name, run in a.runs.items():
         if name in a.problems:
-            return fail(f"{name}: the test loss cannot be recomputed: {a.problems[name]}",
-                        hint="DropoutMLP must keep the lab's layers linear1, linear2, linear3 (see the model part).")
+            return fail(_("{run}: the test loss cannot be recomputed: {why}").format(run=name, why=a.problems[name]),
+                        hint=N_("DropoutMLP must keep the lab's layers linear1, linear2, linear3 (see the model part)."))
         if not run["test_loss"]:
-            return fail(f"{name}: no test loss was reported")
+            return fail(_("{run}: no test loss was reported").format(run=name))
         reported, recomputed = run["test_loss"][-1], a.recomputed[name]
         if not math.isclose(reported, recomputed, rel_tol=2e-3, abs_tol=2e-3):
-            return fail(f"{name}: evaluate reported a final test loss that the final weights do not give",
-                        expected=f"{recomputed:.4f} (recomputed here)", got=f"{reported:.4f} (reported)",
-                        mistake="the reported test loss is not the model's: evaluate (or the model's architecture) "
-                                "does not match the lab's")
+            return fail(_("{run}: evaluate reported a final test loss that the final weights do not give").format(
+                        run=name), expected=_("{value} (recomputed here)").format(value=f"{recomputed:.4f}"),
+                        got=_("{value} (reported)").format(value=f"{reported:.4f}"),
+                        mistake=N_("the reported test loss is not the model's: evaluate (or the model's architecture) "
+                                "does not match the lab's"))
     return PASS
 
 
@@ -69,14 +74,15 @@ def _margin_check(run: str):
     def judge(ctx):
         a = _analysis(ctx)
         if run not in a.margins:
-            return skip(f"this training set-up has no {run} run")
+            return skip(_("this training set-up has no {run} run").format(run=run))
         margin = a.margins[run]
         if margin >= a.threshold:
             return PASS
-        return fail(f"{REGULARIZED[run]} ends {margin:+.3f} below the baseline's final test loss "
-                    f"(recomputed from the weights); it must be at least {a.threshold}",
+        return fail(_("{run} ends {margin} below the baseline's final test loss (recomputed from the weights); it "
+                      "must be at least {threshold}").format(run=_(REGULARIZED[run]), margin=f"{margin:+.3f}",
+                                                            threshold=a.threshold),
                     expected=f"≥ {a.threshold}", got=f"{margin:.3f}",
-                    mistake="no effect of regularization" if abs(margin) < 1e-6 else None,
+                    mistake=N_("no effect of regularization") if abs(margin) < 1e-6 else None,
                     hint=NO_EFFECT_HINT[run])
     return judge
 
@@ -85,5 +91,5 @@ def _margin_check(run: str):
 for _run, _location in (("l2", "penalties.py:penalized_loss / train.py:train_epoch"),
                         ("dropout", "model.py:DropoutMLP.forward / train.py:train_epoch"),
                         ("both", "penalties.py:penalized_loss / model.py:DropoutMLP.forward / train.py:train_epoch")):
-    checks.add(f"experiment.{_run}", points=4, title=f"{REGULARIZED[_run]} lowers the final test loss",
+    checks.add(f"experiment.{_run}", points=4, title=TITLE[_run],
                probes=PROBE, location=_location, hint=NO_EFFECT_HINT[_run], needs_expected=False)(_margin_check(_run))

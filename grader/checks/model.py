@@ -1,6 +1,8 @@
 """Part 2: DropoutMLP (20 points)."""
 from __future__ import annotations
 
+from ..i18n import N_, _
+
 import numpy as np
 
 from ..compare import differs
@@ -13,72 +15,73 @@ LOCATION = "model.py:DropoutMLP"
 LAYERS = ("linear1", "linear2", "linear3")
 
 
-@checks.add("model.structure", points=4, title="linear1/linear2/linear3 with the lab's shapes; weights load by name",
+@checks.add("model.structure", points=4, title=N_("linear1/linear2/linear3 with the lab's shapes; weights load by name"),
             probes=("model.structure",), location="model.py:DropoutMLP.__init__",
-            hint="The three fully connected layers of the handout's model (slide \"Dropout\": class Model), as "
+            hint=N_("The three fully connected layers of the handout's model (slide \"Dropout\": class Model), as "
                  "attributes named linear1, linear2, linear3 with the lab's sizes; other submodules (an "
-                 "nn.Sequential holding the same layers) are fine, other parameters are not.")
+                 "nn.Sequential holding the same layers) are fine, other parameters are not."))
 def structure(ctx):
     got = ctx.got("model.structure")
     want = ctx.want("model.structure")
     if got["load_error"] or got["shapes"] != want["shapes"]:
         wanted = ", ".join(f"{n} {o}x{i}" for n, (o, i) in MLP_SHAPES.items())
-        return fail("the parameters do not match the lab's layers" + (f": {got['load_error'][:300]}"
-                                                                       if got["load_error"] else ""),
-                    expected=want["shapes"], got=got["shapes"] or got["names"] or "no parameters",
-                    hint=f"The grader loads weights into {wanted} (weight and bias each).")
+        message = _("the parameters do not match the lab's layers")
+        return fail(message + (f": {got['load_error'][:300]}" if got["load_error"] else ""),
+                    expected=want["shapes"], got=got["shapes"] or got["names"] or _("no parameters"),
+                    hint=_("The grader loads weights into {layers} (weight and bias each).").format(layers=wanted))
     if got["extra"]:
-        return fail(f"DropoutMLP has parameters besides linear1, linear2 and linear3: {got['extra'][:300]}",
-                    mistake="extra trainable parameters: the lab's MLP has only its three Linear layers")
+        return fail(_("DropoutMLP has parameters besides linear1, linear2 and linear3: {extra}").format(
+                    extra=got["extra"][:300]),
+                    mistake=N_("extra trainable parameters: the lab's MLP has only its three Linear layers"))
     return PASS
 
 
-@checks.add("model.eval_output", points=4, title="eval mode: the logits match the reference and repeat",
+@checks.add("model.eval_output", points=4, title=N_("eval mode: the logits match the reference and repeat"),
             probes=("model.eval",), location="model.py:DropoutMLP.forward",
-            hint="The forward pass of the handout's slide \"Dropout\": each hidden layer is a Linear map followed by "
+            hint=N_("The forward pass of the handout's slide \"Dropout\": each hidden layer is a Linear map followed by "
                  "a sigmoid and then dropout; the last Linear layer's output is returned as it is (the loss applies "
-                 "the softmax itself). In eval mode dropout is switched off.")
+                 "the softmax itself). In eval mode dropout is switched off."))
 def eval_output(ctx):
     got = ctx.got("model.eval")
     if got["out"].shape == got["again"].shape and differs(got["out"], got["again"]):
-        return fail("in eval mode two forward passes on the same input differ",
-                    mistake="dropout is still active after model.eval(): it must follow the model's train/eval "
-                            "mode (F.dropout's training argument defaults to True)")
-    return ctx.compare("model.eval", ["out"], what="the eval-mode logits of DropoutMLP(0.5)")
+        return fail(N_("in eval mode two forward passes on the same input differ"),
+                    mistake=N_("dropout is still active after model.eval(): it must follow the model's train/eval "
+                            "mode (F.dropout's training argument defaults to True)"))
+    return ctx.compare("model.eval", ["out"], what=N_("the eval-mode logits of DropoutMLP(0.5)"))
 
 
-@checks.add("model.flatten", points=2, title="(N, 3, 32, 32) and (N, 3072) inputs give the same logits",
+@checks.add("model.flatten", points=2, title=N_("(N, 3, 32, 32) and (N, 3072) inputs give the same logits"),
             probes=("model.eval",), location="model.py:DropoutMLP.forward",
-            hint="forward receives whole images or already-flat rows: turn each sample into one row of 3072 values "
-                 "and keep the batch dimension as it is.")
+            hint=N_("forward receives whole images or already-flat rows: turn each sample into one row of 3072 values "
+                 "and keep the batch dimension as it is."))
 def flatten(ctx):
     got = ctx.got("model.eval")
     if got["flat"].shape != got["out"].shape or differs(got["flat"], got["out"]):
-        return fail("images of shape (N, 3, 32, 32) and the same images flattened to (N, 3072) give different "
-                    "outputs", expected=got["out"], got=got["flat"])
+        return fail(N_("images of shape (N, 3, 32, 32) and the same images flattened to (N, 3072) give different "
+                    "outputs"), expected=got["out"], got=got["flat"])
     return PASS
 
 
-@checks.add("model.dropout_p0", points=2, title="DropoutMLP() (drop_prob defaults to 0): train mode gives the "
-            "eval-mode logits, and backward reaches every layer", probes=("model.train_p0",),
+@checks.add("model.dropout_p0", points=2, title=N_("DropoutMLP() (drop_prob defaults to 0): train mode gives the "
+            "eval-mode logits, and backward reaches every layer"), probes=("model.train_p0",),
             location="model.py:DropoutMLP.forward",
-            hint="With no argument the drop probability is 0, so dropout keeps every activation and train and eval "
+            hint=N_("With no argument the drop probability is 0, so dropout keeps every activation and train and eval "
                  "mode agree; the forward pass must stay differentiable (no in-place change of a value autograd "
-                 "still needs).")
+                 "still needs)."))
 def dropout_p0(ctx):
     got = ctx.got("model.train_p0")
     if got["backward_error"]:
-        return fail(f"backward through DropoutMLP() fails: {got['backward_error'][:300]}",
-                    mistake="an in-place operation in forward breaks backward: compute new tensors instead")
-    verdict = ctx.compare("model.train_p0", ["out"], what="the train-mode logits of DropoutMLP()")
+        return fail(_("backward through DropoutMLP() fails: {error}").format(error=got["backward_error"][:300]),
+                    mistake=N_("an in-place operation in forward breaks backward: compute new tensors instead"))
+    verdict = ctx.compare("model.train_p0", ["out"], what=N_("the train-mode logits of DropoutMLP()"))
     if not verdict.passed:
         zeros = got.get("linear2/in")
         if zeros is not None and (np.abs(zeros) <= 1e-7).mean() > 0.02 and verdict.mistake is None:
             return fail(verdict.message, expected=verdict.expected, got=verdict.got,
-                        mistake="DropoutMLP() drops activations: drop_prob must default to 0.0")
+                        mistake=N_("DropoutMLP() drops activations: drop_prob must default to 0.0"))
         return verdict
     return ctx.compare("model.train_p0", ctx.keys("model.train_p0", "grad/"),
-                       what="the gradients of DropoutMLP()'s parameters after backward")
+                       what=N_("the gradients of DropoutMLP()'s parameters after backward"))
 
 
 def _relu(z):
@@ -96,19 +99,21 @@ def dropout_verdict(values: dict, p: float) -> Verdict:
     sigmoid(output of layer k) / (1 - p) (kept and rescaled), whatever random masks were drawn.
     """
     if not values.get("seen"):
-        return fail("the weights of linear1, linear2 and linear3 were not all used during forward",
-                    hint="forward must compute the three Linear layers linear1, linear2 and linear3 (calling them, "
-                         "their forward, or F.linear with their weights).")
+        return fail(N_("the weights of linear1, linear2 and linear3 were not all used during forward"),
+                    hint=N_("forward must compute the three Linear layers linear1, linear2 and linear3 (calling them, "
+                         "their forward, or F.linear with their weights)."))
     if values.get("backward_error"):
-        return fail(f"backward through the model in train mode fails: {values['backward_error'][:300]}",
-                    mistake="the model cannot be trained with dropout on: an in-place operation breaks backward")
+        return fail(_("backward through the model in train mode fails: {error}").format(
+                    error=values["backward_error"][:300]),
+                    mistake=N_("the model cannot be trained with dropout on: an in-place operation breaks backward"))
     if not all(v for k, v in values.items() if k.startswith("gradok/")):
-        return fail("with dropout on, backward does not reach every layer's parameters with finite gradients",
-                    mistake="the model cannot be trained with dropout on (detached or non-finite gradients)")
+        return fail(N_("with dropout on, backward does not reach every layer's parameters with finite gradients"),
+                    mistake=N_("the model cannot be trained with dropout on (detached or non-finite gradients)"))
     for k, (layer, nxt) in enumerate((("linear1", "linear2"), ("linear2", "linear3")), start=1):
         z, d = values[f"{layer}/out"].astype(np.float64), values[f"{nxt}/in"].astype(np.float64)
         if z.shape != d.shape:
-            return fail(f"{nxt} receives shape {d.shape}, but {layer} produced {z.shape}")
+            return fail(_("{next} receives shape {got}, but {layer} produced {shape}").format(
+                next=nxt, got=d.shape, layer=layer, shape=z.shape))
         tol = 1e-4 + 1e-4 * np.abs(d)
         a = _sigmoid(z)
         zero = np.abs(d) <= 1e-7
@@ -117,48 +122,54 @@ def dropout_verdict(values: dict, p: float) -> Verdict:
         spread = 6 * np.sqrt(max(p * (1 - p), 0.01) / d.size) + 1e-3
         if (kept | zero).all() and abs(dropped - p) <= spread:
             continue
-        where = f"between {layer} and {nxt}"
+        where = dict(layer=layer, next=nxt)
         if p > 0 and np.all((np.abs(d - a) <= tol) | zero) and zero.any():
-            return fail(f"the kept activations {where} are not scaled by 1/(1-p)",
-                        mistake="dropout without the 1/(1-p) rescaling of the kept activations")
+            return fail(_("the kept activations between {layer} and {next} are not scaled by 1/(1-p)").format(**where),
+                        mistake=N_("dropout without the 1/(1-p) rescaling of the kept activations"))
         if (np.abs(d - 0.5) <= 1e-4).mean() > 0.5 * p and p > 0:
-            return fail(f"{where}, dropped activations come out as sigmoid(0) = 0.5",
-                        mistake="dropout is applied before the activation: apply it to the sigmoid's output")
+            return fail(_("between {layer} and {next}, dropped activations come out as sigmoid(0) = 0.5").format(
+                **where),
+                        mistake=N_("dropout is applied before the activation: apply it to the sigmoid's output"))
         if ((np.abs(d - _relu(z) / (1 - p)) <= tol) | zero).all():
-            return fail(f"the activations {where} are ReLU, not sigmoid",
-                        mistake="the activation is ReLU: the lab's MLP uses a sigmoid after linear1 and linear2")
+            return fail(_("the activations between {layer} and {next} are ReLU, not sigmoid").format(**where),
+                        mistake=N_("the activation is ReLU: the lab's MLP uses a sigmoid after linear1 and linear2"))
         if not zero.any() and p > 0:
-            return fail(f"no activation {where} was dropped in train mode with drop_prob={p}",
-                        mistake=f"dropout is missing after the {'first' if k == 1 else 'second'} hidden layer")
+            return fail(_("no activation between {layer} and {next} was dropped in train mode with drop_prob={p}")
+                        .format(p=p, **where),
+                        mistake=_("dropout is missing after the first hidden layer") if k == 1 else
+                        _("dropout is missing after the second hidden layer"))
         scale = np.median(d[~zero] / a[~zero]) if (~zero).any() else 1.0
         used = 1 - 1 / scale if scale > 1 else 0.0  # the p whose 1/(1-p) scales the kept values
         consistent = np.all((np.abs(d - a * scale) <= tol) | zero)
         if (kept | zero).all() or (consistent and abs(dropped - used) <= spread):
-            return fail(f"{where}, {dropped:.1%} of the activations were dropped (kept ones scaled by {scale:.3g}) "
-                        f"with drop_prob={p}", expected=f"about {p:.0%} dropped, kept ones scaled by {1 / (1 - p):.3g}",
-                        got=f"{dropped:.1%} dropped, scaled by {scale:.3g}",
-                        mistake=f"the drop probability is {used:.2g}, not drop_prob={p} (hard-coded, or keep and "
-                                f"drop probabilities swapped)")
-        return fail(f"the input of {nxt} is not dropout(sigmoid({layer}(...)))",
-                    expected="0 or sigmoid(z)/(1-p) for each activation",
-                    got=f"{int((~(kept | zero)).sum())} of {d.size} values neither")
+            return fail(_("between {layer} and {next}, {dropped} of the activations were dropped (kept ones scaled "
+                          "by {scale}) with drop_prob={p}").format(dropped=f"{dropped:.1%}", scale=f"{scale:.3g}", p=p,
+                                                                  **where),
+                        expected=_("about {share} dropped, kept ones scaled by {scale}").format(
+                            share=f"{p:.0%}", scale=f"{1 / (1 - p):.3g}"),
+                        got=_("{share} dropped, scaled by {scale}").format(share=f"{dropped:.1%}", scale=f"{scale:.3g}"),
+                        mistake=_("the drop probability is {used}, not drop_prob={p} (hard-coded, or keep and drop "
+                                  "probabilities swapped)").format(used=f"{used:.2g}", p=p))
+        return fail(_("the input of {next} is not dropout(sigmoid({layer}(...)))").format(**where),
+                    expected=_("0 or sigmoid(z)/(1-p) for each activation"),
+                    got=_("{count} of {size} values neither").format(count=int((~(kept | zero)).sum()), size=d.size))
     if differs(values["out"], values["linear3/out"]):
-        return fail("forward does not return the output of linear3",
-                    mistake="forward must return the logits of linear3 (no softmax or other activation on them)")
+        return fail(N_("forward does not return the output of linear3"),
+                    mistake=N_("forward must return the logits of linear3 (no softmax or other activation on them)"))
     return PASS
 
 
-@checks.add("model.dropout_train", points=6, title="train mode, drop_prob=0.3: dropout after each hidden "
-            "activation, scaled by 1/(1-p)", probes=("model.train_p03",), location=LOCATION,
-            hint="Dropout (handout slide \"Dropout\") zeroes each hidden activation with probability p and "
+@checks.add("model.dropout_train", points=6, title=N_("train mode, drop_prob=0.3: dropout after each hidden "
+            "activation, scaled by 1/(1-p)"), probes=("model.train_p03",), location=LOCATION,
+            hint=N_("Dropout (handout slide \"Dropout\") zeroes each hidden activation with probability p and "
                  "rescales the survivors so the expected value stays the same; it acts on the sigmoid's output of "
-                 "both hidden layers, in train mode only.")
+                 "both hidden layers, in train mode only."))
 def dropout_train(ctx):
     return dropout_verdict(ctx.got("model.train_p03"), 0.3)
 
 
-@checks.add("model.dropout_other_p", points=2, title="train mode, drop_prob=0.6: the probability is the one given",
+@checks.add("model.dropout_other_p", points=2, title=N_("train mode, drop_prob=0.6: the probability is the one given"),
             probes=("model.train_p06",), location=LOCATION,
-            hint="The drop probability is the constructor's argument, not a number written into the model.")
+            hint=N_("The drop probability is the constructor's argument, not a number written into the model."))
 def dropout_other_p(ctx):
     return dropout_verdict(ctx.got("model.train_p06"), 0.6)

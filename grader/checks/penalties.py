@@ -1,60 +1,67 @@
 """Part 1: l1_penalty, l2_penalty, penalized_loss (20 points)."""
 from __future__ import annotations
 
+from ..i18n import N_, _
+
 from ..compare import close
 from ..worker.constants import PENALIZED_CASES, UNKNOWN_KINDS
 from .registry import PASS, CheckList, Context, fail
 
 checks = CheckList("penalties")
 
-LINEAR_ONLY = ("Only the weight matrices of Linear layers are penalized — every Linear layer anywhere in the model "
+LINEAR_ONLY = (N_("Only the weight matrices of Linear layers are penalized — every Linear layer anywhere in the model "
                "(subclasses and nested ones too), whatever its name — not biases, not other layers' weights, not "
                "other 2-D parameters. Handout slides \"L1 loss in LogisticRegression\" / \"L2 loss in "
-               "LogisticRegression\".")
+               "LogisticRegression\"."))
+LINEAR_ONLY_L2 = N_("Only the weight matrices of Linear layers are penalized — every Linear layer anywhere in the "
+                    "model (subclasses and nested ones too), whatever its name — not biases, not other layers' "
+                    "weights, not other 2-D parameters. Handout slides \"L1 loss in LogisticRegression\" / \"L2 loss "
+                    "in LogisticRegression\". L2 adds up the squares, not the norms.")
 
 
 def _differentiable(ctx: Context, probe: str, fn: str):
     if not ctx.got(probe)["differentiable"]:
-        return fail(f"{fn} returned a {ctx.got(probe)['type']} that autograd cannot differentiate",
-                    mistake="the penalty has no gradient: return the tensor itself, not .item() or float(...)")
+        return fail(_("{function} returned a {type} that autograd cannot differentiate").format(
+                    function=fn, type=ctx.got(probe)["type"]),
+                    mistake=N_("the penalty has no gradient: return the tensor itself, not .item() or float(...)"))
     return None
 
 
-@checks.add("penalties.l1_value", points=3, title="l1_penalty on the lab's DropoutMLP", probes=("pen.l1_mlp",),
+@checks.add("penalties.l1_value", points=3, title=N_("l1_penalty on the lab's DropoutMLP"), probes=("pen.l1_mlp",),
             location="penalties.py:l1_penalty", hint=LINEAR_ONLY)
 def l1_value(ctx):
     return ctx.compare("pen.l1_mlp", ["value"], what="l1_penalty(DropoutMLP)")
 
 
-@checks.add("penalties.l2_value", points=3, title="l2_penalty on the lab's DropoutMLP", probes=("pen.l2_mlp",),
-            location="penalties.py:l2_penalty", hint=LINEAR_ONLY + " L2 adds up the squares, not the norms.")
+@checks.add("penalties.l2_value", points=3, title=N_("l2_penalty on the lab's DropoutMLP"), probes=("pen.l2_mlp",),
+            location="penalties.py:l2_penalty", hint=LINEAR_ONLY_L2)
 def l2_value(ctx):
     return ctx.compare("pen.l2_mlp", ["value"], what="l2_penalty(DropoutMLP)")
 
 
-@checks.add("penalties.other_model", points=4, title="both penalties on another model (other names, nesting, "
-            "a LayerNorm, a Conv1d, a bias-free Linear)", probes=("pen.l1_other", "pen.l2_other"),
+@checks.add("penalties.other_model", points=4, title=N_("both penalties on another model (other names, nesting, "
+            "a LayerNorm, a Conv1d, a bias-free Linear)"), probes=("pen.l1_other", "pen.l2_other"),
             location="penalties.py:l1_penalty / l2_penalty", hint=LINEAR_ONLY)
 def other_model(ctx):
     for probe, fn in (("pen.l1_other", "l1_penalty"), ("pen.l2_other", "l2_penalty")):
-        verdict = ctx.compare(probe, ["value"], what=f"{fn} on a model that is not DropoutMLP")
+        verdict = ctx.compare(probe, ["value"], what=_("{function} on a model that is not DropoutMLP").format(function=fn))
         if not verdict.passed:
             return verdict
     return PASS
 
 
-@checks.add("penalties.gradients", points=3, title="the penalties are differentiable, with the right gradients "
-            "on the Linear weights", probes=("pen.l1_mlp", "pen.l2_mlp"),
+@checks.add("penalties.gradients", points=3, title=N_("the penalties are differentiable, with the right gradients "
+            "on the Linear weights"), probes=("pen.l1_mlp", "pen.l2_mlp"),
             location="penalties.py:l1_penalty / l2_penalty",
-            hint="The penalty is part of the loss that backward() differentiates: keep it a tensor computed from "
-                 "the weights themselves, so the gradient reaches them (a Python number has no gradient).")
+            hint=N_("The penalty is part of the loss that backward() differentiates: keep it a tensor computed from "
+                 "the weights themselves, so the gradient reaches them (a Python number has no gradient)."))
 def gradients(ctx):
     for probe, fn in (("pen.l1_mlp", "l1_penalty"), ("pen.l2_mlp", "l2_penalty")):
         verdict = _differentiable(ctx, probe, fn)
         if verdict:
             return verdict
         weights = [k for k in ctx.keys(probe, "grad/") if k.endswith(".weight")]  # biases: the value checks' job
-        verdict = ctx.compare(probe, weights, what=f"the gradient of {fn}")
+        verdict = ctx.compare(probe, weights, what=_("the gradient of {function}").format(function=fn))
         if not verdict.passed:
             return verdict
     return PASS
@@ -74,39 +81,40 @@ def _consistent(got: dict, i: int) -> bool:
     return own is not None and close(got[f"case{i}/value"], 0.8125 + lmbd * own / batch / 2)
 
 
-@checks.add("penalties.penalized_loss", points=4, title="penalized_loss = loss + λ·penalty/batch_size/2 for "
-            "both kinds", probes=("pen.penalized",), location="penalties.py:penalized_loss",
-            hint="The penalty term is λ times the penalty, averaged over the batch, halved (handout slide "
+@checks.add("penalties.penalized_loss", points=4, title=N_("penalized_loss = loss + λ·penalty/batch_size/2 for "
+            "both kinds"), probes=("pen.penalized",), location="penalties.py:penalized_loss",
+            hint=N_("The penalty term is λ times the penalty, averaged over the batch, halved (handout slide "
                  "\"Regularization\": J = … + λ/(2m)·||w||²); kind chooses which penalty, and defaults to L2. Your "
-                 "own l1/l2_penalty are replaced by the grader's here, so a bug in them is not charged twice.")
+                 "own l1/l2_penalty are replaced by the grader's here, so a bug in them is not charged twice."))
 def penalized_loss(ctx):
     got = ctx.got("pen.penalized")
     for i in range(len(PENALIZED_CASES)):
         if not got.get(f"case{i}/differentiable", False):
-            return fail(f"{_case(i)} is not a tensor autograd can differentiate",
-                        mistake="the loss has no gradient: keep it a tensor (no .item())")
+            return fail(_("{call} is not a tensor autograd can differentiate").format(call=_case(i)),
+                        mistake=N_("the loss has no gradient: keep it a tensor (no .item())"))
     for i in range(len(PENALIZED_CASES)):
         verdict = ctx.compare("pen.penalized", [f"case{i}/value"], what=_case(i))
         if not verdict.passed and not _consistent(got, i):
             if PENALIZED_CASES[i][0] is None and verdict.mistake is None:
                 verdict = fail(verdict.message, expected=verdict.expected, got=verdict.got,
-                               mistake="kind must default to 'l2' when it is not given")
+                               mistake=N_("kind must default to 'l2' when it is not given"))
             return verdict
     return PASS
 
 
-@checks.add("penalties.unknown_kind", points=3, title="penalized_loss raises ValueError for an unknown kind",
+@checks.add("penalties.unknown_kind", points=3, title=N_("penalized_loss raises ValueError for an unknown kind"),
             probes=("pen.unknown_kind",), location="penalties.py:penalized_loss",
-            hint="An unknown kind is a caller's mistake: refuse it loudly with the exception Python uses for a "
-                 "bad argument value. kind is case-sensitive: only 'l1' and 'l2' are kinds.")
+            hint=N_("An unknown kind is a caller's mistake: refuse it loudly with the exception Python uses for a "
+                 "bad argument value. kind is case-sensitive: only 'l1' and 'l2' are kinds."))
 def unknown_kind(ctx):
     got = ctx.got("pen.unknown_kind")
     for i, kind in enumerate(UNKNOWN_KINDS):
         raised = got[f"kind{i}/raised"]
         if "ValueError" not in raised.split(","):
-            what = f"raised {raised.split(',')[0]}" if raised else "returned a value"
-            return fail(f"penalized_loss(..., kind={kind!r}) {what}", expected="ValueError",
-                        got=raised.split(",")[0] or "no exception",
-                        mistake="no ValueError for an unknown kind: a typo such as 'L3' would silently train "
-                                "with the wrong penalty")
+            call = f"penalized_loss(..., kind={kind!r})"
+            message = (_("{call} raised {error}").format(call=call, error=raised.split(",")[0]) if raised else
+                       _("{call} returned a value").format(call=call))
+            return fail(message, expected="ValueError", got=raised.split(",")[0] or _("no exception"),
+                        mistake=N_("no ValueError for an unknown kind: a typo such as 'L3' would silently train "
+                                "with the wrong penalty"))
     return PASS

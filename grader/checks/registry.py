@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from ..compare import describe, first_mismatch
+from ..i18n import N_, _
 from ..reference import Expected
 
 
@@ -24,7 +25,7 @@ class Verdict:
     skipped: bool = False  # not applicable in this set-up: no points either way
 
 
-PASS = Verdict(True, "correct")
+PASS = Verdict(True, N_("correct"))
 
 
 def skip(message: str) -> Verdict:
@@ -62,7 +63,7 @@ class Context:
             if first_mismatch(got, accepted, keys, rtol, atol) is None:
                 return PASS
         key, why = first_mismatch(got, self.want(probe), keys, rtol, atol)
-        return fail(f"{what}: {key} is {why}", expected=self.want(probe).get(key), got=got.get(key),
+        return fail(_("{what}: {key} is {why}").format(what=_(what), key=key, why=why), expected=self.want(probe).get(key), got=got.get(key),
                     mistake=self.diagnose(probe, keys, rtol, atol))
 
     def diagnose(self, probe: str, keys, rtol: float = 1e-4, atol: float = 1e-5) -> str | None:

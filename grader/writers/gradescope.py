@@ -35,9 +35,9 @@ def first_look(result: SubmissionResult) -> str:
         return _("The grader failed on this submission — not your fault, tell your TA.")
     score = _("Score {score}/{max}.").format(score=f"{result.score:g}", max=f"{result.max_score:g}")
     if result.intake:
-        return f"Status: {status_label(result)}. {score}"
+        return _("Status: {status}.").format(status=_(status_label(result))) + " " + score
     failing = [c for c in result.checks if c.outcome is not Outcome.PASSED and c.outcome is not Outcome.SKIPPED]
-    score += "" if status(result) == "ok" else f" Status: {status_label(result)}."
+    score += "" if status(result) == "ok" else " " + _("Status: {status}.").format(status=_(status_label(result)))
     if not failing:
         return score + " " + _("Every check passed.")
     first = failing[0]

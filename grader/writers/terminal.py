@@ -49,7 +49,7 @@ def render(result: SubmissionResult, *, color: bool = False, verbose: bool = Fal
     paint = (lambda code, s: f"\033[{code}m{s}\033[0m") if color else (lambda code, s: s)  # noqa: E731
     lines = [_("reglab — {name}: {score}/{max} points ({percent}%)").format(
         name=result.display, score=f"{result.score:g}", max=f"{result.max_score:g}", percent=f"{result.percent:.0f}")
-             + ("" if status(result) == "ok" else f" — {status_label(result)}")]
+             + ("" if status(result) == "ok" else f" — {_(status_label(result))}")]
     if result.grader_error:
         lines.append(paint("35", _("The grader failed on this submission — not your fault, tell your TA.")))
     lines += [f"  ! {p}" for p in result.problems]
