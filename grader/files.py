@@ -6,8 +6,6 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
-from .text import clean
-
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` so that readers see the old file or the new one, never half of one."""
@@ -36,7 +34,7 @@ def display_name(name: str) -> str:
                 continue
         else:
             name = raw.decode("utf-8", "replace")
-    return clean(unicodedata.normalize("NFC", name), 300)  # names reach terminals: no escape sequences
+    return unicodedata.normalize("NFC", name)
 
 
 def safe_name(name: str, limit: int = 150) -> str:

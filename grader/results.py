@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 from .i18n import LANGUAGES, N_, catalog
+from .text import clean
 
 
 class Outcome(str, enum.Enum):
@@ -77,7 +78,8 @@ class SubmissionResult:
 
     @property
     def display(self) -> str:
-        return self.original or self.name
+        """The name as handed in, without the escape sequences a file name can carry to a terminal."""
+        return clean(self.original, 300) if self.original else self.name
 
     @property
     def score(self) -> float:

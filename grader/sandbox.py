@@ -304,7 +304,7 @@ def _follow(worker: isolation.Worker, protocol: Protocol, decoder: Decoder, job:
 
 def _read(fd: int, sink) -> bool:
     """Read what is there now (a bounded amount) into ``sink``; False at the end of the stream."""
-    for _ in range(64):
+    for _attempt in range(64):
         try:
             chunk = os.read(fd, 1 << 16)
         except BlockingIOError:

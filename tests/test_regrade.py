@@ -57,9 +57,11 @@ def test_grading_one_student_into_a_class_folder_updates_only_that_row(tmp_path,
 
 
 def _grade_process(subs, out, *extra):
+    # One course secret for both output folders (each would otherwise draw its own, and its own inputs).
+    env = {**os.environ, "REGLAB_SECRET_SEED": "regrade-test-secret"}
     return subprocess.Popen([sys.executable, "-m", "grader", "grade", str(subs), "--out", str(out), "--jobs", "1",
                              *FAST, *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
 
 
 def normalised(out):
