@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import stat
 import tarfile
 import zipfile
@@ -27,12 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .files import display_name, safe_name
-from .isolation import MODULE_FILES
+from .isolation import MODULE_FILES, copy_submission
 
 MAX_UNPACKED = 64 << 20      # bytes an archive may unpack to
 MAX_MEMBERS = 2000           # entries an archive may hold
 MAX_DEPTH = 12               # folder levels searched for the lab's files
-MAX_SOURCE = 2 << 20         # one source file
 ARCHIVES = {".zip": "zip", ".tar": "tar", ".tgz": "tar", ".tar.gz": "tar", ".tar.bz2": "tar", ".tar.xz": "tar"}
 NOTEBOOKS = {".ipynb", ".py"}
 # Names a submission cannot take in the output folder: the class files beside the submissions' folders.
@@ -376,21 +374,17 @@ class Prepared:
 
 def copy_sources(src: Path, dest: Path) -> Prepared:
     """The ``.py`` files of ``src`` (and of its sub-folders, one level, as the sandbox copies them)
-    copied to ``dest`` as UTF-8; links and oversized files are left to the sandbox to report."""
+    copied to ``dest`` as UTF-8. The copy follows no link at any depth and takes no file with other
+    hard links (``isolation.copy_submission``, whose refusals become notices): a link may point at a
+    classmate's files or the reference."""
+    staged = dest.parent / f"{dest.name}-raw"
+    copied, refused = copy_submission(src, staged)
     dest.mkdir(parents=True, exist_ok=True)
-    notices, modules = [], {}
-    for path in sorted([*src.glob("*.py"), *src.glob("*/*.py")]):
-        rel = path.relative_to(src)
-        if any(p.startswith(".") or p == "__pycache__" for p in rel.parts):
-            continue
+    notices, modules = list(refused), {}
+    for rel in map(Path, copied):
+        path = staged / rel
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_symlink() or not path.is_file():  # left out; the sandbox would refuse it too
-            notices.append(f"{rel.as_posix()}: not a regular file, left out")
-            continue
-        if path.stat().st_size > MAX_SOURCE:  # copied as is: the sandbox reports it as too large
-            shutil.copyfile(path, target)
-            continue
         raw = path.read_bytes()
         text, notice = decode_source(raw, rel.as_posix())
         module = rel.stem if len(rel.parts) == 1 else None
