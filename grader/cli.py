@@ -16,11 +16,18 @@ from . import i18n
 from . import isolation
 from . import stubgen
 from .i18n import _
-from .lms import ExportError
-from .roster import RosterError
-from .shard import ShardError
 
 EXIT_OK, EXIT_BELOW, EXIT_USAGE = 0, 1, 2
+
+
+def _course_errors() -> tuple[type[Exception], ...]:
+    """The course commands' usage errors, imported only when an error is being reported: a student's
+    `check` loads none of the course modules (time zones, rosters) it does not use."""
+    from .lms import ExportError
+    from .roster import RosterError
+    from .shard import ShardError
+
+    return RosterError, ExportError, ShardError
 
 
 class UsageError(Exception):
@@ -394,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         i18n.setup(args.lang, getattr(args, "config", None))
         return COMMANDS[args.command](args)
-    except (UsageError, configuration.ConfigError, stubgen.StubError, RosterError, ExportError, ShardError) as exc:
+    except (UsageError, configuration.ConfigError, stubgen.StubError, *_course_errors()) as exc:
         say(_("error: {message}").format(message=exc), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -17,7 +17,6 @@ import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .config import Config
 
@@ -33,6 +32,8 @@ def check_setting(name: str, value: str) -> None:
 
 
 def zone_of(name: str) -> dt.tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only with a late policy: the tz database
+
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
