@@ -160,7 +160,7 @@ def test_a_penalties_bug_is_charged_once_however_train_py_refers_to_penalized_lo
         sub = build_submission(subs / name, mutation=Mutation(f"bias_{name}", "penalties.py", (BUGGY_PENALTIES,),
                                                               "penalties", "bias", "l2 includes the biases"))
         text = (sub / "train.py").read_text()
-        assert text.count(old) == 1 and text.count(call_old) == 1
+        assert text.count(old) == 1 and text.count(call_old) >= 1  # the call, and its docstring quoting it
         (sub / "train.py").write_text(text.replace(old, new).replace(call_old, call_new))
     batch = grade_all(subs, tmp_path / "out", _config(tmp_path))
     for r in batch.results:
