@@ -245,7 +245,7 @@ def test_the_neighbour_keeps_full_marks_and_untouched_files(run):
     result = run.result("neighbour")
     assert result["score"] == sum(t["max_score"] for t in result["tests"]) > 0, run.describe()
     assert digest(run.subs / "neighbour") == run.neighbour_before
-    rows = {row["name"]: row for row in csv.DictReader(run.grades_at_exit.decode().splitlines())}
+    rows = {row["name"]: row for row in csv.DictReader(run.grades_at_exit.decode("utf-8-sig").splitlines())}
     assert float(rows["neighbour"]["total"]) == result["score"]
 
 
