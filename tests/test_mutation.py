@@ -10,7 +10,7 @@ from conftest import REPO
 
 
 def test_every_mutant_of_the_penalties_is_killed_in_its_own_part_or_equivalent(capsys):
-    pytest.importorskip("mutmut", reason="pip install mutmut<3 (the extra \"mutation\")")
+    pytest.importorskip("mutmut", reason="pip install mutmut<3 (in the extra \"test\")")
     spec = importlib.util.spec_from_file_location("bench_mutation", REPO / "bench" / "bench_mutation.py")
     bench = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = bench  # its dataclass looks its module up there
