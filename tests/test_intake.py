@@ -1,8 +1,10 @@
 """Whatever a student hands in: names, archives, nesting, encodings, kinds; each entry a row with an honest status."""
 import csv
+import importlib.util
 import io
 import json
 import os
+import shutil
 import tarfile
 import unicodedata
 import zipfile
@@ -175,6 +177,13 @@ def test_a_cp949_copy_is_rewritten_as_utf8_for_the_sandbox(tmp_path):
 CP949_MODEL = ("# 정규화 실습: 모델 (Windows 메모장에서 저장)\n".encode("cp949") + (COMPLETE / "model.py").read_bytes())
 
 
+def _notebooks():
+    spec = importlib.util.spec_from_file_location("reglab_test_notebooks", REPO / "tests" / "fixtures" / "notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_every_entry_of_a_field_batch_gets_a_row_with_its_name_and_an_honest_status(tmp_path, monkeypatch):
     monkeypatch.setenv("REGLAB_IMPORT_TIMEOUT", "15")  # the hang costs this; torchvision loads within it
     subs, out = tmp_path / "subs", tmp_path / "out"
@@ -187,7 +196,10 @@ def test_every_entry_of_a_field_batch_gets_a_row_with_its_name_and_an_honest_sta
         for name, data in lab_files(REPO / "examples" / "half_done").items():
             _member(tf, f"lab/{name}", data)
     (subs / "박지훈.rar").write_bytes(b"Rar!\x1a\x07\x00" + b"\0" * 64)              # unsupported
-    (subs / "최유나.py").write_bytes(b"# a Colab export\ndef l1_penalty(model):\n    return 0\n")
+    # A Colab notebook and a Colab "Download .py" export of the complete lab (tests/fixtures/notebooks.py).
+    notebook, export = _notebooks().write_all(REPO / "examples" / "complete", tmp_path / "colab", "최유나")
+    shutil.copyfile(notebook, subs / "강민준.ipynb")
+    shutil.copyfile(export, subs / "최유나.py")
     write_folder(subs / "cp949", {**files, "model.py": CP949_MODEL})               # saved on Korean Windows
     write_folder(subs / "syntax", {**files, "penalties.py": b"def l1_penalty(model:\n"})
     write_folder(subs / "hang", {**files, "data.py": b"import time\ntime.sleep(3600)\n" + files["data.py"]})
@@ -201,7 +213,7 @@ def test_every_entry_of_a_field_batch_gets_a_row_with_its_name_and_an_honest_sta
     assert set(rows) == {p.name for p in subs.iterdir()}, "every entry has a row, under its original name"
     status = {name: r["status"] for name, r in rows.items()}
     total = {name: r["total"] for name, r in rows.items()}
-    for name in ("정하늘", "김민수.zip", "deep.zip", "cp949", "index.html"):
+    for name in ("정하늘", "김민수.zip", "deep.zip", "cp949", "index.html", "강민준.ipynb", "최유나.py"):
         assert (status[name], total[name]) == ("ok", "80"), name
     assert status["이서연.tar.gz"] == "incomplete" and total["이서연.tar.gz"] == "40"
     assert status["박지훈.rar"] == "unsupported" and total["박지훈.rar"] == "0"
@@ -209,12 +221,6 @@ def test_every_entry_of_a_field_batch_gets_a_row_with_its_name_and_an_honest_sta
     assert status["syntax"] == "syntax error" and rows["syntax"]["penalties"] == "0"
     assert status["hang"] == "timed out" and rows["hang"]["data"] == "0" and rows["hang"]["model"] == "20"
     assert status["truncated.zip"] == "unreadable" and status["twice.zip"] == "unreadable"
-    try:
-        import grader.notebook  # noqa: F401 - the notebooks layer, merged separately
-    except ImportError:
-        assert status["최유나.py"] == "grader error"
-    else:
-        assert status["최유나.py"] in ("ok", "incomplete", "import failed", "syntax error")
 
     assert rows["index.html"]["folder"] == "index.html-2" and rows["grades.csv"]["folder"] == "grades.csv-2"
     assert (out / "index.html").is_file() and (out / "junit.xml").is_file()
