@@ -68,13 +68,28 @@ def make_private(path: str) -> None:
     os.close(keep)
 
 
+def fresh_tmp(private: list[str]) -> None:
+    """An empty /tmp, except what must stay: a checkout or a Python installed under it (a fresh clone
+    and venv under TMPDIR), bound back into the new one."""
+    keep = [p for p in (*interpreter_paths(), *private) if p == "/tmp" or p.startswith("/tmp/")]
+    fds = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in keep]
+    mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777")
+    for p, fd in fds:
+        os.makedirs(p, exist_ok=True)
+        for parent in Path(p).parents:
+            if parent != Path("/tmp") and Path("/tmp") in parent.parents:
+                parent.chmod(0o755)
+        mount(f"/proc/self/fd/{fd}", p, None, jail.MS_BIND | jail.MS_REC)
+        os.close(fd)
+
+
 def main(argv: list[str]) -> None:
     split = argv.index("--")
     flags, command = argv[:split], argv[split + 1:]
     if "--python-readable" in flags:
         make_python_readable()
     if "--fresh-tmp" in flags:
-        mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777")
+        fresh_tmp([os.path.abspath(flags[i + 1]) for i, f in enumerate(flags) if f == "--private"])
     for i, flag in enumerate(flags):
         if flag == "--private":
             make_private(os.path.abspath(flags[i + 1]))
