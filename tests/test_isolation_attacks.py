@@ -45,12 +45,16 @@ def simulated(*flags: str) -> list[str]:
     return ["unshare", "--mount", "--propagation", "private", sys.executable, str(SIMULATE), *flags, "--"]
 
 
+# The simulated machine mounts a fresh /tmp: a checkout or a venv under /tmp cannot be simulated (yet).
+UNDER_TMP = any(str(p).startswith("/tmp/") for p in (REPO, Path(sys.prefix).resolve()))
+
+
 def backends() -> list[tuple[str, list[str], str]]:
     """(backend, command prefix, REGLAB_SANDBOX) for each backend this machine can run."""
     found = []
     if isolation.choose("auto").name == "bwrap":
         found.append(("bwrap", [], "bwrap"))
-    if os.geteuid() == 0 and shutil.which("unshare"):
+    if os.geteuid() == 0 and shutil.which("unshare") and not UNDER_TMP:
         found.append(("unshare", simulated("--python-readable", "--private", str(REPO), "--fresh-tmp"), "unshare"))
         try:
             import pyseccomp  # noqa: F401
