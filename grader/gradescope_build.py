@@ -214,6 +214,12 @@ def results_for(result) -> dict:
     return data
 
 
+def _failure(output: str, error: str) -> dict:
+    """A results.json with no score and the grader's own trouble, for Gradescope to show."""
+    return {"score": 0.0, "output": output, "visibility": "visible", "stdout_visibility": "hidden", "tests": [],
+            "extra_data": {"grader_error": error}, "execution_time": 0.0}
+
+
 def autograde(root: Path) -> int:
     """Grade ``root/submission`` and write ``root/results/results.json``; always writes a result."""
     from . import config as configuration
@@ -237,10 +243,8 @@ def autograde(root: Path) -> int:
         isolation.check_exposure([root / "source", root / "submission", root / "results", *secrets(cfg)], backend)
     except (isolation.SandboxUnavailable, configuration.ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        data = {"score": 0.0, "output": "The autograder cannot grade safely on this machine — not your fault: "
-                                        "tell your TA.", "visibility": "visible", "stdout_visibility": "hidden",
-                "tests": [], "extra_data": {"grader_error": str(exc)}, "execution_time": 0.0}
-        write_atomic(target, json.dumps(data, indent=1))
+        write_atomic(target, json.dumps(_failure("The autograder cannot grade safely on this machine — not your "
+                                                 "fault: tell your TA.", str(exc)), indent=1))
         return 2
     try:
         selection = select_checks(cfg)
@@ -255,16 +259,13 @@ def autograde(root: Path) -> int:
             for c in result.checks]
     except DataMissing as exc:  # the autograder's set-up, not the student's zero
         print(f"error: {exc}", file=sys.stderr)
-        data = {"score": 0.0, "output": "The autograder has no CIFAR-10 data — not your fault: tell your TA.",
-                "visibility": "visible", "stdout_visibility": "hidden", "tests": [],
-                "extra_data": {"grader_error": str(exc)}, "execution_time": 0.0}
-        write_atomic(target, json.dumps(data, indent=1))
+        write_atomic(target, json.dumps(_failure("The autograder has no CIFAR-10 data — not your fault: tell your "
+                                                 "TA.", str(exc)), indent=1))
         return 2
     except Exception:  # noqa: BLE001 - Gradescope must get a results.json whatever happened
         print(traceback.format_exc(), file=sys.stderr)
-        data = {"score": 0.0, "output": "The autograder failed on this submission — not your fault: tell your TA.",
-                "visibility": "visible", "stdout_visibility": "hidden", "tests": [],
-                "extra_data": {"grader_error": traceback.format_exc(limit=8)}}
+        data = _failure("The autograder failed on this submission — not your fault: tell your TA.",
+                        traceback.format_exc(limit=8))
         summary = []
     data["execution_time"] = round(time.monotonic() - started, 3)
     write_atomic(target, json.dumps(data, indent=1, allow_nan=False, default=str))
