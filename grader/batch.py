@@ -22,7 +22,7 @@ from . import report_html, shard
 from .checks import CORE, REGISTRY
 from .config import Config
 from .course import Course
-from .grading import _broken, grade_submission, load_expected
+from .grading import Submission, broken, grade_submission, load_expected
 from .reference import course_seed
 from .intake import Entry, content_key, discover
 from .results import SubmissionResult
@@ -91,8 +91,8 @@ def grade_one(entry: Entry, config: Config, checks, expected, key: str, seed: st
         return grade_submission(entry.path, config, name=entry.name, checks=checks, expected=expected,
                                 original=entry.original, key=key, seed=seed)
     except Exception:  # noqa: BLE001 - the grader's own failure, kept as that submission's result
-        return _broken(entry.name, entry.path, time.monotonic(), checks, "grading failed",
-                       grader_error=traceback.format_exc(limit=6), original=entry.original, key=key)
+        return broken(Submission(entry.name, entry.path, entry.original, key), checks, "grading failed",
+                      grader_error=traceback.format_exc(limit=6))
 
 
 def write_one(result: SubmissionResult, out: Path) -> None:

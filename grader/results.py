@@ -153,7 +153,7 @@ STATUS_LABELS = {
     "incomplete": N_("incomplete"),
     "ok": N_("ok"),
 }
-CRASH_MESSAGE = N_("your code crashed the process")  # how grading.judge words a crashed probe
+CRASH_MESSAGE = N_("your code crashed the process")  # how judge.judge words a crashed probe
 
 
 def _crash_messages() -> tuple[str, ...]:

@@ -57,30 +57,32 @@ def make_python_readable() -> None:
         os.close(keep)
 
 
+def tmpfs_keeping(top: str, mode: int, keep: list[str]) -> None:
+    """A fresh tmpfs (``mode``) over ``top``, holding only the folders of ``keep`` that lie under it,
+    bound back (their parents 0755), so that a checkout or a Python installed there still works."""
+    under = [p for p in keep if p == top or p.startswith(top.rstrip("/") + "/")]
+    fds = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in under]
+    mount("tmpfs", top, "tmpfs", 0, f"mode={mode:o}")
+    for p, fd in fds:
+        os.makedirs(p, exist_ok=True)
+        for parent in Path(p).parents:
+            if Path(top) in parent.parents:
+                parent.chmod(0o755)
+        mount(f"/proc/self/fd/{fd}", p, None, jail.MS_BIND | jail.MS_REC)
+        os.close(fd)
+
+
 def make_private(path: str) -> None:
     """A tmpfs (0700) over PATH's top-level folder (here /work, with other checkouts beside this one),
-    holding PATH alone, bound back."""
-    keep = os.open(path, os.O_PATH | os.O_DIRECTORY)
-    top = "/" + Path(path).parts[1]
-    mount("tmpfs", top, "tmpfs", 0, "mode=0700")
-    os.makedirs(path)
-    mount(f"/proc/self/fd/{keep}", path, None, jail.MS_BIND | jail.MS_REC)
-    os.close(keep)
+    holding PATH alone, bound back. A Python installed beside PATH is hidden with the rest: the sandbox
+    user could not read it on such a machine either."""
+    tmpfs_keeping("/" + Path(path).parts[1], 0o700, [path])
 
 
 def fresh_tmp(private: list[str]) -> None:
     """An empty /tmp, except what must stay: a checkout or a Python installed under it (a fresh clone
     and venv under TMPDIR), bound back into the new one."""
-    keep = [p for p in (*interpreter_paths(), *private) if p == "/tmp" or p.startswith("/tmp/")]
-    fds = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in keep]
-    mount("tmpfs", "/tmp", "tmpfs", 0, "mode=1777")
-    for p, fd in fds:
-        os.makedirs(p, exist_ok=True)
-        for parent in Path(p).parents:
-            if parent != Path("/tmp") and Path("/tmp") in parent.parents:
-                parent.chmod(0o755)
-        mount(f"/proc/self/fd/{fd}", p, None, jail.MS_BIND | jail.MS_REC)
-        os.close(fd)
+    tmpfs_keeping("/tmp", 0o1777, [*interpreter_paths(), *private])
 
 
 def main(argv: list[str]) -> None:

@@ -7,7 +7,7 @@ import zipfile
 
 from grader import course, report_html
 from grader.config import resolve
-from grader.grading import gpu_memory_fraction
+from grader.stages import gpu_memory_fraction
 from grader.results import CheckResult, Outcome, SubmissionResult
 from grader.worker.experiment import run_experiment
 from grader.writers import tables

@@ -335,7 +335,7 @@ def graded_in_process(folder: Path, expected) -> SubmissionResult:
 @pytest.mark.parametrize("folder", ["assignment", "examples/typical_mistakes", "solution"])
 def test_checks_read_korean_on_the_stubs_a_buggy_submission_and_the_reference(folder, expected):
     """Every title, message, hint and named mistake of a graded submission is Korean when Korean is
-    chosen (grading.judge translates them as the result is built), and English by default."""
+    chosen (judge.judge translates them as the result is built), and English by default."""
     from grader.writers import gradescope, terminal
 
     repo = Path(__file__).resolve().parent.parent

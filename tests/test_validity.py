@@ -173,7 +173,7 @@ def test_a_penalties_bug_is_charged_once_however_train_py_refers_to_penalized_lo
 
 def test_a_check_blocked_by_an_unimplemented_dependency_says_not_run_without_its_own_hint(expected):
     from grader.checks import REGISTRY
-    from grader.grading import judge
+    from grader.judge import judge
     from grader.sandbox import ProbeOutcome, SandboxRun
 
     check = next(c for c in REGISTRY if c.id == "experiment.l2")

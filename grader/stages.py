@@ -1,0 +1,138 @@
+"""The stages of grading one submission: each adds what it needs to the sandbox's job, then judges
+its checks from the run's plain results.
+
+``grading.py`` runs them as a pipeline: every stage prepares the :class:`Plan` (probes, inputs,
+time limits), one sandboxed worker runs the whole job, every stage then writes its results into the
+:class:`Report`. A new kind of check for the next lab is a new stage, not a branch in grading.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import training
+from .checks import probes_for
+from .checks.registry import Check
+from .config import Config
+from .i18n import _
+from .judge import judge, skip
+from .reference import Expected
+from .results import CheckResult
+from .sandbox import Job, Limits, SandboxRun
+
+DATA_COMMAND = "python -m grader data"
+
+
+@dataclass
+class Plan:
+    """What the sandbox is asked for one submission, as the stages build it up."""
+    job: Job
+    limits: Limits
+    problems: list[str]
+
+
+@dataclass
+class Report:
+    """What the stages found, in the order they ran."""
+    results: list[CheckResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+class CoreStage:
+    """The functions' checks: probes on small seeded inputs, compared with the expected data."""
+
+    def __init__(self, checks: tuple[Check, ...]):
+        self.checks = checks
+
+    def prepare(self, plan: Plan) -> None:
+        plan.job = dataclasses.replace(plan.job, probes=[*plan.job.probes, *probes_for(self.checks)])
+
+    def finish(self, run: SandboxRun, expected: Expected, report: Report) -> None:
+        report.results += [judge(c, run, expected) for c in self.checks]
+
+    def close(self) -> None:
+        pass
+
+
+class TrainingStage:
+    """The training check: a short CIFAR-10 training in the worker, its final test losses
+    recomputed here. Without the data its points stay in the maximum, unscored, with what to do."""
+
+    PROBE = "experiment.runs"
+
+    def __init__(self, checks: tuple[Check, ...], config: Config, settings: training.Settings):
+        self.checks, self.config, self.settings = checks, config, settings
+        self.subset: training.Subset | None = None
+        self.skipped: list[CheckResult] = []
+        self.scratch: Path | None = None
+
+    def prepare(self, plan: Plan) -> None:
+        from .cifar import CifarDataError  # imports torch: only the training check pays for it
+
+        try:
+            self.subset = training.load_subset(self.config.data, self.settings)
+        except CifarDataError as exc:
+            why = _("training check not run ({points} points): get the data with `{command}`").format(
+                points=f"{sum(c.points for c in self.checks):g}", command=DATA_COMMAND)
+            self.skipped = [skip(c, why, counted=True) for c in self.checks]
+            plan.problems.append(f"{why} ({str(exc).splitlines()[0]})")
+            return
+        self.scratch = training.scratch_dir()
+        data = self.subset.write(self.scratch)
+        params = self.settings.params(Path("inputs") / data.name, self.config.device, training_threads(self.config))
+        params["gpu_memory_fraction"] = gpu_memory_fraction(self.config)
+        job = plan.job
+        plan.job = dataclasses.replace(job, probes=[*job.probes, self.PROBE], inputs=(*job.inputs, data),
+                                       params={**job.params, self.PROBE: params},
+                                       timeouts={**job.timeouts, self.PROBE: self.settings.timeout})
+        plan.limits = dataclasses.replace(plan.limits, total_timeout=plan.limits.total_timeout + self.settings.timeout,
+                                          memory_mb=0 if _gpu(self.config) else plan.limits.memory_mb)
+
+    def finish(self, run: SandboxRun, expected: Expected, report: Report) -> None:
+        if self.subset is None:
+            report.results += self.skipped
+            return
+        outcome = run.outcomes.get(self.PROBE)
+        analysis = training.analyse(outcome.values, self.subset, self.settings) if outcome and outcome.ok else None
+        report.results += [judge(c, run, expected, {"analysis": analysis}) for c in self.checks]
+        if analysis:
+            report.extra["training"] = analysis.to_extra()
+            report.environment["device"] = analysis.device
+        if self.subset.notice:
+            report.problems.append(f"CIFAR-10: {self.subset.notice}")
+
+    def close(self) -> None:
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def stages_for(checks: tuple[Check, ...], config: Config, settings: training.Settings) -> list:
+    """The stages that grade these checks: the core checks, then the training check if selected."""
+    core = tuple(c for c in checks if c.part != "experiment")
+    experiment = tuple(c for c in checks if c.part == "experiment")
+    return [CoreStage(core), *([TrainingStage(experiment, config, settings)] if experiment else [])]
+
+
+def training_threads(config: Config) -> int:
+    """The training check's torch threads: the machine's cores shared by the submissions graded at once."""
+    return max(1, (os.cpu_count() or 1) // max(1, config.jobs))
+
+
+def gpu_memory_fraction(config: Config) -> float:
+    """Each worker's share of one GPU: ``gpu_memory_fraction``, else an equal slice per --jobs worker
+    (a little under, so that the CUDA contexts themselves fit beside the caps)."""
+    return config.gpu_memory_fraction or round(0.95 / max(1, config.jobs), 4)
+
+
+def _gpu(config: Config) -> bool:
+    """CUDA reserves far more address space than it uses: on a GPU the memory limit cannot be RLIMIT_AS."""
+    if config.device == "cpu":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
