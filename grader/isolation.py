@@ -18,6 +18,7 @@ graded at once, so "kill every process of this uid" ends exactly that worker's p
 from __future__ import annotations
 
 import atexit
+import compileall
 import json
 import functools
 import os
@@ -558,10 +559,10 @@ def _worker_package() -> Path:
     (root / "grader" / "__init__.py").write_text((here / "__init__.py").read_text(encoding="utf-8"), encoding="utf-8")
     for py in (here / "worker").glob("*.py"):
         shutil.copyfile(py, root / "grader" / "worker" / py.name)
-    for folder in (root, root / "grader", root / "grader" / "worker"):
-        folder.chmod(0o755)
-    for py in (root / "grader").rglob("*.py"):
-        py.chmod(0o644)
+    # Compiled once here: every worker would otherwise compile these from source (it writes no bytecode).
+    compileall.compile_dir(root / "grader", quiet=2)
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
     return root / "grader"
 
 

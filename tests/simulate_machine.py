@@ -7,7 +7,8 @@ tests/simulate_machine.py [--python-readable] [--no-namespaces] -- COMMAND...``.
   the interpreter's path that other users cannot enter, holding only the interpreter bound back.
 - ``--private PATH``: PATH (this checkout) is the machine's only checkout and lives in a folder other
   users cannot enter, as in a TA's home (0700/0750) or Gradescope's ``/autograder/source`` (made 0700 by
-  the autograder): a tmpfs (0700) over PATH's top-level folder, holding only PATH bound back.
+  the autograder): a tmpfs (0700) over PATH's top-level folder (``private_top``), holding only PATH
+  bound back.
 - ``--fresh-tmp``: a dedicated grading machine (a Gradescope container), whose /tmp holds nothing of
   anyone else's (this shared machine's /tmp holds other checkouts of the project, world-readable).
 - ``--no-namespaces``: a container without namespaces, as Docker's default seccomp profile makes it:
@@ -72,11 +73,25 @@ def tmpfs_keeping(top: str, mode: int, keep: list[str]) -> None:
         os.close(fd)
 
 
+def private_top(path: str) -> str:
+    """The folder ``--private PATH`` closes: PATH's top-level folder (/work, with other checkouts beside
+    this one), or under /tmp the folder below /tmp that holds it (a fresh clone in TMPDIR)."""
+    parts = Path(path).parts
+    return str(Path(*parts[:3])) if parts[1] == "tmp" and len(parts) > 3 else "/" + parts[1]
+
+
+def cannot_simulate(path: str) -> str:
+    """Why ``--private PATH`` cannot be simulated with this Python readable ('' when it can): the Python
+    lives in the folder that would be closed (a venv beside the checkout)."""
+    top = private_top(path)
+    inside = [p for p in interpreter_paths() if p == top or p.startswith(top.rstrip("/") + "/")]
+    return f"this Python ({inside[0]}) lives in {top}, which a private checkout there closes" if inside else ""
+
+
 def make_private(path: str) -> None:
-    """A tmpfs (0700) over PATH's top-level folder (here /work, with other checkouts beside this one),
-    holding PATH alone, bound back. A Python installed beside PATH is hidden with the rest: the sandbox
-    user could not read it on such a machine either."""
-    tmpfs_keeping("/" + Path(path).parts[1], 0o700, [path])
+    """A tmpfs (0700) over ``private_top(PATH)``, holding PATH alone, bound back. A Python installed
+    there is hidden with the rest (the sandbox user could not read it on such a machine either)."""
+    tmpfs_keeping(private_top(path), 0o700, [path])
 
 
 def fresh_tmp(private: list[str]) -> None:

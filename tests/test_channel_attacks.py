@@ -61,6 +61,29 @@ for probe, values in ANSWERS.items():
         json.dump({"status": "ok", "values": plain}, fh)
     np.savez(f"out/{probe}.npz", **arrays)
 '''},
+    # The whole protocol forged in order, at import: the request read from the worker's own frames, the
+    # imports and "ready" sent, then start and result for every probe asked (the release's public answers
+    # where it has them), then a clean exit. Well formed, so accepted: worth what public answers are
+    # worth on the course's secret inputs, nothing.
+    "in_order": {"penalties.py": FIND_WRITER + '''
+import json, sys, numpy as np
+ANSWERS = json.loads(__ANSWERS__)
+frame = sys._getframe()
+while frame is not None and "req" not in frame.f_locals:
+    frame = frame.f_back
+req = frame.f_locals["req"]
+for module in ("model", "data", "train"):
+    _writer().send({"kind": "import", "module": module})
+_writer().send({"kind": "ready", "errors": {}})
+for probe in req["probes"]:
+    _writer().send({"kind": "start", "probe": probe})
+    values = ANSWERS.get(probe, {})
+    _writer().send({"kind": "result", "probe": probe, "status": "ok",
+                    "values": {k: v for k, v in values.items() if not isinstance(v, list)}},
+                   {k: np.array(v) for k, v in values.items() if isinstance(v, list)})
+sys.stdout.flush()
+os._exit(0)
+'''},
     # A directory or a FIFO in place of every name the grader used to open (the new design has none).
     "squat": {"data.py": '''
 import os
@@ -191,7 +214,7 @@ def set_seed(seed):
 '''},
 }
 # What each attack must cost: parts that keep full marks (every other part may lose points).
-FULL_PARTS = {"never_ran": (), "squat": ("penalties", "model", "data", "train"),
+FULL_PARTS = {"never_ran": (), "in_order": (), "squat": ("penalties", "model", "data", "train"),
               # train.py's links replace the submission's own folder, which the worker reads again to grade
               # train against the stand-in penalties: that costs its own train part only.
               "symlinks": ("penalties", "model", "data"), "frame_8tb": ("model", "data", "train"),
@@ -199,9 +222,10 @@ FULL_PARTS = {"never_ran": (), "squat": ("penalties", "model", "data", "train"),
               "frame_inflate": ("model", "data", "train"), "deep_json": ("model", "data", "train"),
               "strings50": ("model",), "ansi": ("model", "train"), "forged_spray": ("penalties", "model", "data"),
               "forged_crash": ("penalties", "model", "data")}
+STUBS = ("never_ran", "in_order")  # attacks added to the untouched stubs, not to the reference
 CORRUPTED = ("never_ran", "frame_8tb", "frame_members", "frame_object", "frame_inflate", "deep_json",
              "forged_spray", "strings50", "forged_crash")
-# The batch is graded once, in the first test's set-up: 13 submissions, several worker restarts each.
+# The batch is graded once, in the first test's set-up: 14 submissions, several worker restarts each.
 pytestmark = pytest.mark.timeout(1800)
 ESCAPES = ("\x1b", "\x07", "\x9b", "\x9d", "\x9c", "\\u001b", "\\u0007", "\\u009b", "\\u009d")
 
@@ -228,16 +252,16 @@ def _build(root: Path, victims: Path, answers: dict) -> None:
     shutil.copytree(REPO / "solution", root / "good")
     for name, files in ATTACKS.items():
         folder = root / name
-        shutil.copytree(REPO / ("assignment" if name == "never_ran" else "solution"), folder,
+        shutil.copytree(REPO / ("assignment" if name in STUBS else "solution"), folder,
                         ignore=shutil.ignore_patterns("__pycache__"))
         for file, text in files.items():
             text = (text.replace("__OLD_NAMES__", repr(OLD_NAMES)).replace("__VICTIMS__", repr(str(victims)))
                     .replace("__ANSWERS__", repr(json.dumps(answers))))
-            if file == "penalties.py" and name != "never_ran":
+            if file == "penalties.py" and name not in STUBS:
                 text = _penalties_with(text)
             elif file == "penalties.py":
                 text = (REPO / "assignment" / "penalties.py").read_text(encoding="utf-8") + text
-            elif name != "never_ran":
+            elif name not in STUBS:
                 text = (REPO / "solution" / file).read_text(encoding="utf-8") + "\n" + text
             (folder / file).write_text(text, encoding="utf-8")
     # A file name with escapes (a link, so it is left out and named in the problems).
@@ -334,6 +358,8 @@ def test_attack(batch, attack):
         assert len(text) < 70_000 and not any(e in text for e in ESCAPES[:5]), repr(text[:300])
     if attack == "never_ran":
         assert parts["penalties"][0] == 0, f"forged results were accepted: {parts}"
+    if attack == "in_order":
+        assert sum(s for s, _ in parts.values()) == 0, f"forged public answers scored on secret inputs: {parts}"
     if attack == "symlinks":
         assert not batch["victims_changed"], batch["victim_files"]
         everything = "".join(p.read_text(errors="replace") for p in batch["out"].rglob("*") if p.is_file())

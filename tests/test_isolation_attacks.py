@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from grader import isolation
+from simulate_machine import cannot_simulate
 
 REPO = Path(__file__).resolve().parent.parent
 SOLUTION = REPO / "solution"
@@ -45,8 +46,8 @@ def simulated(*flags: str) -> list[str]:
     return ["unshare", "--mount", "--propagation", "private", sys.executable, str(SIMULATE), *flags, "--"]
 
 
-# The simulated machine mounts a fresh /tmp: a checkout or a venv under /tmp cannot be simulated (yet).
-UNDER_TMP = any(str(p).startswith("/tmp/") for p in (REPO, Path(sys.prefix).resolve()))
+# A private checkout with a readable Python beside it cannot be simulated (a venv inside the checkout's folder).
+CANNOT_SIMULATE = cannot_simulate(str(REPO)) if sys.platform.startswith("linux") else "Linux only"
 
 
 def backends() -> list[tuple[str, list[str], str]]:
@@ -54,7 +55,7 @@ def backends() -> list[tuple[str, list[str], str]]:
     found = []
     if isolation.choose("auto").name == "bwrap":
         found.append(("bwrap", [], "bwrap"))
-    if os.geteuid() == 0 and shutil.which("unshare") and not UNDER_TMP:
+    if os.geteuid() == 0 and shutil.which("unshare"):
         found.append(("unshare", simulated("--python-readable", "--private", str(REPO), "--fresh-tmp"), "unshare"))
         try:
             import pyseccomp  # noqa: F401
@@ -227,8 +228,15 @@ def planted_folders() -> list[Path]:
     return [Path(f) for f in sorted(folders) if os.path.isdir(f)]
 
 
-@pytest.fixture(scope="module", params=[b[0] for b in BACKENDS] or [pytest.param("none", marks=pytest.mark.skip(
-    reason="no sandbox backend on this machine"))])
+def _params() -> list:
+    """One per backend; the simulated ones skipped, with the reason, where this layout cannot be simulated."""
+    simulated_ = lambda name: name in ("unshare", "uid")  # noqa: E731
+    return [pytest.param(b[0], marks=pytest.mark.skip(reason=CANNOT_SIMULATE)) if CANNOT_SIMULATE and simulated_(b[0])
+            else b[0] for b in BACKENDS] or [pytest.param("none", marks=pytest.mark.skip(
+                reason="no sandbox backend on this machine"))]
+
+
+@pytest.fixture(scope="module", params=_params())
 def run(request):
     backend = next(b for b in BACKENDS if b[0] == request.param)
     r = Run(*backend)
