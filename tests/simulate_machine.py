@@ -8,7 +8,7 @@ tests/simulate_machine.py [--python-readable] [--no-namespaces] -- COMMAND...``.
 - ``--private PATH``: PATH (this checkout) is the machine's only checkout and lives in a folder other
   users cannot enter, as in a TA's home (0700/0750) or Gradescope's ``/autograder/source`` (made 0700 by
   the autograder): a tmpfs (0700) over PATH's top-level folder (``private_top``), holding only PATH
-  bound back.
+  bound back, and an empty one over every other non-system top-level folder (``make_private``).
 - ``--fresh-tmp``: a dedicated grading machine (a Gradescope container), whose /tmp holds nothing of
   anyone else's (this shared machine's /tmp holds other checkouts of the project, world-readable).
 - ``--no-namespaces``: a container without namespaces, as Docker's default seccomp profile makes it:
@@ -88,10 +88,24 @@ def cannot_simulate(path: str) -> str:
     return f"this Python ({inside[0]}) lives in {top}, which a private checkout there closes" if inside else ""
 
 
+# Top-level folders of a bare container: the system's own, /root (0700: out of the sandbox user's reach
+# already), /tmp (--fresh-tmp) and /var (the tests' folders outside TMPDIR live in /var/tmp).
+SYSTEM_TOPS = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "proc", "sys", "dev", "run", "boot",
+               "root", "tmp", "var"}
+
+
 def make_private(path: str) -> None:
-    """A tmpfs (0700) over ``private_top(PATH)``, holding PATH alone, bound back. A Python installed
-    there is hidden with the rest (the sandbox user could not read it on such a machine either)."""
+    """A tmpfs (0700) over ``private_top(PATH)``, holding PATH alone, bound back (a Python installed
+    there is hidden with the rest: the sandbox user could not read it on such a machine either). Every
+    other top-level folder of this machine (/work, /home, /opt...: other checkouts of the project) gets
+    an empty tmpfs too, keeping only this Python, as in a container that holds the system, one Python
+    and this checkout."""
+    own = "/" + Path(path).parts[1]
     tmpfs_keeping(private_top(path), 0o700, [path])
+    for entry in sorted(os.listdir("/")):
+        top = "/" + entry
+        if entry not in SYSTEM_TOPS and top != own and os.path.isdir(top) and not os.path.islink(top):
+            tmpfs_keeping(top, 0o755, list(interpreter_paths()))
 
 
 def fresh_tmp(private: list[str]) -> None:
