@@ -12,7 +12,9 @@ folder, and for ``uid`` without namespaces (a seccomp filter refusing them, as i
 """
 from __future__ import annotations
 
+import atexit
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -20,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -48,6 +51,18 @@ def simulated(*flags: str) -> list[str]:
 
 # A private checkout with a readable Python beside it cannot be simulated (a venv inside the checkout's folder).
 CANNOT_SIMULATE = cannot_simulate(str(REPO)) if sys.platform.startswith("linux") else "Linux only"
+
+
+# One course secret and one expected-data cache (0700, outside TMPDIR) for every backend's batch: the
+# secret's expected data is computed once per session, not once per backend.
+SECRET = uuid.uuid4().hex
+
+
+@functools.lru_cache(maxsize=1)
+def shared_cache() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="reglab-isolation-cache-", dir="/var/tmp"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def backends() -> list[tuple[str, list[str], str]]:
@@ -163,7 +178,8 @@ class Run:
         self.neighbour_before = digest(self.subs / "neighbour")
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("REGLAB_")},
                     "REGLAB_SANDBOX": setting, "REGLAB_GRADER_CANARY": self.canary,
-                    "XDG_CACHE_HOME": str(self.base / "cache"), "REGLAB_PROBE_TIMEOUT": "10"}
+                    "XDG_CACHE_HOME": str(shared_cache()), "REGLAB_SECRET_SEED": SECRET,
+                    "REGLAB_PROBE_TIMEOUT": "10"}
         started = time.monotonic()
         self.proc = subprocess.run([*prefix, sys.executable, "-m", "grader", "grade", str(self.subs), "--out",
                                     str(self.out), "--no-training", "--jobs", "2"], cwd=REPO, env=self.env,

@@ -147,8 +147,12 @@ def test_the_student_report_shows_the_notebook_code_of_a_failed_check_escaped():
 # ---------------------------------------------------------------- same code, same grade
 
 
+def _key_checks(checks):
+    return [(c.id, c.outcome.value, c.score, c.message, c.expected, c.got, c.mistake) for c in checks]
+
+
 def _key(result):
-    return [(c.id, c.outcome.value, c.score, c.message, c.expected, c.got, c.mistake) for c in result.checks]
+    return _key_checks(result.checks)
 
 
 def _code_of(path: Path) -> str:
@@ -165,7 +169,8 @@ def _fixture(name: str, dest: Path) -> Path:
     return _build.build_submission(dest, overlay=FIXTURES / "variants" / name)
 
 
-def _same_grade(name: str, tmp_path: Path, grade, config, with_export_graded: bool):
+def _handed_in(name: str, tmp_path: Path) -> Path:
+    """The fixture as files, and extracted from its notebook (from_nb) and its .py export (from_py)."""
     files = _fixture(name, tmp_path / "files")
     nb, py = _notebooks.write_all(files, tmp_path / "handed_in")
     assert nbformat.validate(nbformat.read(str(nb), as_version=4)) is None
@@ -174,24 +179,39 @@ def _same_grade(name: str, tmp_path: Path, grade, config, with_export_graded: bo
     assert not [n for n in notices_nb + notices_py if "defined 2 times" not in n], (notices_nb, notices_py)
     for m in CONTRACT:  # the export gives the same code as the notebook (only the "# cell n" notes differ)
         assert _code_of(tmp_path / "from_py" / f"{m}.py") == _code_of(tmp_path / "from_nb" / f"{m}.py"), m
+    return files
+
+
+def _assert_graded_as(name: str, want) -> None:
+    if name == "stubs":
+        assert all(outcome == "not_implemented" and score == 0 for _, outcome, score, *_ in want)
+    else:
+        assert all(outcome == "passed" for _, outcome, *_ in want), want
+
+
+def test_the_reference_grades_the_same_in_the_sandbox_as_notebook_export_and_files(tmp_path, grade, config):
+    """The whole path once, in the sandbox: files, notebook and export give the same results."""
+    files = _handed_in("reference", tmp_path)
     # Patient limits: on a loaded machine a probe can pass 20 s; a timeout would then be the load's,
     # not the code's, and this test compares code.
     patient = dataclasses.replace(config, probe_timeout=180.0, import_timeout=180.0, startup_timeout=300.0,
                                   total_timeout=1800.0)
     want = _key(grade(files, config=patient))
     assert _key(grade(tmp_path / "from_nb", config=patient)) == want
-    if with_export_graded:
-        assert _key(grade(tmp_path / "from_py", config=patient)) == want
-    return want
+    assert _key(grade(tmp_path / "from_py", config=patient)) == want
+    _assert_graded_as("reference", want)
 
 
-@pytest.mark.parametrize("name", ["reference", "stubs", *VARIANTS])
-def test_reference_stubs_and_variants_grade_the_same_as_notebook_export_and_files(name, tmp_path, grade, config):
-    want = _same_grade(name, tmp_path, grade, config, with_export_graded=True)
-    if name == "stubs":
-        assert all(outcome == "not_implemented" and score == 0 for _, outcome, score, *_ in want)
-    else:
-        assert all(outcome == "passed" for _, outcome, *_ in want), want
+@pytest.mark.parametrize("name", ["stubs", *VARIANTS])
+def test_stubs_and_variants_grade_the_same_as_notebook_export_and_files(name, tmp_path, expected):
+    """The stubs and the correct variants (trusted code, written for the tests or taken from public
+    code) graded in this process, the same probes and checks as in the sandbox: what is compared is
+    the code each form gives, and the sandbox path is the reference's test above."""
+    files = _handed_in(name, tmp_path)
+    want = _key_checks(_inprocess.grade(files, expected))
+    assert _key_checks(_inprocess.grade(tmp_path / "from_nb", expected)) == want
+    assert _key_checks(_inprocess.grade(tmp_path / "from_py", expected)) == want
+    _assert_graded_as(name, want)
 
 
 _inprocess = _load("inprocess")
@@ -207,10 +227,8 @@ def test_every_mutation_grades_the_same_as_a_notebook(name, tmp_path, expected):
     extract(py, tmp_path / "from_py")
     for m in CONTRACT:
         assert _code_of(tmp_path / "from_py" / f"{m}.py") == _code_of(tmp_path / "from_nb" / f"{m}.py"), m
-    key = lambda checks: [(c.id, c.outcome.value, c.score, c.message, c.expected, c.got, c.mistake)  # noqa: E731
-                          for c in checks]
-    want = key(_inprocess.grade(files, expected))
-    assert key(_inprocess.grade(tmp_path / "from_nb", expected)) == want
+    want = _key_checks(_inprocess.grade(files, expected))
+    assert _key_checks(_inprocess.grade(tmp_path / "from_nb", expected)) == want
     assert any(outcome != "passed" for _, outcome, *_ in want)
 
 
