@@ -69,7 +69,13 @@ def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None 
     try:
         with np.errstate(all="ignore"):  # a student's overflowing values are judged, not warned about
             verdict = check.judge(Context({p: run.outcomes[p].values for p in check.probes}, expected, extra or {}))
-    except Exception:  # noqa: BLE001 - a bug in a check is the grader's, not the student's
+    except Exception:  # noqa: BLE001 - whose fault: the check itself is tried on the reference's results
+        if _judges_the_reference(check, expected, extra):
+            # The check works on what the probes return: what broke it was a result no probe returns
+            # (forged on the channel by the student's code), not a bug of the grader's.
+            return CheckResult(**base, outcome=Outcome.ERROR, score=0.0,
+                               message=_(STATUS_MESSAGE["corrupted"]) + ": " +
+                               _("its results are not what the probes return"))
         return CheckResult(**base, outcome=Outcome.GRADER_ERROR, score=0.0,
                            message=_("the grader failed here — not your fault, tell your TA"),
                            traceback=traceback.format_exc(limit=3))
@@ -80,6 +86,18 @@ def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None 
                        expected=verdict.expected, got=verdict.got, mistake=verdict.mistake and _(verdict.mistake),
                        hint=None if verdict.passed else _(verdict.hint or check.hint),
                        duration=round(time.monotonic() - t0, 4))
+
+
+def _judges_the_reference(check: Check, expected: Expected, extra: dict | None) -> bool:
+    """Whether the check runs on the reference's own results of its probes (without raising)."""
+    if not check.needs_expected:
+        return False
+    try:
+        with np.errstate(all="ignore"):
+            check.judge(Context({p: expected.reference(p).values for p in check.probes}, expected, extra or {}))
+        return True
+    except Exception:  # noqa: BLE001 - the check fails on the reference too: the grader's bug
+        return False
 
 
 STUB_RAISES = re.compile(r"\b(?P<function>[\w.]+) in (?P<file>\w+\.py) is not implemented yet$")  # grader.stubgen's

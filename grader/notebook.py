@@ -40,8 +40,12 @@ BUILTINS = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__"}
 # A cell magic whose body is Python (kept, header dropped); any other cell magic is not Python.
 PYTHON_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
 DROPPED_MODULES = ("google.colab", "IPython")   # Colab's widgets and drive: nothing a definition needs
-_MAGIC = re.compile(r"^(\s*)[!%]")
-_MAGIC_LINE = re.compile(r"^\s*[!%]", re.MULTILINE)  # Colab's export comments them out ("# %matplotlib"): comments stay
+# A shell or magic line (``!pip``, ``%timeit``), or IPython's help syntax (``obj?``, ``??np.mean``): never
+# Python, whether or not IPython is installed here. Colab's export comments them out ("# %matplotlib"):
+# comments stay.
+_IPYTHON = r"(?:[!%]|\?{1,2}[A-Za-z_][\w.]*\s*$|[A-Za-z_][\w.]*\?{1,2}\s*$)"
+_MAGIC = re.compile(r"^(\s*)" + _IPYTHON)
+_MAGIC_LINE = re.compile(r"^\s*" + _IPYTHON, re.MULTILINE)
 
 
 class NotebookError(Exception):

@@ -60,7 +60,10 @@ def console_problems(stderr: str) -> list[str]:
 
 def screenshot(tmp_path: Path, page: Path, name: str, keep: bool = True) -> Path:
     png = tmp_path / f"{name}.png"
-    run = chromium(tmp_path / "profile", page.as_uri(), f"--screenshot={png}", "--window-size=1200,1600")
+    # A virtual-time budget lets the page settle (fonts, layout) before the picture is taken: without it
+    # a loaded machine sometimes shoots a frame early, and two renders of one page differ.
+    run = chromium(tmp_path / "profile", page.as_uri(), f"--screenshot={png}", "--window-size=1200,1600",
+                   "--virtual-time-budget=5000", "--hide-scrollbars", "--force-device-scale-factor=1")
     assert console_problems(run.stderr) == []
     assert png.is_file()
     if keep and os.environ.get("REGLAB_SAVE_SCREENSHOTS"):
@@ -199,9 +202,11 @@ def test_korean_reports_draw_hangul_glyphs_not_boxes(korean_batch, tmp_path, pag
     assert_not_blank(real)
     tofu = screenshot(tmp_path, as_tofu(page, tmp_path / "tofu" / page.name, "\u0378"), f"{name}-tofu", keep=False)
     other_tofu = screenshot(tmp_path, as_tofu(page, tmp_path / "tofu2" / page.name, "\u0379"), f"{name}-tofu2", keep=False)
-    # Missing glyphs all look alike (so two kinds of tofu give the same picture): the detector can fail.
-    assert pixels_differing(tofu, other_tofu) == 0.0
+    # Missing glyphs all look alike (so two kinds of tofu give the same picture, up to a render's noise):
+    # the detector can fail.
+    noise = pixels_differing(tofu, other_tofu)
+    assert noise < 0.001
     # The real page differs from its tofu version wherever there is Korean text: Hangul was drawn.
     differing = pixels_differing(real, tofu)
-    print(f"{name}: {differing:.2%} of the pixels differ from the tofu version")
-    assert differing > 0.005
+    print(f"{name}: {differing:.2%} of the pixels differ from the tofu version (two tofu renders: {noise:.3%})")
+    assert differing > max(0.005, 10 * noise)
