@@ -36,6 +36,7 @@ STATUS_MESSAGE = {
 
 FAILED_MESSAGE = N_("your code failed")  # a status the table above does not know
 
+
 def skip(check: Check, message: str, counted: bool = False) -> CheckResult:
     """A check that did not run: worth nothing (a check that does not apply), or, ``counted``, its points
     kept in the maximum with none scored (a check that could not run here: missing data)."""

@@ -42,26 +42,26 @@ def mount(source, target, fstype, flags, data=None) -> None:
 
 
 def make_python_readable() -> None:
-    for prefix in interpreter_paths():
-        path = Path(prefix)
-        closed = [p for p in reversed(path.parents) if not os.stat(p).st_mode & stat.S_IXOTH]
-        if not closed:
-            continue
-        top = closed[0]
-        keep = os.open(prefix, os.O_PATH | os.O_DIRECTORY)
-        mount("tmpfs", top, "tmpfs", 0, "mode=0755")
-        (top / path.relative_to(top)).mkdir(parents=True, exist_ok=True)
-        for p in (top / path.relative_to(top)).parents:
-            if top in p.parents or p == top:
-                p.chmod(0o755)
-        mount(f"/proc/self/fd/{keep}", prefix, None, jail.MS_BIND | jail.MS_REC)
-        os.close(keep)
+    """A tmpfs (0755) over the outermost folder that other users cannot enter on the way to each of
+    this Python's folders, holding only those folders, bound back."""
+    paths = list(interpreter_paths())
+    tops = []
+    for prefix in paths:
+        closed = [p for p in reversed(Path(prefix).parents) if not os.stat(p).st_mode & stat.S_IXOTH]
+        if closed and str(closed[0]) not in tops:
+            tops.append(str(closed[0]))
+    for top in tops:
+        tmpfs_keeping(top, 0o755, paths)
+
+
+def _under(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
 
 
 def tmpfs_keeping(top: str, mode: int, keep: list[str]) -> None:
     """A fresh tmpfs (``mode``) over ``top``, holding only the folders of ``keep`` that lie under it,
     bound back (their parents 0755), so that a checkout or a Python installed there still works."""
-    under = [p for p in keep if p == top or p.startswith(top.rstrip("/") + "/")]
+    under = [p for p in keep if _under(p, top)]
     fds = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in under]
     mount("tmpfs", top, "tmpfs", 0, f"mode={mode:o}")
     for p, fd in fds:
@@ -84,7 +84,7 @@ def cannot_simulate(path: str) -> str:
     """Why ``--private PATH`` cannot be simulated with this Python readable ('' when it can): the Python
     lives in the folder that would be closed (a venv beside the checkout)."""
     top = private_top(path)
-    inside = [p for p in interpreter_paths() if p == top or p.startswith(top.rstrip("/") + "/")]
+    inside = [p for p in interpreter_paths() if _under(p, top)]
     return f"this Python ({inside[0]}) lives in {top}, which a private checkout there closes" if inside else ""
 
 

@@ -246,9 +246,8 @@ def planted_folders() -> list[Path]:
 
 def _params() -> list:
     """One per backend; the simulated ones skipped, with the reason, where this layout cannot be simulated."""
-    simulated_ = lambda name: name in ("unshare", "uid")  # noqa: E731
-    return [pytest.param(b[0], marks=pytest.mark.skip(reason=CANNOT_SIMULATE)) if CANNOT_SIMULATE and simulated_(b[0])
-            else b[0] for b in BACKENDS] or [pytest.param("none", marks=pytest.mark.skip(
+    return [pytest.param(b[0], marks=pytest.mark.skip(reason=CANNOT_SIMULATE))
+            if CANNOT_SIMULATE and b[0] in ("unshare", "uid") else b[0] for b in BACKENDS] or [pytest.param("none", marks=pytest.mark.skip(
                 reason="no sandbox backend on this machine"))]
 
 

@@ -34,6 +34,7 @@ def _load(name: str):
 
 
 _build, _mutations, _notebooks = _load("build"), _load("mutations"), _load("notebooks")
+_inprocess = _load("inprocess")
 VARIANTS = sorted(p.name for p in (FIXTURES / "variants").iterdir() if p.is_dir())
 MUTATIONS = {m.name: m for m in _mutations.MUTATIONS}
 
@@ -169,16 +170,22 @@ def _fixture(name: str, dest: Path) -> Path:
     return _build.build_submission(dest, overlay=FIXTURES / "variants" / name)
 
 
+def _extract_both(files: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """``files`` written as a notebook and as its .py export, both extracted (from_nb, from_py), which
+    give the same code (only the "# cell n" notes differ): the notebook and the notices of both."""
+    nb, py = _notebooks.write_all(files, tmp_path / "handed_in")
+    notices = extract(nb, tmp_path / "from_nb") + extract(py, tmp_path / "from_py")
+    for m in CONTRACT:
+        assert _code_of(tmp_path / "from_py" / f"{m}.py") == _code_of(tmp_path / "from_nb" / f"{m}.py"), m
+    return nb, notices
+
+
 def _handed_in(name: str, tmp_path: Path) -> Path:
     """The fixture as files, and extracted from its notebook (from_nb) and its .py export (from_py)."""
     files = _fixture(name, tmp_path / "files")
-    nb, py = _notebooks.write_all(files, tmp_path / "handed_in")
+    nb, notices = _extract_both(files, tmp_path)
     assert nbformat.validate(nbformat.read(str(nb), as_version=4)) is None
-    notices_nb = extract(nb, tmp_path / "from_nb")
-    notices_py = extract(py, tmp_path / "from_py")
-    assert not [n for n in notices_nb + notices_py if "defined 2 times" not in n], (notices_nb, notices_py)
-    for m in CONTRACT:  # the export gives the same code as the notebook (only the "# cell n" notes differ)
-        assert _code_of(tmp_path / "from_py" / f"{m}.py") == _code_of(tmp_path / "from_nb" / f"{m}.py"), m
+    assert not [n for n in notices if "defined 2 times" not in n], notices
     return files
 
 
@@ -214,19 +221,12 @@ def test_stubs_and_variants_grade_the_same_as_notebook_export_and_files(name, tm
     _assert_graded_as(name, want)
 
 
-_inprocess = _load("inprocess")
-
-
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
 def test_every_mutation_grades_the_same_as_a_notebook(name, tmp_path, expected):
     """The mutations are the reference with one mistake each (trusted code): graded in this process,
     the same probes and checks as in the sandbox, so all 44 fit the suite's time."""
     files = _fixture(name, tmp_path / "files")
-    nb, py = _notebooks.write_all(files, tmp_path / "handed_in")
-    extract(nb, tmp_path / "from_nb")
-    extract(py, tmp_path / "from_py")
-    for m in CONTRACT:
-        assert _code_of(tmp_path / "from_py" / f"{m}.py") == _code_of(tmp_path / "from_nb" / f"{m}.py"), m
+    _extract_both(files, tmp_path)
     want = _key_checks(_inprocess.grade(files, expected))
     assert _key_checks(_inprocess.grade(tmp_path / "from_nb", expected)) == want
     assert any(outcome != "passed" for _, outcome, *_ in want)
