@@ -148,9 +148,11 @@ def _config(args) -> configuration.Config:
 def _sandbox(cfg: configuration.Config, required: bool):
     """This run's sandbox backend, chosen once; a set-up error when grading marks without one."""
     try:
-        return isolation.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=required)
+        backend = isolation.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=required)
     except isolation.SandboxUnavailable as exc:
         raise UsageError(str(exc)) from None
+    isolation.prestart(cfg.warm_start)
+    return backend
 
 
 def _below(percent: float, cfg: configuration.Config) -> bool:

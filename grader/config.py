@@ -47,6 +47,7 @@ class Config:
     hidden: tuple[str, ...] = ()                     # check ids run only by TAs (left out of a release)
     sandbox: str = "auto"                            # auto | bwrap | unshare | uid | none (isolation backend)
     unsafe_no_sandbox: bool = False                  # grade even where no backend can isolate the worker
+    warm_start: bool = True                          # Linux: fork workers from a process that imported torch once
     secret_seed: str = ""                            # the course secret probes draw their inputs from ("" = public)
     lang: str = ""                                   # ko | en ("" = from the locale)
     # A course (grader/roster.py, grader/late.py): the roster and the late-work policy.

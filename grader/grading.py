@@ -71,7 +71,8 @@ def require_data(config: Config, settings: training.Settings = training.Settings
 def limits_of(config: Config) -> Limits:
     return Limits(probe_timeout=config.probe_timeout, startup_timeout=config.startup_timeout,
                   import_timeout=config.import_timeout,
-                  total_timeout=config.total_timeout, memory_mb=config.memory_mb, threads=config.threads)
+                  total_timeout=config.total_timeout, memory_mb=config.memory_mb, threads=config.threads,
+                  warm_start=config.warm_start)
 
 
 def secrets(config: Config) -> tuple[Path, ...]:

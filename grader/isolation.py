@@ -11,6 +11,10 @@ What the worker may see and do is decided here; what it is asked and what comes 
   sandbox user;
 - ``none``: no isolation at all (a student's own ``check``, or ``grade --unsafe-no-sandbox``).
 
+On Linux a worker is forked by the fork server (``forkserver.py``) rather than started afresh; with
+namespaces, the sandbox is still built here per worker, around a holder process whose namespaces the
+forked worker enters (``_hold``, ``worker/jail.py:join``).
+
 As root, student code never runs as root: each worker switches (in ``worker/jail.py``, before any
 student import) to a dedicated system user ``reglab-sandbox[-N]`` that owns no file, one per worker
 graded at once, so "kill every process of this uid" ends exactly that worker's processes.
@@ -33,8 +37,12 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from select import POLLIN, poll
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from . import forkserver
+from .i18n import _
 
 try:  # absent on Windows: the limits degrade to the wall clock (see ``notice``)
     import resource
@@ -252,12 +260,16 @@ def _bwrap_view(work: str, readable: tuple[str, ...], hide: tuple[Path, ...]) ->
     return args
 
 
-def bwrap_command(argv: list[str], work: str, readable: tuple[str, ...], hide: tuple[Path, ...]) -> list[str]:
+def bwrap_command(argv: list[str], work: str, readable: tuple[str, ...], hide: tuple[Path, ...],
+                  holder: bool = False) -> list[str]:
+    """``holder``: the command only holds the sandbox for a forked worker to join, and needs no capability."""
     tool = shutil.which("bwrap")
     if tool is None:
         raise SandboxUnavailable("bwrap is not installed")
     ns = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-    if _is_root():
+    if _is_root() and holder:
+        caps = ["--cap-drop", "ALL"]
+    elif _is_root():
         # No user namespace: root keeps only what the worker needs until it becomes the sandbox user (which
         # clears them all): switching uid and gid, and reading its request in the folder that user owns.
         caps = ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
@@ -266,7 +278,7 @@ def bwrap_command(argv: list[str], work: str, readable: tuple[str, ...], hide: t
         ns.append("--unshare-user")
         caps = ["--cap-drop", "ALL"]
     return [tool, *ns, "--die-with-parent", "--new-session", *caps, *_bwrap_view(work, readable, hide),
-            "--chdir", work, "--", *argv]
+            "--chdir", "/" if holder else work, "--", *argv]
 
 
 UNSHARE = ("--mount", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc", "--uts")
@@ -569,19 +581,27 @@ def _worker_package() -> Path:
 # ---------------------------------------------------------------- limits and the environment
 
 
-def rlimits(limits: Limits, nproc: bool = False):
+def limit_values(limits: Limits, nproc: bool = False) -> dict[str, tuple[int, int]]:
+    """The worker's rlimits by ``resource`` name, (soft, hard): plain data, for a preexec function or
+    for the fork server's child (``worker/zygote.py``), which sets them itself."""
+    mb = 1 << 20
+    values = {}
+    if limits.memory_mb:  # 0 on a GPU, where CUDA's address-space reservations exceed any sane limit
+        values["RLIMIT_AS"] = (limits.memory_mb * mb, limits.memory_mb * mb)
+    cpu = int(limits.total_timeout * max(2, limits.threads)) + 30
+    values["RLIMIT_CPU"] = (cpu, cpu + 5)
+    values["RLIMIT_FSIZE"] = (limits.file_mb * mb, limits.file_mb * mb)
+    values["RLIMIT_CORE"] = (0, 0)
+    if nproc:  # counts the real uid's processes: exact once the worker is the sandbox user
+        values["RLIMIT_NPROC"] = (NPROC, NPROC)
+    return values
+
+
+def _set_limits(values: dict[str, tuple[int, int]]):
     def apply() -> None:
-        if resource is None:
-            return
-        mb = 1 << 20
-        if limits.memory_mb:  # 0 on a GPU, where CUDA's address-space reservations exceed any sane limit
-            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
-        cpu = int(limits.total_timeout * max(2, limits.threads)) + 30
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if nproc:  # counts the real uid's processes: exact once the worker is the sandbox user
-            resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
+        if resource is not None:
+            for name, value in values.items():
+                resource.setrlimit(getattr(resource, name), value)
     return apply
 
 
@@ -600,26 +620,36 @@ def environment(home: Path, threads: int, extra: dict[str, str], tmp: Path | Non
 @dataclass
 class Worker:
     """A started worker. ``kill_all`` returns once every process it started is dead."""
-    proc: subprocess.Popen
+    proc: subprocess.Popen | forkserver.Forked
     backend: Backend
     slot: _Slot | None = None
     jail: dict = field(default_factory=dict)   # what worker/jail.py must do before any student code runs
+    holder: subprocess.Popen | None = None     # the sandbox a forked worker joined (bwrap, unshare)
     _done: bool = False
 
     def kill_all(self) -> None:
         if self._done:
             return
-        inner = _children(self.proc.pid) if self.backend.namespaces else []
-        _killpg(self.proc)
+        sandbox = self.holder or self.proc
+        inner = _children(sandbox.pid) if self.backend.namespaces else []
+        for proc in (self.proc, self.holder):
+            if isinstance(proc, forkserver.Forked):
+                proc.kill()
+            elif proc is not None:
+                _killpg(proc)
         for pid in inner:  # the namespace's process 1: once it is gone, so is everything inside
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
+        for proc in (self.proc, self.holder):
+            try:
+                if proc is not None:
+                    proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.holder is not None:
+            self.holder.stdin.close()
         for pid in inner:
             _wait_gone(pid)
         if self.slot is not None:
@@ -630,7 +660,8 @@ class Worker:
     def cpu_seconds(self) -> float:
         """User + system CPU time of the worker's live processes (for CPU-time step limits)."""
         total, ticks = 0.0, os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        for pid in [self.proc.pid, *_descendants(self.proc.pid)]:
+        roots = [self.proc.pid] + ([self.holder.pid] if self.holder else [])
+        for pid in [*roots, *(d for root in roots for d in _descendants(root))]:
             try:
                 with open(f"/proc/{pid}/stat", "rb") as fh:
                     fields = fh.read().rsplit(b")", 1)[1].split()
@@ -710,15 +741,56 @@ def _killpg(proc: subprocess.Popen) -> None:
         pass
 
 
-def spawn(argv: list[str], *, work: Path, readable=(), limits: Limits, env: dict[str, str], pass_fds=(),
-          stdout=None, stderr=None, hide: tuple[Path, ...] = (), backend: Backend | None = None) -> Worker:
-    """Start ``argv`` (a worker) in this run's sandbox. ``work``: its only writable folder; ``readable``:
-    extra paths it may read; ``hide``: the grader's secrets (hidden where the view is not a whitelist).
+# ``-I`` drops PYTHONPATH and the current folder, so ``-m grader.worker`` would find whichever grader
+# is installed, not necessarily this one (a student release or the Gradescope source folder run from
+# PYTHONPATH). The worker therefore loads *this* grader package by its location; only the package
+# itself is made importable, never the folder around it (which may hold the reference).
+_WORKER_BOOT = ("import importlib.util as u, runpy, sys\n"
+                "s = u.spec_from_file_location('grader', {init!r}, submodule_search_locations=[{pkg!r}])\n"
+                "m = u.module_from_spec(s); sys.modules['grader'] = m; s.loader.exec_module(m)\n"
+                "runpy.run_module({module!r}, run_name='__main__', alter_sys=True)\n")
+
+
+def worker_command(module: str = "grader.worker") -> list[str]:
+    """The interpreter command line of a worker (its request and result descriptors come after it), or
+    with ``grader.worker.zygote`` of the fork server (its socket comes after it)."""
+    package = worker_package()  # grader/worker alone: the rest holds the expected data
+    return [sys.executable, "-I", "-c", _WORKER_BOOT.format(init=str(package / "__init__.py"), pkg=str(package),
+                                                            module=module)]
+
+
+_cold: list[str] = []  # why this process gave up warm starts (they failed once: the sandbox was not entered)
+
+# What a forked worker's sandbox is built around: it says when the sandbox is ready, then waits for the end.
+HOLDER = "import os; os.write(1, b'.'); os.close(1); os.read(0, 1)"
+NAMESPACES = ("ipc", "uts", "net", "pid", "cgroup", "mnt", "user")  # in the order jail.join enters them
+
+
+def warm(enabled: bool = True) -> bool:
+    """Whether workers are forked by the fork server (Linux) rather than started as fresh interpreters."""
+    return enabled and sys.platform.startswith("linux") and forkserver.supported()
+
+
+def prestart(enabled: bool = True) -> None:
+    """Start the fork server now (it does not wait for it): its imports overlap the grader's own start."""
+    if warm(enabled):
+        _server()
+
+
+def _server() -> forkserver.ForkServer:
+    return forkserver.server(worker_command("grader.worker.zygote"), environment(Path("/nonexistent"), 1, {}))
+
+
+def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limits, env: dict[str, str],
+          hide: tuple[Path, ...] = (), backend: Backend | None = None) -> Worker:
+    """Start a worker in this run's sandbox with ``pipes`` (its request, result and output descriptors).
+    ``work``: its only writable folder; ``readable``: extra paths it may read; ``hide``: the grader's
+    secrets (hidden where the view is not a whitelist).
 
     Under every backend but ``none`` the worker calls ``worker.jail.enter()`` before any student code
     runs: it reads what to do from ``REGLAB_JAIL`` in its environment (set here), becomes the sandbox
     user, hides the secrets (``unshare``), drops every capability and, for ``uid``, installs its
-    seccomp filter.
+    seccomp filter. A forked worker first joins the sandbox built for it here (``jail.join``).
     """
     backend = backend or current()
     work = Path(work)
@@ -726,32 +798,105 @@ def spawn(argv: list[str], *, work: Path, readable=(), limits: Limits, env: dict
     jail: dict = {}
     try:
         if slot is not None:
-            for folder, _, files in os.walk(work):
+            for folder, _dirs, files in os.walk(work):
                 os.chown(folder, slot.uid, slot.gid)
                 for name in files:
                     os.chown(os.path.join(folder, name), slot.uid, slot.gid, follow_symlinks=False)
             jail.update(uid=slot.uid, gid=slot.gid)
         readable = tuple(str(Path(p)) for p in (str(worker_package().parent), *readable))
-        if backend.name == "bwrap":
-            command = bwrap_command(list(argv), str(work), readable, tuple(hide))
-        elif backend.name == "unshare":
-            command = unshare_command(list(argv))
+        if backend.name == "unshare":
             jail.update(hide_dirs=[str(p) for p in hide if p.is_dir()],
                         hide_files=[str(p) for p in hide if p.is_file()])
-        else:
-            command = list(argv)
         if backend.name == "uid":
             jail["seccomp"] = True
         if backend.isolated:
             jail["lock"] = True
-        kwargs = {"start_new_session": True, "preexec_fn": rlimits(limits, nproc=slot is not None)} \
-            if os.name == "posix" else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
         if jail:
             env = {**env, JAIL_VAR: json.dumps(jail)}
-        proc = subprocess.Popen(command, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                pass_fds=tuple(pass_fds) if os.name == "posix" else (), **kwargs)
+        limit = limit_values(limits, nproc=slot is not None)
+        if warm(limits.warm_start) and not _cold:
+            try:
+                return _fork(pipes, work, readable, limits, env, hide, backend, slot, jail, limit)
+            except forkserver.StartError as exc:  # before any student code: fall back for the rest of the run
+                _cold.append(str(exc))
+                print(_("warm worker starts are off for this run ({why}); every worker starts a fresh Python")
+                      .format(why=exc), file=sys.stderr)
+
+        def wrap(argv: list[str]) -> list[str]:
+            if backend.name == "bwrap":
+                return bwrap_command(argv, str(work), readable, tuple(hide))
+            return unshare_command(argv) if backend.name == "unshare" else argv
+        request, result, output = pipes
+        kwargs = {"start_new_session": True, "preexec_fn": _set_limits(limit)} \
+            if os.name == "posix" else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+        proc = subprocess.Popen(wrap([*worker_command(), str(request), str(result)]), cwd=work, env=env,
+                                stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+                                pass_fds=(request, result) if os.name == "posix" else (), **kwargs)
     except BaseException:
         if slot is not None:
             slot.release()
         raise
     return Worker(proc, backend, slot, jail)
+
+
+def _fork(pipes, work: Path, readable, limits: Limits, env, hide, backend: Backend, slot, jail, limit) -> Worker:
+    """A worker forked by the fork server; with namespaces, into a fresh sandbox around a holder."""
+    holder, namespaces = None, []
+    try:
+        if backend.namespaces:
+            argv = [sys.executable, "-I", "-S", "-c", HOLDER]
+            command = bwrap_command(argv, str(work), readable, tuple(hide), holder=True) \
+                if backend.name == "bwrap" else unshare_command(argv)
+            holder, namespaces = _hold(command, limits.startup_timeout)
+        proc = _server().spawn({"env": env, "cwd": str(work), "rlimits": limit, "namespaces": [k for k, _ in namespaces]},
+                            [*pipes, *(fd for _kind, fd in namespaces)], limits.startup_timeout)
+    except BaseException:
+        if holder is not None:
+            _killpg(holder)
+            holder.wait()
+            holder.stdin.close()
+        raise
+    finally:
+        for _kind, fd in namespaces:
+            os.close(fd)
+    return Worker(proc, backend, slot, jail, holder)
+
+
+def _hold(command: list[str], timeout: float) -> tuple[subprocess.Popen, list[tuple[str, int]]]:
+    """Start the sandbox around a holder; once it is ready, open its namespaces (kind, descriptor)."""
+    proc = subprocess.Popen(command, cwd="/", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        poller = poll()
+        poller.register(proc.stdout, POLLIN)
+        ready = poller.poll(1000 * timeout) and os.read(proc.stdout.fileno(), 1) == b"."
+        if not ready:
+            _killpg(proc)
+            err = proc.communicate(timeout=5)[1].decode("utf-8", "replace").strip().splitlines()
+            raise forkserver.StartError(f"the sandbox did not start: {(err or ['no answer'])[-1]}")
+        proc.stdout.close()
+        proc.stderr.close()
+        inner = _descendants(proc.pid)
+        if not inner:
+            raise forkserver.StartError("the sandbox's holder is gone")
+        pid, fds = inner[-1], []
+        try:
+            for kind in NAMESPACES:
+                fds.append((kind, os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)))
+            # Still our holder (its stdin is our pipe): the pid was not reused by another process meanwhile.
+            ours = f"pipe:[{os.fstat(proc.stdin.fileno()).st_ino}]"
+            if os.readlink(f"/proc/{pid}/fd/0") != ours:
+                raise forkserver.StartError("the sandbox's holder is gone")
+            for kind in ("mnt", "pid"):
+                if os.fstat(dict(fds)[kind]).st_ino == os.stat(f"/proc/self/ns/{kind}").st_ino:
+                    raise forkserver.StartError(f"the sandbox has no {kind} namespace of its own")
+        except BaseException:
+            for _kind, fd in fds:
+                os.close(fd)
+            raise
+        return proc, fds
+    except BaseException:
+        _killpg(proc)
+        proc.wait()
+        raise

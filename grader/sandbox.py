@@ -19,7 +19,6 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ class Limits:
     output_kb: int = 64             # printed text kept for the report
     caps: Caps = field(default_factory=Caps)  # what the result channel carries
     threads: int = 1
+    warm_start: bool = True         # fork workers from a process that imported torch once (Linux)
 
 
 @dataclass(frozen=True)
@@ -170,22 +170,6 @@ class Output:
         return text + (f"\n… [{self.total - len(self.head)} more bytes not shown]" if self.total > len(self.head) else "")
 
 
-# ``-I`` drops PYTHONPATH and the current folder, so ``-m grader.worker`` would find whichever grader
-# is installed, not necessarily this one (a student release or the Gradescope source folder run from
-# PYTHONPATH). The worker therefore loads *this* grader package by its location; only the package
-# itself is made importable, never the folder around it (which may hold the reference).
-_WORKER_BOOT = ("import importlib.util as u, runpy, sys\n"
-                "s = u.spec_from_file_location('grader', {init!r}, submodule_search_locations=[{pkg!r}])\n"
-                "m = u.module_from_spec(s); sys.modules['grader'] = m; s.loader.exec_module(m)\n"
-                "runpy.run_module('grader.worker', run_name='__main__', alter_sys=True)\n")
-
-
-def worker_command() -> list[str]:
-    """The interpreter command line of a worker (its request and result descriptors come after it)."""
-    package = isolation.worker_package()  # grader/worker alone: the rest holds the expected data
-    return [sys.executable, "-I", "-c", _WORKER_BOOT.format(init=str(package / "__init__.py"), pkg=str(package))]
-
-
 @dataclass
 class _End:
     protocol: Protocol
@@ -208,9 +192,8 @@ def _run_worker(package: Path, job: Job, blocked: dict[str, str], work: Path, li
     res_r, res_w = os.pipe()
     out_r, out_w = os.pipe()
     try:
-        worker = isolation.spawn([*worker_command(), str(req_r), str(res_w)], work=work, readable=(package.parent,),
-                                 limits=limits, env=environment(work / "home", limits.threads, env_extra),
-                                 pass_fds=(req_r, res_w), stdout=out_w, stderr=out_w, hide=hide)
+        worker = isolation.spawn((req_r, res_w, out_w), work=work, readable=(package.parent,), limits=limits,
+                                 env=environment(work / "home", limits.threads, env_extra), hide=hide)
     finally:
         for fd in (req_r, res_w, out_w):
             os.close(fd)

@@ -407,7 +407,7 @@ def test_self_check_gives_the_reference_full_marks(release, tmp_path):
 def test_release_worker_is_the_release_grader(release):
     """-I drops PYTHONPATH: the worker must still load the release's grader, not an installed one
     (it runs a private copy of the release's grader/worker, made by the release's isolation.py)."""
-    proc = run_in(release, "-c", "import subprocess, sys; from grader.sandbox import worker_command; "
+    proc = run_in(release, "-c", "import subprocess, sys; from grader.isolation import worker_command; "
                                  "from grader.isolation import worker_package; "
                                  "import grader; from pathlib import Path; "
                                  "p = subprocess.run([*worker_command(), 'not-a-descriptor', '0'], "

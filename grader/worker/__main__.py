@@ -1,4 +1,5 @@
-"""Worker entry point: ``python -I -m grader.worker REQUEST_FD RESULT_FD``.
+"""Worker entry point: ``python -I -m grader.worker REQUEST_FD RESULT_FD``, or ``main`` in a child of
+the fork server (``zygote.py``), which has imported all of this already.
 
 Reads the request (JSON) from the inherited descriptor REQUEST_FD to its end, takes RESULT_FD for
 itself before any student code runs, imports the submission (a private copy, as the package
@@ -27,8 +28,7 @@ from .plain import BadReturn
 from .probes import run
 
 
-def main() -> None:
-    request_fd, result_fd = int(sys.argv[1]), int(sys.argv[2])
+def main(request_fd: int, result_fd: int) -> None:
     chunks = []
     while chunk := os.read(request_fd, 1 << 16):
         chunks.append(chunk)
@@ -120,4 +120,4 @@ def describe(exc: BaseException, student_traceback) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]), int(sys.argv[2]))

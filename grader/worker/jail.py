@@ -1,7 +1,8 @@
 """The worker's last steps before any student code runs: give up everything (Linux).
 
-``grader/isolation.py`` starts the worker in its backend (bubblewrap, unshare, or none of the two)
-and says what to do here in ``REGLAB_JAIL`` (JSON): hide the grader's secrets with empty mounts
+``grader/isolation.py`` starts the worker in its backend (bubblewrap, unshare, or none of the two;
+a worker forked by the fork server first enters that sandbox's namespaces with ``join``) and says
+what to do here in ``REGLAB_JAIL`` (JSON): hide the grader's secrets with empty mounts
 (unshare: the host is visible otherwise), become the dedicated sandbox user with no supplementary
 group (as root), forbid gaining privileges again (``PR_SET_NO_NEW_PRIVS``), drop every capability,
 and, where there are no namespaces (``uid``), install a seccomp filter that refuses network sockets,
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import json
 import os
 
@@ -32,6 +34,43 @@ PRIVILEGED_CALLS = ("ptrace", "process_vm_readv", "process_vm_writev", "chroot",
                     "quotactl", "lookup_dcookie", "pidfd_getfd")
 
 _libc = ctypes.CDLL(None, use_errno=True)
+NS_FLAGS = {"user": CLONE_NEWUSER, "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS, "net": CLONE_NEWNET,
+            "pid": CLONE_NEWPID, "cgroup": CLONE_NEWCGROUP, "mnt": CLONE_NEWNS}
+NS_GET_USERNS = 0xB701  # ioctl: the user namespace that owns a namespace
+
+
+def join(namespaces: list[tuple[str, int]]) -> None:
+    """Enter a sandbox's namespaces (a fork server's child, before it forks the worker): ``namespaces``
+    are (kind, descriptor) of the sandbox's holder process, opened by the grader, mount last.
+
+    bwrap nests its user namespace in the one that owns its mounts, so that one is entered first and the
+    holder's own last. The PID namespace applies to the children forked afterwards; entering the mount
+    namespace sets the root and the current folder to the sandbox's.
+    """
+    if not namespaces:
+        return
+    fds = dict(namespaces)
+    steps = [("user", fcntl.ioctl(fds["mnt"], NS_GET_USERNS)), *((k, fd) for k, fd in namespaces if k != "user")]
+    if "user" in fds:
+        steps.append(("user", fds["user"]))
+    want = {kind: os.fstat(fd).st_ino for kind, fd in namespaces}
+    current = {kind: os.stat(f"/proc/self/ns/{kind}").st_ino for kind in NS_FLAGS}  # /proc is the host's until mnt
+    try:
+        for kind, fd in steps:
+            ino = os.fstat(fd).st_ino
+            if ino == current[kind]:
+                continue  # one the sandbox shares with the grader (root's user namespace), or entered already
+            if _libc.setns(fd, NS_FLAGS[kind]) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns({kind}): {os.strerror(err)}")
+            current[kind] = ino
+    finally:
+        for _, fd in steps:
+            os.close(fd)
+    if all(current[kind] == ino for kind, ino in want.items()):
+        os.chdir("/")
+        return
+    raise OSError(errno.EPERM, "the sandbox's namespaces were not all entered")
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
