@@ -97,7 +97,7 @@ class ForkServer:
         threading.Thread(target=self._read, name="reglab-forkserver", daemon=True).start()
 
     def spawn(self, spec: dict, fds: list[int], timeout: float) -> Forked:
-        """Fork a worker: ``spec`` is its env, cwd, rlimits and namespace kinds; ``fds`` its request,
+        """Fork a worker: ``spec`` is its env, cwd and namespace kinds; ``fds`` its request,
         result and output pipes, then the sandbox's namespace descriptors."""
         if not self._ready.wait(timeout) or not self.alive:
             raise StartError(f"the fork server did not start ({self._why()})")

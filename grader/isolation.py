@@ -44,11 +44,6 @@ from typing import TYPE_CHECKING
 from . import forkserver
 from .i18n import _
 
-try:  # absent on Windows: the limits degrade to the wall clock (see ``notice``)
-    import resource
-except ImportError:  # pragma: no cover - exercised by tests that hide the module
-    resource = None
-
 try:
     import fcntl
 except ImportError:  # pragma: no cover
@@ -466,28 +461,37 @@ class _Slot:
         os.close(self.fd)
 
 
+# What is done with the sandbox user's eyes runs in a small interpreter of its own, never in a fork of the
+# grader: the grader has threads that may be inside a BLAS call, and OpenBLAS's fork handler then waits
+# for them forever (seen: a batch with the training check hung in kill_uid). subprocess starts it with
+# vfork, which runs no fork handler.
+_AS_USER = r"""import os, signal, sys
+uid, gid, what = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+os.setgroups([]); os.setresgid(gid, gid, gid); os.setresuid(uid, uid, uid)
+if what == "kill":
+    try:
+        os.kill(-1, signal.SIGKILL)  # every process this uid may signal: its own
+    except OSError:
+        pass
+else:
+    paths = sys.stdin.buffer.read().decode().split("\0")
+    bad = [p for p in paths if p and os.path.lexists(p) and (os.access(p, os.R_OK) or os.path.isdir(p) and
+           os.access(p, os.X_OK) or what == "write" and os.access(p, os.W_OK))]
+    sys.stdout.buffer.write("\0".join([*bad, "END"]).encode())
+"""
+
+
+def _as_user(uid: int, gid: int, what: str, data: bytes = b"") -> bytes:
+    return subprocess.run([sys.executable, "-I", "-S", "-c", _AS_USER, str(uid), str(gid), what], input=data,
+                          capture_output=True, timeout=120, env={}, cwd="/", check=False).stdout
+
+
 def exposed_to(uid: int, gid: int, paths, write: bool = True) -> list[str]:
-    """The paths the sandbox user could read (or, with ``write``, write): seen with its own eyes, in a
-    child process that has become that user."""
+    """The paths the sandbox user could read (or, with ``write``, write): seen with its own eyes, by a
+    process that has become that user."""
     paths = [str(p) for p in paths]
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            os.close(read_fd)
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-            bad = [p for p in paths if os.path.lexists(p) and (
-                os.access(p, os.R_OK) or (write and os.access(p, os.W_OK)) or (os.path.isdir(p) and os.access(p, os.X_OK)))]
-            os.write(write_fd, "\0".join([*bad, "END"]).encode())
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as fh:
-        data = fh.read().decode().split("\0")
-    os.waitpid(pid, 0)
-    if data[-1:] != ["END"]:  # the child did not finish its look: never take that for "nothing exposed"
+    data = _as_user(uid, gid, "write" if write else "read", "\0".join(paths).encode()).decode().split("\0")
+    if data[-1:] != ["END"]:  # the look did not finish: never take that for "nothing exposed"
         raise SandboxUnavailable(f"could not check what the sandbox user can reach ({', '.join(paths[:3])})")
     return [p for p in data[:-1] if p]
 
@@ -514,21 +518,12 @@ def check_exposure(paths, backend: Backend | None = None) -> None:
 
 
 def kill_uid(uid: int) -> None:
-    """SIGKILL every process of ``uid``, from a child that has become that user: kill(-1) reaches
+    """SIGKILL every process of ``uid``, from a process that has become that user: kill(-1) reaches
     exactly the processes it may signal, i.e. its own uid's, whatever they renamed or detached."""
-    for _ in range(50):
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            try:
-                os.setresuid(uid, uid, uid)
-                os.kill(-1, signal.SIGKILL)
-            except OSError:
-                pass
-            finally:
-                os._exit(0)
-        os.waitpid(pid, 0)
+    for _attempt in range(50):
         if not _uid_processes(uid):
             return
+        _as_user(uid, uid, "kill")
         time.sleep(0.02)
 
 
@@ -582,8 +577,9 @@ def _worker_package() -> Path:
 
 
 def limit_values(limits: Limits, nproc: bool = False) -> dict[str, tuple[int, int]]:
-    """The worker's rlimits by ``resource`` name, (soft, hard): plain data, for a preexec function or
-    for the fork server's child (``worker/zygote.py``), which sets them itself."""
+    """The worker's rlimits by ``resource`` name, (soft, hard): plain data in its jail instructions, set by
+    the worker itself before anything else (``jail.enter``). No preexec function: it would make
+    subprocess fork the threaded grader (see ``_AS_USER``)."""
     mb = 1 << 20
     values = {}
     if limits.memory_mb:  # 0 on a GPU, where CUDA's address-space reservations exceed any sane limit
@@ -595,14 +591,6 @@ def limit_values(limits: Limits, nproc: bool = False) -> dict[str, tuple[int, in
     if nproc:  # counts the real uid's processes: exact once the worker is the sandbox user
         values["RLIMIT_NPROC"] = (NPROC, NPROC)
     return values
-
-
-def _set_limits(values: dict[str, tuple[int, int]]):
-    def apply() -> None:
-        if resource is not None:
-            for name, value in values.items():
-                resource.setrlimit(getattr(resource, name), value)
-    return apply
 
 
 def environment(home: Path, threads: int, extra: dict[str, str], tmp: Path | None = None) -> dict[str, str]:
@@ -811,13 +799,12 @@ def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limit
             jail["seccomp"] = True
         if backend.isolated:
             jail["lock"] = True
-        if jail:
-            env = {**env, JAIL_VAR: json.dumps(jail)}
-        limit = limit_values(limits, nproc=slot is not None)
+        jail["rlimits"] = limit_values(limits, nproc=slot is not None)
+        env = {**env, JAIL_VAR: json.dumps(jail)}
         if warm(limits.warm_start) and not _cold:
             try:
-                return _fork(pipes, work, readable, limits, env, hide, backend, slot, jail, limit)
-            except forkserver.StartError as exc:  # before any student code: fall back for the rest of the run
+                return _fork(pipes, work, readable, limits, env, hide, backend, slot, jail)
+            except OSError as exc:  # forkserver.StartError and the like, before any student code: fall back
                 _cold.append(str(exc))
                 print(_("warm worker starts are off for this run ({why}); every worker starts a fresh Python")
                       .format(why=exc), file=sys.stderr)
@@ -827,8 +814,8 @@ def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limit
                 return bwrap_command(argv, str(work), readable, tuple(hide))
             return unshare_command(argv) if backend.name == "unshare" else argv
         request, result, output = pipes
-        kwargs = {"start_new_session": True, "preexec_fn": _set_limits(limit)} \
-            if os.name == "posix" else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+        kwargs = {"start_new_session": True} if os.name == "posix" else \
+            {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
         proc = subprocess.Popen(wrap([*worker_command(), str(request), str(result)]), cwd=work, env=env,
                                 stdin=subprocess.DEVNULL, stdout=output, stderr=output,
                                 pass_fds=(request, result) if os.name == "posix" else (), **kwargs)
@@ -839,7 +826,7 @@ def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limit
     return Worker(proc, backend, slot, jail)
 
 
-def _fork(pipes, work: Path, readable, limits: Limits, env, hide, backend: Backend, slot, jail, limit) -> Worker:
+def _fork(pipes, work: Path, readable, limits: Limits, env, hide, backend: Backend, slot, jail) -> Worker:
     """A worker forked by the fork server; with namespaces, into a fresh sandbox around a holder."""
     holder, namespaces = None, []
     try:
@@ -848,7 +835,7 @@ def _fork(pipes, work: Path, readable, limits: Limits, env, hide, backend: Backe
             command = bwrap_command(argv, str(work), readable, tuple(hide), holder=True) \
                 if backend.name == "bwrap" else unshare_command(argv)
             holder, namespaces = _hold(command, limits.startup_timeout)
-        proc = _server().spawn({"env": env, "cwd": str(work), "rlimits": limit, "namespaces": [k for k, _ in namespaces]},
+        proc = _server().spawn({"env": env, "cwd": str(work), "namespaces": [kind for kind, _fd in namespaces]},
                             [*pipes, *(fd for _kind, fd in namespaces)], limits.startup_timeout)
     except BaseException:
         if holder is not None:
@@ -899,4 +886,5 @@ def _hold(command: list[str], timeout: float) -> tuple[subprocess.Popen, list[tu
     except BaseException:
         _killpg(proc)
         proc.wait()
+        proc.stdin.close()
         raise

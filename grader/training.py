@@ -79,7 +79,8 @@ def recompute_test_loss(state: dict[str, np.ndarray], mean, std, test_x: np.ndar
     x = (test_x.astype(np.float64) / 255.0 - np.asarray(mean, np.float64)) / np.asarray(std, np.float64)
     h = x.transpose(0, 3, 1, 2).reshape(len(x), -1)  # CHW, as ToTensor lays it out
     for layer in ("linear1", "linear2"):
-        h = 1.0 / (1.0 + np.exp(-(h @ state[f"{layer}.weight"].T.astype(np.float64) + state[f"{layer}.bias"])))
+        with np.errstate(over="ignore"):  # exp(large) = inf gives the sigmoid's exact limit, 0
+            h = 1.0 / (1.0 + np.exp(-(h @ state[f"{layer}.weight"].T.astype(np.float64) + state[f"{layer}.bias"])))
     z = h @ state["linear3.weight"].T.astype(np.float64) + state["linear3.bias"]
     z -= z.max(axis=1, keepdims=True)
     log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))

@@ -115,3 +115,23 @@ def test_a_worker_that_cannot_enter_its_sandbox_falls_back_to_fresh_interpreters
     assert result.percent == 100 and not result.grader_error
     assert "could not enter its sandbox" in isolation._cold[0]
     assert capsys.readouterr().err.count("warm worker starts are off for this run") == 1
+
+
+def test_the_grader_process_never_forks_itself(grade, monkeypatch):
+    """A fork of the threaded grader runs OpenBLAS's fork handler, which waits forever for a BLAS call in
+    another thread (a batch with the training check hung so, in kill_uid). Workers come from the fork
+    server, what is done as the sandbox user from a small interpreter started with vfork: nothing in
+    grading calls os.fork or gives subprocess a preexec function (which makes it fork)."""
+    import subprocess
+
+    def no_fork():
+        raise AssertionError("the grader forked itself")
+    popen = subprocess.Popen.__init__
+
+    def no_preexec(self, *args, **kwargs):
+        assert kwargs.get("preexec_fn") is None, "a preexec function makes subprocess fork the grader"
+        popen(self, *args, **kwargs)
+    monkeypatch.setattr(os, "fork", no_fork)
+    monkeypatch.setattr(subprocess.Popen, "__init__", no_preexec)
+    result = grade(os.path.join(REPO, "examples", "typical_mistakes"))
+    assert result.percent > 0 and not result.grader_error

@@ -2,7 +2,7 @@
 
 ``grader/isolation.py`` starts the worker in its backend (bubblewrap, unshare, or none of the two;
 a worker forked by the fork server first enters that sandbox's namespaces with ``join``) and says
-what to do here in ``REGLAB_JAIL`` (JSON): hide the grader's secrets with empty mounts
+what to do here in ``REGLAB_JAIL`` (JSON): take its rlimits, hide the grader's secrets with empty mounts
 (unshare: the host is visible otherwise), become the dedicated sandbox user with no supplementary
 group (as root), forbid gaining privileges again (``PR_SET_NO_NEW_PRIVS``), drop every capability,
 and, where there are no namespaces (``uid``), install a seccomp filter that refuses network sockets,
@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import fcntl
 import json
 import os
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - Windows: the grader's wall clock is the only limit
+    resource = None
 
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38
@@ -49,6 +53,8 @@ def join(namespaces: list[tuple[str, int]]) -> None:
     """
     if not namespaces:
         return
+    import fcntl  # Linux only, as is everything here
+
     fds = dict(namespaces)
     steps = [("user", fcntl.ioctl(fds["mnt"], NS_GET_USERNS)), *((k, fd) for k, fd in namespaces if k != "user")]
     if "user" in fds:
@@ -126,6 +132,9 @@ def enter() -> dict:
     if not raw:
         return {}
     spec = json.loads(raw)
+    if resource is not None:  # first: the grader forks nothing itself to set them (see isolation.limit_values)
+        for name, (soft, hard) in spec.get("rlimits", {}).items():
+            resource.setrlimit(getattr(resource, name), (soft, hard))
     if spec.get("hide_dirs") or spec.get("hide_files"):
         _mount(None, "/", None, MS_REC | MS_PRIVATE, None)  # nothing we mount leaks to the host
         for path in spec.get("hide_dirs", []):

@@ -5,12 +5,12 @@ this package as a worker, with a worker's clean environment. It imports what eve
 (torch, the ``torch._dynamo`` that torch.optim loads on its first step, torchvision, the worker's
 own modules) and nothing else of the grader: it never sees a request, a course secret, a result
 or a line of student code. Per worker it is sent (over a Unix socket, descriptors as SCM_RIGHTS)
-the worker's three pipes, its environment, folder and rlimits, and the namespaces of the sandbox
+the worker's three pipes, its environment and folder, and the namespaces of the sandbox
 the grader built for it; it forks a child that
 
 1. leads a session of its own, keeps the three pipes (as stdin /dev/null, stdout/stderr, request
    and result) and closes every other descriptor;
-2. takes the worker's rlimits and joins the sandbox's namespaces (``jail.join``);
+2. joins the sandbox's namespaces (``jail.join``);
 3. forks the worker itself (inside the sandbox's PID namespace), which takes its environment and
    folder and runs ``__main__.main``: from there on it is exactly a worker started afresh, and
    ``jail.enter`` makes it the sandbox user before any student code;
@@ -138,9 +138,6 @@ def _child(spec: dict, fds: list[int], told: int) -> None:
                     os.close(fd)
                 except OSError:
                     pass  # the listing's own descriptor
-        import resource
-        for name, (soft, hard) in spec["rlimits"].items():
-            resource.setrlimit(getattr(resource, name), (soft, hard))
         jail.join(list(zip(spec["namespaces"], namespaces)))
         worker = os.fork()
         if worker == 0:
