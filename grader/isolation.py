@@ -209,10 +209,28 @@ def interpreter_paths() -> tuple[str, ...]:
     user = site.getusersitepackages() if site.ENABLE_USER_SITE else ""
     if user and os.path.isdir(user):
         paths.add(user)
+    paths.update(_worker_interpreter_paths())
     paths.update(os.path.realpath(p) for p in list(paths))
     paths.add(os.path.dirname(os.path.realpath(sys.executable)))
     kept = sorted(p for p in paths if p and os.path.isdir(p) and p != "/")
     return tuple(p for p in kept if not any(p != q and p.startswith(q.rstrip("/") + "/") for q in kept))
+
+
+_ASK_PATHS = ("import json, site, sys, sysconfig; print(json.dumps([sys.prefix, sys.exec_prefix, sys.base_prefix, "
+              "*(sysconfig.get_paths()[k] for k in ('stdlib', 'platstdlib', 'purelib', 'platlib')), "
+              "*site.getsitepackages()]))")
+
+
+@functools.lru_cache(maxsize=1)
+def _worker_interpreter_paths() -> tuple[str, ...]:
+    """The prefixes and library folders of ``python -I`` as a worker (and the fork server) runs it, in its
+    own words. This process may see others: started with ``-S``, it never read its venv's pyvenv.cfg."""
+    try:
+        proc = subprocess.run([sys.executable, "-I", "-c", _ASK_PATHS], capture_output=True, text=True, timeout=120,
+                              cwd="/", stdin=subprocess.DEVNULL)
+        return tuple(str(p) for p in json.loads(proc.stdout))
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return ()
 
 
 SYSTEM_BINDS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc/ld.so.cache",

@@ -150,9 +150,10 @@ def test_a_venv_under_tmpdir_grades_the_complete_example_to_full_marks(tmp_path)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         result = json.loads((tmp_path / "out" / "complete" / "results.json").read_text())
         assert result["score"] == sum(t["max_score"] for t in result["tests"]) > 0, proc.stdout[-3000:]
-        assert str(venv) in subprocess.run([str(python), "-c", "from grader import isolation; "
-                                            "print(isolation.interpreter_paths())"], cwd=REPO, capture_output=True,
-                                           text=True).stdout
+        for flags in ([], ["-S"]):  # -S: this process never reads pyvenv.cfg; the worker's python does
+            assert str(venv) in subprocess.run([str(python), *flags, "-c", "from grader import isolation; "
+                                                "print(isolation.interpreter_paths())"], cwd=REPO, capture_output=True,
+                                               text=True).stdout, flags
     finally:
         shutil.rmtree(venv, ignore_errors=True)
 
