@@ -151,7 +151,6 @@ def _sandbox(cfg: configuration.Config, required: bool):
         backend = isolation.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=required)
     except isolation.SandboxUnavailable as exc:
         raise UsageError(str(exc)) from None
-    isolation.prestart(cfg.warm_start)
     return backend
 
 
@@ -170,13 +169,14 @@ def _require_data(cfg: configuration.Config) -> None:
 
 
 def cmd_check(args) -> int:
+    cfg = _config(args)
+    isolation.prestart(cfg.warm_start)  # first: the fork server's imports are a check's critical path
     from .batch import write_report
     from .files import safe_name
     from .grading import find_lab_folder, grade_submission
     from .release import select_checks
     from .writers import github, gradescope, terminal
 
-    cfg = _config(args)
     backend = _sandbox(cfg, required=False)
     if not backend.isolated:  # the student's own code on their own machine
         print(isolation.notice(backend), file=sys.stderr)
@@ -212,6 +212,7 @@ def cmd_grade(args) -> int:
     from .intake import discover
 
     cfg = _config(args)
+    isolation.prestart(cfg.warm_start)
     if not args.submissions.is_dir():
         raise UsageError(_("{path} is not a folder of submissions").format(path=args.submissions))
     if not discover(args.submissions, skip=(args.out,)):

@@ -20,6 +20,7 @@ The server tells the grader each child's pid when it is forked and its status wh
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import selectors
@@ -31,25 +32,22 @@ import traceback
 
 import numpy  # noqa: F401 - preloaded: what every worker imports
 import torch
-import torch._dynamo  # noqa: F401 - every torch.optim step imports it on first use (about 900 modules)
 import torch.nn.functional  # noqa: F401
 import torch.utils.data  # noqa: F401
-
-try:  # what submissions import most (transforms in data.py), when it is installed
-    import torchvision.transforms  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 from . import jail
 from .__main__ import main
 
 MAX_MESSAGE = 1 << 20
+# Imported once the server serves, while it has nothing to fork: only some workers need them (the first
+# torch.optim step imports torch._dynamo, about 900 modules; data.py often torchvision), so the first
+# worker does not wait for them, and the ones after find them loaded.
+LATER = ("torch._dynamo", "torchvision.transforms")
 
 
 def serve(sock_fd: int) -> None:
     sock = socket.socket(fileno=sock_fd)
-    # Forking is only safe from a process with one thread and no CUDA context.
-    if len(os.listdir("/proc/self/task")) != 1 or torch.cuda.is_initialized():
+    if not _forkable():
         raise SystemExit("the fork server has more than one thread or a CUDA context: it cannot fork workers")
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -60,8 +58,13 @@ def serve(sock_fd: int) -> None:
     selector.register(sock, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
     _send(sock, {"kind": "ready"})
+    later = list(LATER)
     while True:
-        for key, _ in selector.select():
+        events = selector.select(timeout=0 if later else None)
+        if not events and later:
+            _preload(later.pop(0))
+            continue
+        for key, _ in events:
             if key.fileobj is sock:
                 try:
                     data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 16)
@@ -70,6 +73,12 @@ def serve(sock_fd: int) -> None:
                 if not data:  # the grader is gone; its workers were its to end
                     os._exit(0)
                 spec = json.loads(data)
+                if not _forkable():  # a preloaded module started a thread, or CUDA
+                    for fd in fds:
+                        os.close(fd)
+                    _send(sock, {"kind": "failed", "id": spec["id"],
+                                 "error": "the fork server has more than one thread or a CUDA context"})
+                    continue
                 told_r, told_w = os.pipe()
                 pid = os.fork()
                 if pid == 0:
@@ -94,6 +103,18 @@ def serve(sock_fd: int) -> None:
                     except BlockingIOError:
                         break
         _reap(sock)
+
+
+def _forkable() -> bool:
+    """Forking is only safe from a process with one thread and no CUDA context."""
+    return len(os.listdir("/proc/self/task")) == 1 and not torch.cuda.is_initialized()
+
+
+def _preload(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - not installed or broken: a worker that needs it meets the error itself
+        pass
 
 
 def _reap(sock: socket.socket) -> None:
