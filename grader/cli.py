@@ -148,10 +148,9 @@ def _config(args) -> configuration.Config:
 def _sandbox(cfg: configuration.Config, required: bool):
     """This run's sandbox backend, chosen once; a set-up error when grading marks without one."""
     try:
-        backend = isolation.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=required)
+        return isolation.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=required)
     except isolation.SandboxUnavailable as exc:
         raise UsageError(str(exc)) from None
-    return backend
 
 
 def _below(percent: float, cfg: configuration.Config) -> bool:

@@ -43,7 +43,7 @@ class Forked:
         self._ended.set()
 
     def poll(self) -> int | None:
-        if self.returncode is None and not self._server.alive and not _alive(self.pid):
+        if self.returncode is None and not self._server.alive and not alive(self.pid):
             self._exit(-signal.SIGKILL)  # the server died: its report of this end is lost
         return self.returncode
 
@@ -66,7 +66,8 @@ class Forked:
                 pass
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is running (not gone, not a zombie)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")

@@ -636,22 +636,22 @@ class Worker:
     def kill_all(self) -> None:
         if self._done:
             return
-        sandbox = self.holder or self.proc
+        procs = [p for p in (self.proc, self.holder) if p is not None]
+        sandbox = self.holder or self.proc  # bwrap or unshare: the namespaces' parent
         inner = _children(sandbox.pid) if self.backend.namespaces else []
-        for proc in (self.proc, self.holder):
+        for proc in procs:
             if isinstance(proc, forkserver.Forked):
                 proc.kill()
-            elif proc is not None:
+            else:
                 _killpg(proc)
         for pid in inner:  # the namespace's process 1: once it is gone, so is everything inside
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        for proc in (self.proc, self.holder):
+        for proc in procs:
             try:
-                if proc is not None:
-                    proc.wait(timeout=10)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
         if self.holder is not None:
@@ -727,13 +727,7 @@ def _descendants(pid: int) -> list[int]:
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                if fh.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X"):
-                    return
-        except OSError:
-            return
+    while time.monotonic() < deadline and forkserver.alive(pid):
         time.sleep(0.01)
 
 
@@ -857,9 +851,7 @@ def _fork(pipes, work: Path, readable, limits: Limits, env, hide, backend: Backe
                             [*pipes, *(fd for _kind, fd in namespaces)], limits.startup_timeout)
     except BaseException:
         if holder is not None:
-            _killpg(holder)
-            holder.wait()
-            holder.stdin.close()
+            _end_holder(holder)
         raise
     finally:
         for _kind, fd in namespaces:
@@ -902,7 +894,12 @@ def _hold(command: list[str], timeout: float) -> tuple[subprocess.Popen, list[tu
             raise
         return proc, fds
     except BaseException:
-        _killpg(proc)
-        proc.wait()
-        proc.stdin.close()
+        _end_holder(proc)
         raise
+
+
+def _end_holder(proc: subprocess.Popen) -> None:
+    """End a holder that no worker joined: its sandbox, and everything in it, goes with it."""
+    _killpg(proc)
+    proc.wait()
+    proc.stdin.close()

@@ -1,10 +1,9 @@
 """The fork server's side (Linux): import torch once, then fork every worker from this process.
 
 ``python -I -c <boot> SOCKET_FD``, started by ``grader/forkserver.py`` from the same private copy of
-this package as a worker, with a worker's clean environment. It imports what every worker imports
-(torch, the ``torch._dynamo`` that torch.optim loads on its first step, torchvision, the worker's
-own modules) and nothing else of the grader: it never sees a request, a course secret, a result
-or a line of student code. Per worker it is sent (over a Unix socket, descriptors as SCM_RIGHTS)
+this package as a worker, with a worker's clean environment. It imports torch and the worker's own
+modules, later (``LATER``) what only some workers need, and nothing else of the grader: it never
+sees a request, a course secret, a result or a line of student code. Per worker it is sent (over a Unix socket, descriptors as SCM_RIGHTS)
 the worker's three pipes, its environment and folder, and the namespaces of the sandbox
 the grader built for it; it forks a child that
 
@@ -47,8 +46,6 @@ LATER = ("torch._dynamo", "torchvision.transforms")
 
 def serve(sock_fd: int) -> None:
     sock = socket.socket(fileno=sock_fd)
-    if not _forkable():
-        raise SystemExit("the fork server has more than one thread or a CUDA context: it cannot fork workers")
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -73,7 +70,7 @@ def serve(sock_fd: int) -> None:
                 if not data:  # the grader is gone; its workers were its to end
                     os._exit(0)
                 spec = json.loads(data)
-                if not _forkable():  # a preloaded module started a thread, or CUDA
+                if not _forkable():  # an import started a thread or CUDA: the grader falls back
                     for fd in fds:
                         os.close(fd)
                     _send(sock, {"kind": "failed", "id": spec["id"],
@@ -92,7 +89,7 @@ def serve(sock_fd: int) -> None:
                 told = _read_all(told_r)
                 if told == b"ok":
                     _send(sock, {"kind": "started", "id": spec["id"], "pid": pid})
-                else:  # it could not enter the sandbox: no worker runs (the child ends; its end is not reported)
+                else:  # it could not enter the sandbox: no worker runs (its end, reported, matches no worker)
                     _send(sock, {"kind": "failed", "id": spec["id"],
                                  "error": told.decode("utf-8", "replace")[-2000:] or "the child ended"})
             else:
