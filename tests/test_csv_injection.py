@@ -12,6 +12,8 @@ import csv
 import io
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -83,8 +85,9 @@ def graded(tmp_path_factory):
                         "Participant 1001,@SUM(1+1),x1@example.kr,Submitted,,80,-\r\n", encoding="utf-8")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("REGLAB_SECRET_SEED", "csv-injection-test")   # one expected-data cache for the module
-        assert main(["grade", str(subs), "--out", str(out), "--no-training", "--jobs", "2",
-                     "--roster", str(roster)]) == 0
+        proc = subprocess.run([sys.executable, "-m", "grader", "grade", str(subs), "--out", str(out), "--no-training",
+                               "--jobs", "2", "--roster", str(roster)], cwd=REPO, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
         written = {}
         for fmt in outputs.EXPORT_FORMATS:
             assert main(["export", str(out), "--format", fmt, "--parts"]) == 0          # DIR/<format>.csv
