@@ -21,6 +21,7 @@ _FORMULA_START = frozenset("=+-@\t\r\n")
 # student named "-5" shows as the number -5, which runs nothing either. "-e5" is not a number here
 # (it is a reference to cell E5), nor is any other text: those are neutralised.
 _NUMBER = re.compile(r"[-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)?")
+_SPECIAL = re.compile(r'[,"\r\n]')   # what csv.QUOTE_MINIMAL quotes for
 
 
 def cell(value: object, quote: bool = False) -> str:
@@ -30,7 +31,7 @@ def cell(value: object, quote: bool = False) -> str:
     risky = text[:1] in _FORMULA_START and not _NUMBER.fullmatch(text)
     if risky:
         text = "'" + text
-    if quote or risky or any(ch in text for ch in ',"\r\n'):
+    if quote or risky or _SPECIAL.search(text):
         return '"' + text.replace('"', '""') + '"'
     return text
 
