@@ -207,8 +207,6 @@ class _Reads(dict):
         self._all()
         return super().__ne__(other)
 
-    __hash__ = None
-
     def __repr__(self):
         self._all()
         return super().__repr__()
@@ -311,10 +309,10 @@ def hidden_data(expected: Expected, public: tuple[Check, ...], hidden: tuple[Che
                 raise ReleaseError(f"hidden check {check.id} reads the expected {key!r} of probe {probe} "
                                    f"({variant}), which public check {other} reads too: a release cannot hold one "
                                    "without the other — give the hidden check a probe of its own")
-        probes = {p for _, p, _ in reads}
-        shipped = without_values(expected, reads)
-        for other in public:
-            if probes & set(other.probes) and _verdicts(other, shipped, expected) != _verdicts(other, expected, expected):
+        probes = {p for _, p, _ in withheld | reads}
+        shipped = without_values(expected, withheld | reads)
+        for other in (c for c in public if probes & set(c.probes)):
+            if _verdicts(other, shipped, expected) != _verdicts(other, expected, expected):
                 raise ReleaseError(f"hidden check {check.id} reads values of probe(s) {', '.join(sorted(probes))} "
                                    f"that public check {other.id} needs to decide as it does: withholding them "
                                    "changes its verdicts — give the hidden check a probe of its own")
