@@ -567,10 +567,12 @@ def check_exposure(paths, backend: Backend | None = None) -> None:
     finally:
         slot.release()
     if swappable:
-        raise SandboxUnavailable(
-            f"{swappable[0]} is writable by other users: the sandbox user {SANDBOX_USER} could replace what the "
-            f"grader keeps in it ({backend.name} backend). Keep the output folder, the cache and the course's "
-            f"files below folders only root may write (chmod 755 {swappable[0]}), or install bubblewrap.")
+        raise SandboxUnavailable(_(
+            "{folder} is writable by other users: the sandbox user {user} could replace what the grader keeps in "
+            "it ({backend} backend). Keep the output folder, the cache and the course's files below folders only "
+            "root may write (chmod 755 {folder}), or install bubblewrap.").format(
+                folder=swappable[0], user=SANDBOX_USER, backend=backend.name))
+
     if bad:
         raise SandboxUnavailable(
             f"{bad[0]} is readable or writable by other users (the sandbox user {SANDBOX_USER} could reach it"
