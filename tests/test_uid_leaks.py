@@ -244,8 +244,8 @@ def test_the_expected_data_cache_is_created_private_before_the_check(batch):
 
 def test_walking_up_finds_no_world_readable_checkout_of_the_reference(batch):
     if not batch.landlock:
-        # By permissions alone a world-readable checkout elsewhere is the sandbox user's to read: what
-        # Landlock is for (README, "The sandbox").
+        # By permissions alone a world-readable checkout elsewhere is the sandbox user's to read (README, "The
+        # sandbox"): what Landlock is for. That the attack finds it here shows that it looks where it should.
         assert batch.lines("walk_up", "ESCAPED"), batch.output("walk_up")[-2000:]
         return
     assert not batch.lines("walk_up", "ESCAPED"), batch.lines("walk_up", "ESCAPED")
