@@ -223,7 +223,6 @@ def cmd_grade(args) -> int:
     # Without a whitelisted view only permissions keep them private: made now, so that they are checked.
     isolation.private_folders([args.out, cfg.cache], backend)
     try:
-
         isolation.check_exposure([args.submissions, args.out, *secrets(cfg)], backend)
     except isolation.SandboxUnavailable as exc:
         raise UsageError(str(exc)) from None

@@ -243,7 +243,6 @@ def autograde(root: Path) -> int:
         print(isolation.notice(backend))
         isolation.private_folders([root / "results", cfg.cache], backend)
         isolation.check_exposure([root / "source", root / "submission", root / "results", *secrets(cfg)], backend)
-
     except (isolation.SandboxUnavailable, configuration.ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         write_atomic(target, json.dumps(_failure("The autograder cannot grade safely on this machine — not your "

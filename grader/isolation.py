@@ -61,8 +61,7 @@ BACKENDS = ("bwrap", "unshare", "uid", "none")
 SANDBOX_USER = "reglab-sandbox"
 JAIL_VAR = "REGLAB_JAIL"          # the worker's jail instructions (worker/jail.py)
 PRIVATE_UMASK = 0o077          # the grader's, set before it creates anything: what it writes is its own
-NPROC = 512 
-                   # processes of the sandbox uid (one worker's): fork bombs stop here
+NPROC = 512                    # processes of the sandbox uid (one worker's): fork bombs stop here
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), "
                 "or run the grader as root in a container that allows namespaces, or as root with the "
                 "Python package pyseccomp (pip install pyseccomp) and a Python installation readable by "
@@ -572,7 +571,6 @@ def check_exposure(paths, backend: Backend | None = None) -> None:
             "it ({backend} backend). Keep the output folder, the cache and the course's files below folders only "
             "root may write (chmod 755 {folder}), or install bubblewrap.").format(
                 folder=swappable[0], user=SANDBOX_USER, backend=backend.name))
-
     if bad:
         raise SandboxUnavailable(
             f"{bad[0]} is readable or writable by other users (the sandbox user {SANDBOX_USER} could reach it"

@@ -117,6 +117,7 @@ def fresh_tmp(private: list[str]) -> None:
 
 
 def no_landlock() -> None:
+    """``--no-landlock``: Landlock's system calls fail with ENOSYS for this process and all it starts."""
     import errno
 
     import pyseccomp as sc
@@ -128,7 +129,6 @@ def no_landlock() -> None:
 
 
 def main(argv: list[str]) -> None:
-
     split = argv.index("--")
     flags, command = argv[:split], argv[split + 1:]
     if "--python-readable" in flags:
