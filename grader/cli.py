@@ -211,6 +211,7 @@ def cmd_grade(args) -> int:
     from .grading import secrets
     from .intake import discover, look_alikes
 
+    os.umask(isolation.PRIVATE_UMASK)  # before the grader creates anything: grades, caches, its folders
     cfg = _config(args)
     isolation.prestart(cfg.warm_start)
     if not args.submissions.is_dir():
@@ -223,8 +224,8 @@ def cmd_grade(args) -> int:
     _require_data(cfg)
     backend = _sandbox(cfg, required=True)
     print(isolation.notice(backend) + (" (--unsafe-no-sandbox)" if not backend.isolated else ""), file=sys.stderr)
-    if backend.drops_uid and not backend.whitelist and not args.out.exists():
-        args.out.mkdir(parents=True, mode=0o700)  # without a whitelisted view only permissions keep it private
+    # Without a whitelisted view only permissions keep them private: made now, so that they are checked.
+    isolation.private_folders([args.out, cfg.cache], backend)
     try:
         isolation.check_exposure([args.submissions, args.out, *secrets(cfg)], backend)
     except isolation.SandboxUnavailable as exc:

@@ -230,6 +230,7 @@ def autograde(root: Path) -> int:
     from . import isolation
     from .grading import secrets
 
+    os.umask(isolation.PRIVATE_UMASK)  # before the autograder creates anything: its cache, its results
     started = time.monotonic()
     target = root / "results" / "results.json"
     try:
@@ -240,6 +241,7 @@ def autograde(root: Path) -> int:
                     os.chmod(root / sub, 0o700)
         backend = isolation.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=True)
         print(isolation.notice(backend))
+        isolation.private_folders([root / "results", cfg.cache], backend)
         isolation.check_exposure([root / "source", root / "submission", root / "results", *secrets(cfg)], backend)
     except (isolation.SandboxUnavailable, configuration.ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -8,7 +8,8 @@ What the worker may see and do is decided here; what it is asked and what comes 
 - ``unshare``: own mount, PID, network namespaces; the grader's secrets mounted over;
 - ``uid``: no namespaces (Docker's default seccomp profile): a seccomp filter and rlimits, and a
   check, before any student code runs, that nothing the student must not see is open to the
-  sandbox user;
+  sandbox user; where the kernel has Landlock, also bubblewrap's whitelist as a Landlock
+  allow-list (``uid+landlock``, ``landlock_view``);
 - ``none``: no isolation at all (a student's own ``check``, or ``grade --unsafe-no-sandbox``).
 
 On Linux a worker is forked by the fork server (``forkserver.py``) rather than started afresh; with
@@ -59,6 +60,7 @@ MAX_ENTRIES = 5000             # files and folders a submission's tree may hold
 BACKENDS = ("bwrap", "unshare", "uid", "none")
 SANDBOX_USER = "reglab-sandbox"
 JAIL_VAR = "REGLAB_JAIL"          # the worker's jail instructions (worker/jail.py)
+PRIVATE_UMASK = 0o077          # the grader's, set before it creates anything: what it writes is its own
 NPROC = 512                    # processes of the sandbox uid (one worker's): fork bombs stop here
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), "
                 "or run the grader as root in a container that allows namespaces, or as root with the "
@@ -185,13 +187,15 @@ class Backend:
     namespaces: bool = False       # own PID namespace: its end kills everything inside
     whitelist: bool = False        # sees only what is bound in (else: the host, minus what is hidden)
     why_not: tuple[str, ...] = ()  # why the better backends were not used
+    landlock: bool = False         # uid: the worker restricts itself to bwrap's view with Landlock
 
     @property
     def isolated(self) -> bool:
         return self.name != "none"
 
     def label(self, unsafe: bool = False) -> str:
-        return self.name + (" (unsafe: --unsafe-no-sandbox)" if unsafe and not self.isolated else "")
+        return self.name + ("+landlock" if self.landlock else "") + (
+            " (unsafe: --unsafe-no-sandbox)" if unsafe and not self.isolated else "")
 
 
 def _is_root() -> bool:
@@ -271,6 +275,23 @@ def _bwrap_view(work: str, readable: tuple[str, ...], hide: tuple[Path, ...]) ->
         if any(s == b or s.startswith(b.rstrip("/") + "/") for b in bound):
             args.extend(["--tmpfs", s] if secret.is_dir() else ["--ro-bind", "/dev/null", s])
     return args
+
+
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")  # what bwrap's --dev holds
+
+
+def landlock_view(work: str, readable: tuple[str, ...]) -> dict[str, list[str]]:
+    """The paths of ``_bwrap_view`` as a Landlock allow-list (``worker/landlock.py``): read-only the system's
+    libraries, the Python installation, ``readable`` and /proc; read-write ``work`` and /dev/shm; the
+    harmless devices.
+    A grader's secret inside a bound folder (a pip-installed grader's expected data) cannot be cut out
+    of an allow-list: there ``check_exposure``'s permission check still keeps it from the sandbox user."""
+    read = [p for p in (*SYSTEM_BINDS, "/proc", *interpreter_paths(), *readable) if os.path.exists(p)]
+    # /dev/shm: POSIX semaphores and shared memory (multiprocessing's locks, a DataLoader's batches) live
+    # there and nowhere else. It is the host's, shared by every sandbox user: what one leaves there with
+    # open permissions another could read, as without Landlock.
+    write = [work, *(["/dev/shm"] if os.path.isdir("/dev/shm") else [])]
+    return {"read": read, "write": write, "devices": [d for d in DEVICES if os.path.exists(d)]}
 
 
 def bwrap_command(argv: list[str], work: str, readable: tuple[str, ...], hide: tuple[Path, ...],
@@ -373,6 +394,13 @@ def _interpreter_readable() -> str:
     return f"the sandbox user cannot start Python: {why}" if why else ""
 
 
+def _try_landlock() -> str:
+    """'' when a process can restrict itself with Landlock here (the kernel has it and the container lets
+    its system calls through), else why not: tried in a throw-away Python, the restriction is for good."""
+    probe = Path(__file__).resolve().parent / "worker" / "landlock.py"
+    return _probe([sys.executable, "-I", "-S", str(probe), os.path.dirname(os.path.realpath(sys.executable))])
+
+
 _TRIES = {"bwrap": _try_bwrap, "unshare": _try_unshare, "uid": _try_uid}
 _FEATURES = {"bwrap": dict(namespaces=True, whitelist=True), "unshare": dict(namespaces=True), "uid": {}}
 
@@ -393,7 +421,8 @@ def choose(setting: str = "auto") -> Backend:
     for name in (BACKENDS[:3] if setting == "auto" else (setting,)):
         why = _TRIES[name]()
         if not why:
-            return Backend(name, drops_uid=_is_root(), why_not=tuple(why_not), **_FEATURES[name])
+            landlock = name == "uid" and not _try_landlock()
+            return Backend(name, drops_uid=_is_root(), why_not=tuple(why_not), landlock=landlock, **_FEATURES[name])
         why_not.append(why)
     if setting != "auto":
         raise SandboxUnavailable(f"the {setting} sandbox does not work here: {why_not[0]}")
@@ -426,7 +455,7 @@ def notice(backend: Backend) -> str:
     """One line for the terminal: which sandbox this run uses (and what it lacks)."""
     if backend.isolated:
         extra = " as the sandbox user" if backend.drops_uid else ""
-        return f"sandbox: {backend.name}{extra}"
+        return f"sandbox: {backend.label()}{extra}"
     why = f" ({'; '.join(backend.why_not)})" if backend.why_not else ""
     return f"sandbox: none — your code runs unisolated, with your own rights{why}"
 
@@ -493,8 +522,11 @@ if what == "kill":
         pass
 else:
     paths = sys.stdin.buffer.read().decode().split("\0")
-    bad = [p for p in paths if p and os.path.lexists(p) and (os.access(p, os.R_OK) or os.path.isdir(p) and
-           os.access(p, os.X_OK) or what == "write" and os.access(p, os.W_OK))]
+    if what == "replace":  # a folder it may write and that is not sticky: it could swap what lies in it
+        bad = [p for p in paths if p and os.access(p, os.W_OK) and not os.stat(p).st_mode & 0o1000]
+    else:
+        bad = [p for p in paths if p and os.path.lexists(p) and (os.access(p, os.R_OK) or os.path.isdir(p) and
+               os.access(p, os.X_OK) or what == "write" and os.access(p, os.W_OK))]
     sys.stdout.buffer.write("\0".join([*bad, "END"]).encode())
 """
 
@@ -504,11 +536,13 @@ def _as_user(uid: int, gid: int, what: str, data: bytes = b"") -> bytes:
                           capture_output=True, timeout=120, env={}, cwd="/", check=False).stdout
 
 
-def exposed_to(uid: int, gid: int, paths, write: bool = True) -> list[str]:
-    """The paths the sandbox user could read (or, with ``write``, write): seen with its own eyes, by a
-    process that has become that user."""
+def exposed_to(uid: int, gid: int, paths, write: bool = True, what: str = "") -> list[str]:
+    """The paths the sandbox user could read (or, with ``write``, write; with ``what="replace"``, the
+    folders in which it could rename or remove entries): seen with its own eyes, by a process that has
+    become that user."""
     paths = [str(p) for p in paths]
-    data = _as_user(uid, gid, "write" if write else "read", "\0".join(paths).encode()).decode().split("\0")
+    what = what or ("write" if write else "read")
+    data = _as_user(uid, gid, what, "\0".join(paths).encode()).decode().split("\0")
     if data[-1:] != ["END"]:  # the look did not finish: never take that for "nothing exposed"
         raise SandboxUnavailable(f"could not check what the sandbox user can reach ({', '.join(paths[:3])})")
     return [p for p in data[:-1] if p]
@@ -516,23 +550,45 @@ def exposed_to(uid: int, gid: int, paths, write: bool = True) -> list[str]:
 
 def check_exposure(paths, backend: Backend | None = None) -> None:
     """Refuse (SandboxUnavailable naming the path) when the sandbox user could read or write one of
-    ``paths`` (the reference, the expected data, the submissions, the output folder). Needed where there
-    is no whitelisted view: the ``unshare`` and ``uid`` backends."""
+    ``paths`` (the reference, the expected data, the submissions, the output folder), or could rename or
+    remove entries in a folder above one (world-writable and not sticky). Needed where there is no
+    whitelisted view: the ``unshare`` and ``uid`` backends. ``paths`` must exist already
+    (``private_folders``): a path the grader creates later is checked by nothing."""
     backend = backend or current()
     if not backend.drops_uid or backend.whitelist:
         return
     existing = [Path(p).resolve() for p in paths if p and os.path.lexists(p)]
+    ancestors = sorted({str(a) for p in existing for a in p.parents})
     slot = _Slot()
     try:
         bad = exposed_to(slot.uid, slot.gid, existing)
+        swappable = exposed_to(slot.uid, slot.gid, ancestors, what="replace")
     finally:
         slot.release()
+    if swappable:
+        raise SandboxUnavailable(_(
+            "{folder} is writable by other users: the sandbox user {user} could replace what the grader keeps in "
+            "it ({backend} backend). Keep the output folder, the cache and the course's files below folders only "
+            "root may write (chmod 755 {folder}), or install bubblewrap.").format(
+                folder=swappable[0], user=SANDBOX_USER, backend=backend.name))
     if bad:
         raise SandboxUnavailable(
             f"{bad[0]} is readable or writable by other users (the sandbox user {SANDBOX_USER} could reach it"
             f"{' and ' + str(len(bad) - 1) + ' more' if len(bad) > 1 else ''}): without a mount namespace "
             f"({backend.name} backend) nothing but file permissions keeps submissions from it. "
             f"Make it private (chmod 700 {bad[0]}) or install bubblewrap.")
+
+
+def private_folders(paths, backend: Backend | None = None) -> None:
+    """Where only permissions keep the grader's files from the sandbox user (``unshare``, ``uid``): create
+    every folder the grader will write in (the output folder, the expected-data cache) now, 0700, so that
+    ``check_exposure`` sees them and their ancestors before any worker starts. With the umask the grader
+    sets first (``PRIVATE_UMASK``), nothing it creates in them later is open to other users."""
+    backend = backend or current()
+    if not backend.drops_uid or backend.whitelist:
+        return
+    for path in paths:
+        Path(path).mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 def kill_uid(uid: int) -> None:
@@ -809,6 +865,8 @@ def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limit
                         hide_files=[str(p) for p in hide if p.is_file()])
         if backend.name == "uid":
             jail["seccomp"] = True
+        if backend.landlock:
+            jail["landlock"] = landlock_view(str(work), readable)
         if backend.isolated:
             jail["lock"] = True
         jail["rlimits"] = limit_values(limits, nproc=slot is not None)

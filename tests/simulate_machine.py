@@ -14,6 +14,8 @@ tests/simulate_machine.py [--python-readable] [--no-namespaces] -- COMMAND...``.
 - ``--no-namespaces``: a container without namespaces, as Docker's default seccomp profile makes it:
   a seccomp filter (``grader.worker.jail.seccomp_filter``) makes ``unshare``, ``setns``, ``mount`` and
   ``clone`` with namespace flags fail with EPERM for this process and everything it starts.
+- ``--no-landlock``: a kernel or container without Landlock (older kernels; profiles that do not let its
+  system calls through): they fail with ENOSYS, as where the kernel lacks them.
 
 Then it execs COMMAND. Must be started as ``unshare --mount --propagation private python ...`` when
 ``--python-readable`` is given (the tmpfs mounts stay in that namespace).
@@ -114,6 +116,18 @@ def fresh_tmp(private: list[str]) -> None:
     tmpfs_keeping("/tmp", 0o1777, [*interpreter_paths(), *private])
 
 
+def no_landlock() -> None:
+    """``--no-landlock``: Landlock's system calls fail with ENOSYS for this process and all it starts."""
+    import errno
+
+    import pyseccomp as sc
+
+    f = sc.SyscallFilter(sc.ALLOW)
+    for name in ("landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self"):
+        f.add_rule(sc.ERRNO(errno.ENOSYS), name)
+    f.load()
+
+
 def main(argv: list[str]) -> None:
     split = argv.index("--")
     flags, command = argv[:split], argv[split + 1:]
@@ -126,6 +140,8 @@ def main(argv: list[str]) -> None:
             make_private(os.path.abspath(flags[i + 1]))
     if "--no-namespaces" in flags:
         jail.seccomp_filter(student=False).load()
+    if "--no-landlock" in flags:
+        no_landlock()
     os.execvp(command[0], command)
 
 

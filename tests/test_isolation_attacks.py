@@ -262,9 +262,12 @@ def run(request):
 def test_the_batch_is_graded_in_the_backend_asked_for(run):
     assert run.proc.returncode == 0, run.describe()
     assert f"sandbox: {run.backend}" in run.proc.stderr, run.describe()
+    # uid restricts itself with Landlock where this kernel has it (the simulated machine shares the kernel).
+    label = run.backend + ("+landlock" if run.backend == "uid" and not isolation._try_landlock() else "")
     for name in ("neighbour", *ATTACK_NAMES, *LINKED):
         env = run.result(name)["extra_data"]["reglab"]["environment"]
-        assert env["sandbox"] == run.backend, (name, env)
+        assert env["sandbox"] == label, (name, env)
+
     print(f"[{run.backend}] the batch took {run.elapsed:.1f} s")
 
 

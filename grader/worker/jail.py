@@ -5,9 +5,10 @@ a worker forked by the fork server first enters that sandbox's namespaces with `
 what to do here in ``REGLAB_JAIL`` (JSON): take its rlimits, hide the grader's secrets with empty mounts
 (unshare: the host is visible otherwise), become the dedicated sandbox user with no supplementary
 group (as root), forbid gaining privileges again (``PR_SET_NO_NEW_PRIVS``), drop every capability,
-and, where there are no namespaces (``uid``), install a seccomp filter that refuses network sockets,
-tracing other processes, and making or entering namespaces and mounts. Nothing of this can be
-undone by the code that runs afterwards.
+and, where there are no namespaces (``uid``), restrict itself with Landlock to the view bubblewrap would
+give (where the kernel has it: ``landlock.py``) and install a seccomp filter that refuses every socket
+but an anonymous pair, tracing other processes, and making or entering namespaces and mounts. Nothing
+of this can be undone by the code that runs afterwards.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import errno
 import json
 import os
 
+from . import landlock, sharing
+
 try:
     import resource
 except ImportError:  # pragma: no cover - Windows: the grader's wall clock is the only limit
@@ -23,7 +26,6 @@ except ImportError:  # pragma: no cover - Windows: the grader's wall clock is th
 
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 4, 24, 38
-AF_UNIX = 1
 CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x02000000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 NAMESPACE_FLAGS = (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET)
@@ -36,6 +38,10 @@ PRIVILEGED_CALLS = ("ptrace", "process_vm_readv", "process_vm_writev", "chroot",
                     "open_by_handle_at", "name_to_handle_at", "kexec_load", "kexec_file_load", "init_module",
                     "finit_module", "delete_module", "userfaultfd", "swapon", "swapoff", "reboot", "acct",
                     "quotactl", "lookup_dcookie", "pidfd_getfd")
+# Refused to the student's code where there is no network namespace (uid): the grader's channel is pipes,
+# and any socket reaches something shared, an abstract Unix socket another worker or root listens on
+# above all. socketpair() stays: an anonymous, already connected pair reaches nobody (multiprocessing.Pipe).
+SOCKET_CALLS = ("socket", "connect", "bind", "listen", "accept", "accept4")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 NS_FLAGS = {"user": CLONE_NEWUSER, "ipc": CLONE_NEWIPC, "uts": CLONE_NEWUTS, "net": CLONE_NEWNET,
@@ -103,7 +109,7 @@ def _drop_capabilities() -> None:
 
 def seccomp_filter(student: bool):
     """The filter: namespaces, mounts (and clone3, whose flags it cannot read) refused; with ``student``
-    also sockets other than AF_UNIX and the calls in PRIVILEGED_CALLS. ``student=False`` is what a
+    also the calls in PRIVILEGED_CALLS and SOCKET_CALLS. ``student=False`` is what a
     container without namespaces (Docker's default profile) does, used by the tests to simulate one."""
     import pyseccomp as sc
 
@@ -122,7 +128,8 @@ def seccomp_filter(student: bool):
         rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
     rule(sc.ERRNO(errno.ENOSYS), "clone3")  # libc falls back to clone, whose flags the filter reads
     if student:
-        rule(sc.ERRNO(errno.EACCES), "socket", sc.Arg(0, sc.NE, AF_UNIX))
+        for name in SOCKET_CALLS:
+            rule(sc.ERRNO(errno.EACCES), name)
     return f
 
 
@@ -159,6 +166,10 @@ def enter() -> dict:
         if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
         _drop_capabilities()
+    if spec.get("landlock"):  # after no_new_privs, which it needs; before any student code
+        view = spec["landlock"]
+        landlock.restrict(view["read"], view["write"], view["devices"])
     if seccomp is not None:
+        sharing.by_value()  # tensors cross the worker's processes without a socket
         seccomp.load()
     return spec
