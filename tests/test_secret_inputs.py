@@ -92,3 +92,31 @@ def test_two_submissions_draw_different_inputs(graded):
     seeds = {name: {m["seeds"] for m in reports(json.dumps(graded["results"][name]))} for name in ("first", "second")}
     assert len(seeds["first"]) == len(seeds["second"]) == 1
     assert seeds["first"] != seeds["second"]
+
+
+def test_every_shard_derives_the_same_inputs(tmp_path, monkeypatch):
+    """grade --shard K/N and one unsharded grade send each submission the same derived seeds."""
+    from grader import batch
+    from grader.config import resolve
+    from grader.results import SubmissionResult
+
+    seen: dict[str, dict[str, str]] = {}
+
+    def record(path, config, name=None, inputs=Inputs(), **_):
+        seen.setdefault(config.shard or "all", {})[name] = json.dumps(inputs.seeds(["pen.l1_mlp", "data.stats_a"]))
+        return SubmissionResult(name=name, checks=(), source=str(path))
+    monkeypatch.setattr(batch, "grade_submission", record)
+    monkeypatch.setattr(batch.reference, "prestart", lambda: None)
+    subs = tmp_path / "subs"
+    for i in range(6):
+        (subs / f"s{i}").mkdir(parents=True)
+        (subs / f"s{i}" / "penalties.py").write_text(f"# {i}\n")
+    env = {"REGLAB_SECRET_SEED": "course-secret"}
+    for shard in ("", "1/2", "2/2"):
+        config = resolve({"training": False, **({"shard": shard} if shard else {})}, environ=env, config_file=None)
+        batch.grade_all(subs, tmp_path / f"out{shard.replace('/', '-')}", config)
+    merged = {}
+    for key, got in seen.items():
+        if key != "all":
+            merged.update(got)
+    assert merged == seen["all"] and len(set(merged.values())) == 6
