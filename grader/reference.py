@@ -219,8 +219,12 @@ def expected_lazily(solution: Path, probes: list[str], seeds: Mapping[str, str])
         found = _server().compute(solution, probes, seeds, "reference")
 
     def fill(probe: str) -> dict[str, ProbeOutcome]:
-        with _COMPUTING:
-            more = _server().compute(solution, [probe], seeds, "mutants")
+        try:
+            with _COMPUTING:
+                more = _server().compute(solution, [probe], seeds, "mutants")
+        except Exception as exc:  # noqa: BLE001 - only the hint is lost: the verdict never reads these
+            print(f"reglab: the known mistakes of {probe} could not be computed: {exc}", file=sys.stderr)
+            return {}
         return {name: rows[probe] for name, rows in more.table.items() if name in more.mistakes and probe in rows}
     return Expected({v: dict(rows) for v, rows in found.table.items()}, found.mistakes, fill=fill)
 
