@@ -247,7 +247,7 @@ class ReferenceServer:
         request = json.dumps({"solution": str(solution), "probes": list(probes), "seeds": dict(seeds),
                               "variants": variants}).encode() + b"\n"
         for attempt in (1, 2):  # a child that died since the last request is started again, once
-            self.start()
+            self.start(solution)
             try:
                 self.proc.stdin.write(request)
                 self.proc.stdin.flush()
@@ -271,17 +271,15 @@ class ReferenceServer:
             raise EOFError("the expected-data process ended")
         return data
 
-    def start(self) -> None:
-        """Start the child now (it imports torch, the probes and the mutants before its first request)."""
+    def start(self, solution: Path) -> None:
+        """Start the child now: it imports torch, the probes, the mutants and the reference before its
+        first request."""
         if self.proc is None or self.proc.poll() is not None:
-            self._start()
+            import subprocess
 
-    def _start(self) -> None:
-        import subprocess
-
-        here = Path(__file__).resolve().parent.parent  # the folder holding this grader package
-        self.proc = subprocess.Popen([sys.executable, "-I", "-c", _SERVE, str(here)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE)
+            here = Path(__file__).resolve().parent.parent  # the folder holding this grader package
+            self.proc = subprocess.Popen([sys.executable, "-I", "-c", _SERVE, str(here), str(solution)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     def close(self) -> None:
         if self.proc is not None:
@@ -292,13 +290,15 @@ class ReferenceServer:
             self.proc = None
 
 
-def serve() -> None:
+def serve(solution: str) -> None:
     """The child's loop: one request a line on stdin, one answer (or the error) on stdout."""
     out = os.fdopen(os.dup(1), "wb")  # the answers' own descriptor: anything printed goes to stderr
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     from . import mutants  # noqa: F401 - imported (with torch and the probes' warm-up) before the first request
     from .worker import probes  # noqa: F401
+
+    load_reference(Path(solution))
     for line in sys.stdin.buffer:
         try:
             a = json.loads(line)
@@ -315,7 +315,7 @@ def serve() -> None:
         out.flush()
 
 
-_SERVE = "import sys; sys.path.insert(0, sys.argv[1]); from grader.reference import serve; serve()"
+_SERVE = "import sys; sys.path.insert(0, sys.argv[1]); from grader.reference import serve; serve(sys.argv[2])"
 _SERVER = ReferenceServer()
 
 
@@ -323,11 +323,11 @@ def _server() -> ReferenceServer:
     return _SERVER
 
 
-def prestart() -> None:
+def prestart(solution: Path) -> None:
     """Start computing the expected data's process now: a batch that derives every submission's
     inputs needs it for the first one, and its imports overlap the fork server's."""
     with _COMPUTING:
-        _SERVER.start()
+        _SERVER.start(solution)
 
 
 SECRET_FILE = ".reglab-secret"
