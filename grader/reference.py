@@ -208,20 +208,21 @@ def expected_for(solution: Path | None, packaged: Path | None, cache_dir: Path, 
                 return load(path)
             except (OSError, ValueError, KeyError):
                 pass  # a damaged cache is recomputed
-        save(_server().compute(solution, probes, seeds, "all"), path)
+        save(_SERVER.compute(solution, probes, seeds, "all"), path)
         return load(path)
 
 
 def expected_lazily(solution: Path, probes: list[str], seeds: Mapping[str, str]) -> Expected:
-    """One submission's expected data (its own derived seeds: never cached on disk, about 12 MB
-    each): the reference's results now; a probe's known mistakes only when a check asks for them."""
+    """One submission's expected data, for its own derived seeds (never cached on disk: about 12 MB a
+    submission, and --resume keeps what was graded from the same content anyway): the reference's
+    results now; a probe's known mistakes only when a check asks for them."""
     with _COMPUTING:
-        found = _server().compute(solution, probes, seeds, "reference")
+        found = _SERVER.compute(solution, probes, seeds, "reference")
 
     def fill(probe: str) -> dict[str, ProbeOutcome]:
         try:
             with _COMPUTING:
-                more = _server().compute(solution, [probe], seeds, "mutants")
+                more = _SERVER.compute(solution, [probe], seeds, "mutants")
         except Exception as exc:  # noqa: BLE001 - only the hint is lost: the verdict never reads these
             print(f"reglab: the known mistakes of {probe} could not be computed: {exc}", file=sys.stderr)
             return {}
@@ -317,10 +318,6 @@ def serve(solution: str) -> None:
 
 _SERVE = "import sys; sys.path.insert(0, sys.argv[1]); from grader.reference import serve; serve(sys.argv[2])"
 _SERVER = ReferenceServer()
-
-
-def _server() -> ReferenceServer:
-    return _SERVER
 
 
 def prestart(solution: Path) -> None:
