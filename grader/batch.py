@@ -19,11 +19,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
-from . import report_html, shard
+from . import derive, reference, report_html, shard
 from .checks import CORE, REGISTRY
 from .config import Config
 from .course import Course
-from .grading import Submission, broken, grade_submission, load_expected
+from .derive import Inputs
+from .grading import Submission, broken, grade_submission
 from .reference import course_seed
 from .intake import Entry, content_key, discover, look_alikes
 from .results import SubmissionResult
@@ -62,8 +63,9 @@ def grader_key(config: Config, extra: str = "") -> str:
     return h.hexdigest()
 
 
-def entry_key(entry: Entry, grader: str) -> str:
-    return hashlib.sha256(f"{content_key(entry.path)}:{grader}".encode()).hexdigest()
+def entry_key(content: str, grader: str) -> str:
+    """The --resume key: the entry's content key (``intake.content_key``) and the grader's key."""
+    return hashlib.sha256(f"{content}:{grader}".encode()).hexdigest()
 
 
 def select(entries: list[Entry], only: tuple[str, ...] = ()) -> list[Entry]:
@@ -87,10 +89,10 @@ def earlier(out: Path, entry: Entry) -> SubmissionResult | None:
         return None
 
 
-def grade_one(entry: Entry, config: Config, checks, expected, key: str, seed: str) -> SubmissionResult:
+def grade_one(entry: Entry, config: Config, checks, key: str, inputs: Inputs) -> SubmissionResult:
     try:
-        return grade_submission(entry.path, config, name=entry.name, checks=checks, expected=expected,
-                                original=entry.original, key=key, seed=seed)
+        return grade_submission(entry.path, config, name=entry.name, checks=checks, original=entry.original,
+                                key=key, inputs=inputs)
     except Exception:  # noqa: BLE001 - the grader's own failure, kept as that submission's result
         return broken(Submission(entry.name, entry.path, entry.original, key), checks, "grading failed",
                       grader_error=traceback.format_exc(limit=6))
@@ -126,8 +128,11 @@ def grade_all(root: Path, out: Path, config: Config,
     checks = REGISTRY if config.training else CORE
     out.mkdir(parents=True, exist_ok=True)
     seed = course_seed(config.secret_seed, out)  # inputs no release has the expected values of
-    key = grader_key(config, extra=hashlib.sha256(seed.encode()).hexdigest())
-    keys = {e.name: entry_key(e, key) for e in entries}
+    key = grader_key(config, extra=hashlib.sha256(f"{derive.VERSION}:{seed}".encode()).hexdigest())
+    # Each submission's inputs are derived from the secret and its content (grader/derive.py): the
+    # same on every shard, and for the same content again under --resume.
+    contents = {e.name: content_key(e.path) for e in entries}
+    keys = {e.name: entry_key(contents[e.name], key) for e in entries}
     results: dict[str, SubmissionResult] = {}
     todo = []
     for entry in entries:
@@ -138,11 +143,13 @@ def grade_all(root: Path, out: Path, config: Config,
         else:
             todo.append(entry)
     kept = tuple(results)
-    expected = load_expected(config, checks, seed) if todo else None  # once, shared by every submission
+    if todo and (config.solution / "__init__.py").is_file():
+        reference.prestart(config.solution)  # every submission's expected data is computed for its own inputs
     lock = threading.Lock()
 
     def one(entry: Entry) -> None:
-        result = course.annotate(grade_one(entry, config, checks, expected, keys[entry.name], seed), entry.path)
+        inputs = Inputs(seed, scope=contents[entry.name])
+        result = course.annotate(grade_one(entry, config, checks, keys[entry.name], inputs), entry.path)
         if entry.name in alike:  # last: the first problem of an ungradable entry is why (results.troubles)
             result = dataclasses.replace(result, problems=(*result.problems, alike[entry.name]))
         write_one(result, out)

@@ -16,6 +16,12 @@ The zip (https://gradescope-autograders.readthedocs.io/en/latest/specs/) holds, 
   data of every check, hidden ones included (their tests are ``after_published``), and
   ``pyproject.toml``, ``README.md``.
 
+The expected data is computed at build time for seeds derived per probe (``grader/derive.py``) from the
+course secret, or from a secret made for the build: the zip holds the derived seeds, never the secret.
+Without reference code the autograder cannot compute data for other inputs, so every submission draws
+the same inputs here (per submission only under ``grade``); a worker is sent its probes' seeds and
+nothing else, and hidden probes run in a worker of their own (``grading.run_apart``).
+
 Gradescope copies ``run_autograder`` to ``/autograder/run_autograder``, so it finds the grader in
 ``/autograder/source`` and never relies on its own location.
 """
@@ -34,10 +40,11 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
-from .checks import REGISTRY
+from .checks import REGISTRY, expected_probes
 from .checks.registry import Check
 from .config import Config
-from .release import (Built, ReleaseError, _now, copy_grader, expected_now, find_reference_code, has_reference,
+from .derive import Inputs
+from .release import (Built, ReleaseError, _now, copy_grader, expected_now, find_reference_code, find_text, has_reference,
                       hidden_checks, listing, pyproject, verify, write_expected)
 from .isolation import MODULE_FILES
 
@@ -137,15 +144,16 @@ def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Bu
     if out.suffix != ".zip":
         raise ReleaseError(f"{out} should end in .zip")
     hidden = hidden_checks(config, checks)
-    # Inputs no student can know: the course secret, else one made for this build (kept in the zip only).
-    seed = config.secret_seed or secrets.token_hex(16)
-    expected = expected_now(config, checks, seed)  # every probe: hidden checks run on Gradescope too
+    # Inputs no student can know, derived per probe from the course secret, else from one made for this
+    # build and then forgotten: the zip holds the derived seeds only.
+    seeds = Inputs(config.secret_seed or secrets.token_hex(16)).seeds(expected_probes(checks))
+    expected = expected_now(config, checks, seeds)  # every probe: hidden checks run on Gradescope too
     with tempfile.TemporaryDirectory(prefix="reglab-gradescope-") as tmp:
         stage = Path(tmp) / "autograder"
         copy_grader(stage / "grader")
         write_expected(stage / "grader", expected, {
             "format": 1, "kind": "gradescope", "built": _now(), "hidden_checks": 0, "hidden_points": 0,
-            "hidden_ids": [c.id for c in hidden], "checks": [c.id for c in checks], "seed": seed})
+            "hidden_ids": [c.id for c in hidden], "checks": [c.id for c in checks], "seeds": seeds})
         needs_data = any(c.part == "experiment" for c in checks)
         (stage / "setup.sh").write_text(setup_sh(needs_data), encoding="utf-8")
         (stage / "run_autograder").write_text(RUN_AUTOGRADER, encoding="utf-8")
@@ -156,6 +164,9 @@ def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Bu
         if leaks:
             raise ReleaseError("reference code found in the autograder:\n  " + "\n  ".join(leaks))
         verify(stage, [c.id for c in checks], 0, config.solution)
+        if config.secret_seed and find_text(stage, config.secret_seed):
+            raise ReleaseError("the course secret (secret_seed) was found in the autograder: "
+                               + ", ".join(find_text(stage, config.secret_seed)))
         files = listing(stage)
         out.parent.mkdir(parents=True, exist_ok=True)
         part = out.with_name(f".{out.name}.{os.getpid()}")
@@ -254,11 +265,14 @@ def autograde(root: Path) -> int:
             require_data(cfg)
         folder = locate_submission(root / "submission")
         result = grade_submission(folder, cfg, name="submission", checks=selection.checks,
-                                  expected=selection.expected, seed=selection.seed)
+                                  expected=selection.expected, inputs=Inputs(packaged=selection.seeds))
         data = results_for(result)
+        hidden = [c for c in result.checks if c.hidden]  # counted only: stdout names no hidden check
         summary = [f"graded {folder}: {result.score:g}/{result.max_score:g} in {result.duration:.1f} s"] + [
-            f"  {c.outcome.value:<15} {c.score:>4g}/{c.max_score:<4g} {c.id}{' (hidden)' if c.hidden else ''}"
-            for c in result.checks]
+            f"  {c.outcome.value:<15} {c.score:>4g}/{c.max_score:<4g} {c.id}" for c in result.checks if not c.hidden]
+        if hidden:
+            summary.append(f"  {len(hidden)} hidden: {sum(c.score for c in hidden):g}/"
+                           f"{sum(c.max_score for c in hidden):g}")
     except DataMissing as exc:  # the autograder's set-up, not the student's zero
         print(f"error: {exc}", file=sys.stderr)
         write_atomic(target, json.dumps(_failure("The autograder has no CIFAR-10 data — not your fault: tell your "

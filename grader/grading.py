@@ -22,11 +22,12 @@ from . import intake, isolation, training
 from .checks import CORE, REGISTRY, expected_probes
 from .checks.registry import Check
 from .config import PROJECT_ROOT, Config
+from .derive import Inputs
 from .i18n import _
 from .intake import MODULE_FILES
-from .reference import Expected, expected_for
+from .reference import Expected, expected_for, expected_lazily
 from .results import CheckResult, Outcome, SubmissionResult
-from .sandbox import Job, Limits, run_probes
+from .sandbox import Job, Limits, SandboxRun, run_probes
 from .stages import DATA_COMMAND, Plan, Report, stages_for
 from .text import clean
 
@@ -92,8 +93,13 @@ def secrets(config: Config) -> tuple[Path, ...]:
                                        Path(__file__).with_name("mutants.py")) if p.exists())
 
 
-def load_expected(config: Config, checks=REGISTRY, seed: str = "") -> Expected:
-    return expected_for(config.solution, config.expected, config.cache, expected_probes(checks), seed=seed)
+def load_expected(config: Config, checks=REGISTRY, inputs: Inputs = Inputs()) -> Expected:
+    """The expected data for ``inputs``: one submission's own (computed now, not cached), or inputs
+    every submission shares (cached on disk, or a release's packaged file)."""
+    probes = expected_probes(checks)
+    if inputs.per_submission and (config.solution / "__init__.py").is_file():
+        return expected_lazily(config.solution, probes, inputs.seeds(probes))
+    return expected_for(config.solution, config.expected, config.cache, probes, seeds=inputs.seeds(probes))
 
 
 @dataclass(frozen=True)
@@ -109,10 +115,10 @@ class Submission:
 def grade_submission(path: Path, config: Config, name: str | None = None, checks: tuple[Check, ...] | None = None,
                      expected: Expected | None = None,
                      settings: training.Settings = training.Settings(), original: str = "",
-                     key: str = "", seed: str = "") -> SubmissionResult:
+                     key: str = "", inputs: Inputs = Inputs()) -> SubmissionResult:
     """Grade what was handed in at ``path`` (a folder, an archive, a notebook: see grader.intake).
-    ``seed``: the probes' inputs are drawn from it ("" = the public seed, as in a release);
-    ``expected`` must have been computed for the same seed."""
+    ``inputs``: where the probes' inputs are drawn from (the public seed by default, as in a release);
+    ``expected`` must have been computed for the same inputs."""
     path = Path(path)
     sub = Submission(name or path.name, path, original, key)
     checks = checks if checks is not None else (REGISTRY if config.training else CORE)
@@ -130,7 +136,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
                           grader_error=traceback.format_exc(limit=6))
         stages = stages_for(checks, config, settings)
         try:
-            return _pipeline(sub, prepared, stages, config, checks, expected, seed)
+            return _pipeline(sub, prepared, stages, config, checks, expected, inputs)
         finally:
             for stage in stages:
                 stage.close()
@@ -139,19 +145,20 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
 
 
 def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: Config, checks,
-              expected: Expected | None, seed: str) -> SubmissionResult:
-    """Prepare every stage, run the whole job in one sandboxed worker, let every stage judge."""
+              expected: Expected | None, inputs: Inputs) -> SubmissionResult:
+    """Prepare every stage, run the job in sandboxed workers, let every stage judge."""
     folder = prepared.folder
-    plan = Plan(Job([], seed=seed), limits_of(config), list(prepared.notices))
+    plan = Plan(Job([]), limits_of(config), list(prepared.notices))
     if not any((folder / f).is_file() for f in MODULE_FILES):
         plan.problems.append(_("none of {files} was found in what was handed in").format(files=", ".join(MODULE_FILES)))
     for stage in stages:
         stage.prepare(plan)
+    job = dataclasses.replace(plan.job, seeds=inputs.seeds(plan.job.probes))
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         # The worker starts (and imports torch) while this process loads or computes the expected data.
-        future = pool.submit(run_probes, folder, plan.job, plan.limits, hide=secrets(config))
+        future = pool.submit(run_apart, folder, job, plan.limits, secrets(config), hidden_probes(checks))
         try:
-            expected = expected or load_expected(config, checks, seed)
+            expected = expected or load_expected(config, checks, inputs)
         except Exception:  # noqa: BLE001 - the grader's own failure, reported as such
             future.result()
             return broken(sub, checks, _("the expected data could not be loaded"),
@@ -179,6 +186,31 @@ def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: 
                             problems=tuple(clean(p, 4000) for p in (*report.problems, *run.problems)),
                             environment=report.environment, extra=report.extra, modules=modules,
                             original=sub.original, key=sub.key)
+
+
+def hidden_probes(checks) -> set[str]:
+    """The probes only hidden checks read: their names are not to be seen before grades are published."""
+    shown = {p for c in checks if not c.hidden for p in c.probes}
+    return {p for c in checks if c.hidden for p in c.probes} - shown
+
+
+def run_apart(folder: Path, job: Job, limits: Limits, hide: tuple[Path, ...], hidden: set[str]) -> SandboxRun:
+    """The job's probes, the hidden ones in a worker of their own that starts after the other has
+    ended. The first worker is never told a hidden probe's name or seed; of the second, only its
+    probes' outcomes are kept (for the hidden checks): what student code printed there, its import
+    errors and its restarts reach no output a student sees before publication."""
+    def part(probes: list[str]) -> Job:
+        wanted = set(probes)
+        pick = lambda d: {p: v for p, v in d.items() if p in wanted}  # noqa: E731
+        return Job(probes, pick(job.params), pick(job.timeouts),
+                   job.inputs if wanted & set(job.params) else (), pick(job.seeds))
+
+    run = run_probes(folder, part([p for p in job.probes if p not in hidden]), limits, hide=hide)
+    rest = [p for p in job.probes if p in hidden]
+    if not rest:
+        return run
+    more = run_probes(folder, part(rest), limits, hide=hide)
+    return dataclasses.replace(run, outcomes={**run.outcomes, **more.outcomes}, elapsed=run.elapsed + more.elapsed)
 
 
 def broken(sub: Submission, checks, problem: str, grader_error: str | None = None,

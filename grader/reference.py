@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import io
 import json
 import os
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -33,6 +35,10 @@ class Expected:
 
     table: dict[str, dict[str, ProbeOutcome]]
     mistakes: dict[str, str]      # mutant name -> the mistake it names
+    # A probe's known mistakes' results (mutant -> outcome), computed the first time they are asked for:
+    # one submission's own inputs (grader/derive.py) pay for the mutants only where a check fails.
+    fill: Callable[[str], dict[str, ProbeOutcome]] | None = field(default=None, compare=False, repr=False)
+    _filled: set = field(default_factory=set, compare=False, repr=False)
 
     def reference(self, probe: str) -> ProbeOutcome | None:
         return self.table.get(REFERENCE, {}).get(probe)
@@ -43,6 +49,10 @@ class Expected:
         return [o.values for o in found if o is not None and o.ok]
 
     def mutants(self, probe: str) -> list[tuple[str, dict]]:
+        if self.fill is not None and probe not in self._filled:
+            self._filled.add(probe)
+            for name, outcome in self.fill(probe).items():
+                self.table.setdefault(name, {})[probe] = outcome
         return [(name, rows[probe].values) for name, rows in self.table.items()
                 if name in self.mistakes and probe in rows and rows[probe].ok]
 
@@ -76,31 +86,39 @@ def load_reference(solution: Path):
     return Impl(modules)
 
 
-def compute(solution: Path, probes: list[str], seed: str = "") -> Expected:
+def compute(solution: Path, probes: list[str], seeds: Mapping[str, str] | None = None,
+            variants: str = "all") -> Expected:
+    """``seeds``: probe -> seed string (absent: the public seed); ``variants``: "all", "reference" (and
+    its alternative) or "mutants"."""
     import torch
 
     ref = load_reference(solution)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the worker: the same reduction order, the same float32 rounding
     try:
-        return compute_for(ref, probes, seed)
+        return compute_for(ref, probes, seeds or {}, variants)
     finally:
         torch.set_num_threads(threads)
 
 
-def compute_for(ref, probes: list[str], seed: str = "") -> Expected:
+def compute_for(ref, probes: list[str], seeds: Mapping[str, str] | None = None, variants: str = "all") -> Expected:
     """The expected data of an implementation (the reference) and its mutants on ``probes``."""
     from . import mutants
     from .worker.probes import PROBES, run
 
+    seeds = seeds or {}
     table: dict[str, dict[str, ProbeOutcome]] = {REFERENCE: {}, ALTERNATIVE: {}}
-    for name in probes:
-        table[REFERENCE][name] = _attempt(lambda: run(ref, name, seed=seed))
-        if PROBES[name].uses_standins:
-            table[ALTERNATIVE][name] = _attempt(lambda: run(ref, name, standins_on=False, seed=seed))
-    for m in mutants.MUTANTS:
-        with ref.patched(m.build(ref)):
-            table[m.name] = {name: _attempt(lambda: run(ref, name, seed=seed)) for name in m.probes if name in probes}
+    if variants in ("all", "reference"):
+        for name in probes:
+            seed = seeds.get(name, "")
+            table[REFERENCE][name] = _attempt(lambda: run(ref, name, seed=seed))
+            if PROBES[name].uses_standins:
+                table[ALTERNATIVE][name] = _attempt(lambda: run(ref, name, standins_on=False, seed=seed))
+    if variants in ("all", "mutants"):
+        for m in mutants.MUTANTS:
+            with ref.patched(m.build(ref)):
+                table[m.name] = {name: _attempt(lambda: run(ref, name, seed=seeds.get(name, "")))
+                                 for name in m.probes if name in probes}
     return Expected(table, {m.name: m.mistake for m in mutants.MUTANTS})
 
 
@@ -119,6 +137,18 @@ def _attempt(fn) -> ProbeOutcome:
 
 def save(expected: Expected, path: Path) -> None:
     """One ``.npz`` of arrays plus one ``.json`` of everything else; both written atomically."""
+    arrays, meta = _split(expected)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    with open(tmp.with_suffix(".npz"), "wb") as fh:
+        np.savez(fh, **arrays)
+    tmp.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
+    os.replace(tmp.with_suffix(".npz"), path.with_suffix(".npz"))
+    os.replace(tmp.with_suffix(".json"), path.with_suffix(".json"))
+
+
+def _split(expected: Expected) -> tuple[dict[str, np.ndarray], dict]:
+    """The arrays (keyed "variant|probe|key") and the JSON-able rest."""
     arrays, meta = {}, {"format": FORMAT, "mistakes": expected.mistakes, "table": {}}
     for variant, rows in expected.table.items():
         for probe, outcome in rows.items():
@@ -130,22 +160,19 @@ def save(expected: Expected, path: Path) -> None:
                     scalars[key] = value
             meta["table"].setdefault(variant, {})[probe] = {"status": outcome.status, "message": outcome.message,
                                                             "values": scalars}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    with open(tmp.with_suffix(".npz"), "wb") as fh:
-        np.savez(fh, **arrays)
-    tmp.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
-    os.replace(tmp.with_suffix(".npz"), path.with_suffix(".npz"))
-    os.replace(tmp.with_suffix(".json"), path.with_suffix(".json"))
+    return arrays, meta
 
 
 def load(path: Path) -> Expected:
     meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: expected-data format {meta.get('format')} is not {FORMAT}")
-    table: dict[str, dict[str, ProbeOutcome]] = {}
     with np.load(path.with_suffix(".npz"), allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+        return _join({k: npz[k] for k in npz.files}, meta)
+
+
+def _join(arrays: dict[str, np.ndarray], meta: dict) -> Expected:
+    table: dict[str, dict[str, ProbeOutcome]] = {}
     for variant, rows in meta["table"].items():
         for probe, row in rows.items():
             values = dict(row["values"])
@@ -155,53 +182,149 @@ def load(path: Path) -> Expected:
     return Expected(table, dict(meta["mistakes"]))
 
 
-def seed_tag(seed: str) -> str:
-    """The cache's name for a seed: "" (public) keeps the plain name; a secret only its hash."""
-    return "" if not seed else "-s" + hashlib.sha256(b"reglab-seed\0" + seed.encode()).hexdigest()[:16]
+def seed_tag(seeds: Mapping[str, str]) -> str:
+    """The cache's name for the probes' seeds: none (public) keeps the plain name; others only a hash."""
+    if not seeds:
+        return ""
+    return "-s" + hashlib.sha256(json.dumps(sorted(seeds.items())).encode()).hexdigest()[:16]
 
 
 def expected_for(solution: Path | None, packaged: Path | None, cache_dir: Path, probes: list[str],
-                 seed: str = "") -> Expected:
-    """The expected data for the probes' inputs drawn from ``seed`` ("" = public): from the
-    reference (cached by source key and seed) or, in a release, the packaged file (public seed only)."""
+                 seeds: Mapping[str, str] | None = None) -> Expected:
+    """The expected data for the probes' inputs drawn from ``seeds`` (probe -> seed; none = public):
+    from the reference (cached by source key and seeds) or, in a release, the packaged file."""
+    seeds = dict(seeds or {})
     if solution is None or not (solution / "__init__.py").is_file():
         if packaged is None or not packaged.with_suffix(".json").is_file():
             raise FileNotFoundError("neither the reference solution nor packaged expected data was found")
-        if seed:
-            raise FileNotFoundError("packaged expected data holds the public seed only: grading with a secret "
+        if seeds:
+            raise FileNotFoundError("packaged expected data holds its own seeds only: grading with a secret "
                                     "seed needs the reference solution")
         return load(packaged)
-    path = cache_dir / f"expected-{source_key(solution)}{seed_tag(seed)}"
-    with _COMPUTING:  # the computation patches the reference's modules: one thread at a time
+    path = cache_dir / f"expected-{source_key(solution)}{seed_tag(seeds)}"
+    with _COMPUTING:  # one computation at a time: they would only compete for the same cores
         if path.with_suffix(".json").is_file() and path.with_suffix(".npz").is_file():
             try:
                 return load(path)
             except (OSError, ValueError, KeyError):
                 pass  # a damaged cache is recomputed
-        compute_apart(solution, probes, seed, path)
+        save(_SERVER.compute(solution, probes, seeds, "all"), path)
         return load(path)
 
 
-_COMPUTING = threading.Lock()
+def expected_lazily(solution: Path, probes: list[str], seeds: Mapping[str, str]) -> Expected:
+    """One submission's expected data, for its own derived seeds (never cached on disk: about 12 MB a
+    submission, and --resume keeps what was graded from the same content anyway): the reference's
+    results now; a probe's known mistakes only when a check asks for them."""
+    with _COMPUTING:
+        found = _SERVER.compute(solution, probes, seeds, "reference")
 
-# The reference's probes need torch (about 800 MB resident): they run in a child process, so that the
-# judging process stays small however many submissions it grades. The seed goes over stdin, never
-# on a command line (which other users' processes can read in /proc).
-_CHILD = ("import json, sys; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
-          "from grader.reference import compute, save; a = json.load(sys.stdin); "
-          "save(compute(Path(a['solution']), a['probes'], a['seed']), Path(a['path']))")
+    def fill(probe: str) -> dict[str, ProbeOutcome]:
+        try:
+            with _COMPUTING:
+                more = _SERVER.compute(solution, [probe], seeds, "mutants")
+        except Exception as exc:  # noqa: BLE001 - only the hint is lost: the verdict never reads these
+            print(f"reglab: the known mistakes of {probe} could not be computed: {exc}", file=sys.stderr)
+            return {}
+        return {name: rows[probe] for name, rows in more.table.items() if name in more.mistakes and probe in rows}
+    return Expected({v: dict(rows) for v, rows in found.table.items()}, found.mistakes, fill=fill)
 
 
-def compute_apart(solution: Path, probes: list[str], seed: str, path: Path) -> None:
-    """Compute the expected data in a child process and save it at ``path`` (the cache)."""
-    import subprocess
+_COMPUTING = threading.RLock()
 
-    here = Path(__file__).resolve().parent.parent  # the folder holding this grader package
-    request = json.dumps({"solution": str(solution), "probes": list(probes), "seed": seed, "path": str(path)})
-    proc = subprocess.run([sys.executable, "-I", "-c", _CHILD, str(here)], input=request, text=True,
-                          capture_output=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"computing the expected data failed:\n{proc.stderr[-3000:]}")
+
+class ReferenceServer:
+    """The reference's probes need torch (about 800 MB resident): they run in one child process per
+    grader, started on first use and kept (torch and the reference imported once, every submission's
+    expected data computed there), so that the judging process stays small however many submissions
+    it grades. Requests go over its stdin (a derived seed never on a command line, which other users'
+    processes can read in /proc); each answer comes back on its stdout as two length-prefixed blobs
+    (JSON, then the arrays as .npz: no pickle). Used under ``_COMPUTING``."""
+
+    def __init__(self):
+        self.proc = None
+
+    def compute(self, solution: Path, probes: list[str], seeds: Mapping[str, str], variants: str) -> Expected:
+        request = json.dumps({"solution": str(solution), "probes": list(probes), "seeds": dict(seeds),
+                              "variants": variants}).encode() + b"\n"
+        for attempt in (1, 2):  # a child that died since the last request is started again, once
+            self.start(solution)
+            try:
+                self.proc.stdin.write(request)
+                self.proc.stdin.flush()
+                meta = json.loads(self._blob())
+                arrays = self._blob()
+                break
+            except (OSError, ValueError, EOFError):
+                self.close()
+                if attempt == 2:
+                    raise
+        if "error" in meta:
+            raise RuntimeError(f"computing the expected data failed:\n{meta['error'][-3000:]}")
+        with np.load(io.BytesIO(arrays), allow_pickle=False) as npz:
+            return _join({k: npz[k] for k in npz.files}, meta)
+
+    def _blob(self) -> bytes:
+        head = self.proc.stdout.read(8)
+        size = int.from_bytes(head, "little") if len(head) == 8 else -1
+        data = self.proc.stdout.read(size) if size >= 0 else b""
+        if size < 0 or len(data) != size:
+            raise EOFError("the expected-data process ended")
+        return data
+
+    def start(self, solution: Path) -> None:
+        """Start the child now: it imports torch, the probes, the mutants and the reference before its
+        first request."""
+        if self.proc is None or self.proc.poll() is not None:
+            import subprocess
+
+            here = Path(__file__).resolve().parent.parent  # the folder holding this grader package
+            self.proc = subprocess.Popen([sys.executable, "-I", "-c", _SERVE, str(here), str(solution)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            for stream in (self.proc.stdin, self.proc.stdout):
+                stream.close()
+            self.proc = None
+
+
+def serve(solution: str) -> None:
+    """The child's loop: one request a line on stdin, one answer (or the error) on stdout."""
+    out = os.fdopen(os.dup(1), "wb")  # the answers' own descriptor: anything printed goes to stderr
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    from . import mutants  # noqa: F401 - imported (with torch and the probes' warm-up) before the first request
+    from .worker import probes  # noqa: F401
+
+    load_reference(Path(solution))
+    for line in sys.stdin.buffer:
+        try:
+            a = json.loads(line)
+            arrays, meta = _split(compute(Path(a["solution"]), a["probes"], a["seeds"], a["variants"]))
+            buf = io.BytesIO()
+            np.savez(buf, **arrays)
+            blobs = (json.dumps(meta).encode(), buf.getvalue())
+        except Exception:  # noqa: BLE001 - said to the grader, which reports it as its own failure
+            import traceback
+
+            blobs = (json.dumps({"error": traceback.format_exc()}).encode(), b"")
+        for blob in blobs:
+            out.write(len(blob).to_bytes(8, "little") + blob)
+        out.flush()
+
+
+_SERVE = "import sys; sys.path.insert(0, sys.argv[1]); from grader.reference import serve; serve(sys.argv[2])"
+_SERVER = ReferenceServer()
+
+
+def prestart(solution: Path) -> None:
+    """Start computing the expected data's process now: a batch that derives every submission's
+    inputs needs it for the first one, and its imports overlap the fork server's."""
+    with _COMPUTING:
+        _SERVER.start(solution)
 
 
 SECRET_FILE = ".reglab-secret"

@@ -30,7 +30,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import stubgen
@@ -93,7 +93,8 @@ class Selection:
     expected: Expected | None        # the packaged data; None: computed from the reference when grading
     hidden_left_out: int = 0         # hidden checks this grader cannot run: the TA runs them
     hidden_points: float = 0.0
-    seed: str = ""                   # the seed the packaged data was computed for ("" = public)
+    seeds: dict = field(default_factory=dict)  # probe -> the seed the packaged data was computed for
+                                               # (none: the public seed; see grader/derive.py)
 
     def note(self) -> str | None:
         n = self.hidden_left_out
@@ -134,7 +135,7 @@ def select_checks(config: Config, checks: tuple[Check, ...] = REGISTRY) -> Selec
     runnable = tuple(c for c in marked if not needs_expected(c) or all(p in present for p in c.probes))
     left = [c for c in marked if c.id not in {r.id for r in runnable}]
     return Selection(runnable, expected, left_n + len(left), left_points + sum(c.points for c in left),
-                     str(manifest.get("seed", "")))
+                     {str(k): str(v) for k, v in dict(manifest.get("seeds", {})).items()})
 
 
 # ---------------------------------------------------------------- what each check reads
@@ -481,8 +482,9 @@ def verify(root: Path, run_ids: list[str], hidden_n: int, solution: Path) -> Non
         sel = select_checks(resolve({{}}, environ={{}}))
         cfg = resolve({{"training": False}}, environ={{}})
         core = select_checks(cfg)
+        from grader.derive import Inputs
         result = grade_submission(Path({str(solution)!r}), cfg, checks=core.checks, expected=core.expected,
-                                  seed=core.seed)
+                                  inputs=Inputs(packaged=core.seeds))
         print(json.dumps({{"file": grader.__file__, "mutants": importlib.util.find_spec("grader.mutants") is not None,
                           "solution": importlib.util.find_spec("solution") is not None,
                           "checks": [c.id for c in sel.checks], "hidden": sel.hidden_left_out,
@@ -518,13 +520,13 @@ def find_text(root: Path, text: str) -> list[str]:
     return [p.relative_to(root).as_posix() for p in sorted(root.rglob("*")) if p.is_file() and needle in p.read_bytes()]
 
 
-def expected_now(config: Config, checks: tuple[Check, ...], seed: str = "") -> Expected:
+def expected_now(config: Config, checks: tuple[Check, ...], seeds: dict[str, str] | None = None) -> Expected:
     """The expected data computed now, in this process, from the reference (never from a cache), for
-    ``seed``: the public one for a release (the course secret stays with the TA and the Gradescope
-    autograder, the release never sees it)."""
+    ``seeds`` (probe -> seed): none, the public seed, for a release (the course secret stays with the
+    TA, and the Gradescope autograder gets derived seeds only: the release never sees either)."""
     from .reference import compute
 
-    return compute(config.solution, expected_probes(checks), seed=seed)
+    return compute(config.solution, expected_probes(checks), seeds or {})
 
 
 def _now() -> str:

@@ -86,7 +86,8 @@ class Job:
     params: dict[str, dict] = field(default_factory=dict)     # probe -> keyword arguments (plain JSON)
     timeouts: dict[str, float] = field(default_factory=dict)  # probe -> seconds, instead of probe_timeout
     inputs: tuple[Path, ...] = ()  # data files for the probes: copied to the worker's inputs/ folder
-    seed: str = ""                 # where the probes draw their inputs from ("" = the public seed)
+    seeds: dict[str, str] = field(default_factory=dict)  # probe -> the seed its inputs are drawn from
+                                                          # (derived: grader/derive.py; absent = public)
 
 
 def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limits(),
@@ -184,7 +185,8 @@ def _run_worker(package: Path, job: Job, blocked: dict[str, str], work: Path, li
     """Run one worker to its end, reading its frames and its output as they come."""
     nonce = secrets.token_bytes(8)
     request = json.dumps({"package_dir": str(package), "work_dir": str(work), "probes": job.probes,
-                          "params": job.params, "blocked": blocked, "nonce": nonce.hex(), "seed": job.seed,
+                          "params": job.params, "blocked": blocked, "nonce": nonce.hex(),
+                          "seeds": {p: job.seeds[p] for p in job.probes if p in job.seeds},
                           "threads": limits.threads}).encode()
     protocol = Protocol(list(job.probes), tuple(m[:-3] for m in MODULE_FILES if m[:-3] not in blocked), limits.caps)
     decoder = Decoder(nonce, protocol, budget)

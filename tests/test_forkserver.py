@@ -74,7 +74,7 @@ def test_the_server_is_sent_no_secret_and_no_request(tmp_path, monkeypatch):
     monkeypatch.setattr(forkserver.ForkServer, "spawn", spy)
     sub = submission(tmp_path, REFERENCE_PENALTIES)
     secret = "course-secret-7f3a9"
-    run = run_probes(sub, Job(["pen.l1_mlp"], seed=secret), FAST)
+    run = run_probes(sub, Job(["pen.l1_mlp"], seeds={"pen.l1_mlp": secret}), FAST)
     assert run.outcomes["pen.l1_mlp"].ok and sent
     assert not any(secret in s or "nonce" in s or "probes" in s for s in sent)
 

@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 SOLUTION = REPO / "solution"
 MODULES = ("penalties", "model", "data", "train")
 HIDDEN = "penalties.unknown_kind"
+HIDDEN_PROBE = "pen.unknown_kind"   # read by the hidden check only
+SECRET = "gradescope-course-secret-" + "5d41402abc4b2a76"  # the course secret the zip is built with
 VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
 TOP_LEVEL = {"score", "execution_time", "output", "output_format", "test_output_format", "test_name_format",
              "visibility", "stdout_visibility", "extra_data", "tests", "leaderboard"}
@@ -35,7 +37,7 @@ TEST_FIELDS = {"score", "max_score", "status", "name", "name_format", "number", 
 @pytest.fixture(scope="module")
 def autograder_zip(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("gradescope") / "autograder.zip"
-    env = {**os.environ, "REGLAB_HIDDEN": HIDDEN}
+    env = {**os.environ, "REGLAB_HIDDEN": HIDDEN, "REGLAB_SECRET_SEED": SECRET}
     proc = subprocess.run([sys.executable, "-m", "grader", "gradescope", "--out", str(out)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -67,7 +69,7 @@ def submit(folder: Path, edits: dict[str, list[tuple[str, str]]] | None = None) 
         (folder / f"{m}.py").write_text(text)
 
 
-def run_autograder(root: Path) -> dict:
+def run_autograder(root: Path, terminal: list[str] | None = None) -> dict:
     wrapper = root.parent / "python-S"
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
     wrapper.chmod(0o755)
@@ -78,6 +80,8 @@ def run_autograder(root: Path) -> dict:
     proc = subprocess.run([str(root / "run_autograder")], cwd=root, env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    if terminal is not None:
+        terminal.append(proc.stdout)
     assert [p.name for p in (root / "results").iterdir()] == ["results.json"]  # no temporary file left behind
     return json.loads((root / "results" / "results.json").read_text(),
                       parse_constant=lambda c: pytest.fail(f"results.json holds {c}"))
@@ -200,3 +204,31 @@ def test_python_sources_in_the_zip_parse(autograder_zip):
         for name in zf.namelist():
             if name.endswith(".py"):
                 ast.parse(zf.read(name).decode(), name)
+
+
+def test_hidden_probes_and_the_secret_stay_out_of_what_a_student_sees(autograder_zip, tmp_path):
+    """A submission that searches everything it can reach (tests/fixtures/hostile/search_everything)
+    finds no course secret (the zip holds derived seeds only) and, in the worker whose output a
+    student sees, no hidden probe; what it found in the hidden probes' worker shows only in the
+    hidden check, published after grades."""
+    sys.path.insert(0, str(REPO / "tests" / "fixtures"))
+    from build import build_submission
+
+    with zipfile.ZipFile(autograder_zip) as zf:
+        assert not [n for n in zf.namelist() if SECRET.encode() in zf.read(n)]
+    root = layout(tmp_path, autograder_zip)
+    build_submission(root / "submission", overlay=REPO / "tests" / "fixtures" / "hostile" / "search_everything")
+    path = root / "submission" / "penalties.py"
+    path.write_text(path.read_text().replace("__REGLAB_NEEDLE_REVERSED__", SECRET[::-1]))
+    terminal: list[str] = []
+    results = run_autograder(root, terminal)
+    validate(results)
+    assert SECRET not in json.dumps(results) and SECRET not in terminal[0]
+    tests = by_id(results)
+    visible = "\n".join([results["output"], terminal[0]] + [t["output"] for t in results["tests"]
+                                                           if t["visibility"] != "after_published"])
+    assert "HOSTILE-SEARCH secret=[] " in visible and "'pen.l1_mlp'" in visible  # its search ran, and worked
+    assert HIDDEN_PROBE not in visible
+    hidden = tests[HIDDEN]
+    assert hidden["visibility"] == "after_published"
+    assert "HOSTILE-SEARCH secret=[] " in hidden["output"] and f"requested=['{HIDDEN_PROBE}']" in hidden["output"]

@@ -84,7 +84,7 @@ def main(request_fd: int, result_fd: int) -> None:
         record = {"kind": "result", "probe": name, "status": "ok", "values": {}}
         arrays: dict[str, np.ndarray] = {}
         try:
-            for key, value in run(impl, name, params=req["params"].get(name), seed=req.get("seed", "")).items():
+            for key, value in run(impl, name, params=req["params"].get(name), seed=req["seeds"].get(name, "")).items():
                 if isinstance(value, np.ndarray):
                     arrays[key] = value
                 else:  # text is cut to what the channel carries (its caps are the grader's: channel.Caps)

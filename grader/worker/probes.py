@@ -5,8 +5,9 @@ mutants (in the grader), so the two can be compared value by value. A probe retu
 of NumPy arrays, numbers and strings; it never judges.
 
 Every random input is drawn from a *seed string*: "" is the public seed (the inputs whose expected
-values a student release ships); ``grade`` passes the course secret, so results written back from
-the release's expected data match nothing there.
+values a student release ships); ``grade`` passes each probe a seed derived from a secret the worker
+never sees (``grader/derive.py``), so results written back from the release's expected data match
+nothing there.
 """
 from __future__ import annotations
 
