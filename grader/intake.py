@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .files import display_name, safe_name
+from .i18n import _
 from .isolation import MODULE_FILES, copy_submission
 
 MAX_UNPACKED = 64 << 20      # bytes an archive may unpack to
@@ -435,7 +436,12 @@ def _from_notebook(path: Path, work: Path) -> Prepared:
 
     extracted = work / "extracted"
     extracted.mkdir()
-    notices = tuple(notebook.extract(path, extracted))
+    try:
+        notices = tuple(notebook.extract(path, extracted))
+    except (RecursionError, MemoryError) as exc:  # the notebook's nesting passed Python's own bounds somewhere
+        raise IntakeError(_("{name} is nested too deeply to be read ({error}): simplify the deepest expression "
+                            "and hand it in again").format(name=display_name(path.name), error=type(exc).__name__),
+                          UNREADABLE) from None
     provenance = json.loads((extracted / notebook.PROVENANCE).read_text(encoding="utf-8"))  # written just now, here
     prepared = copy_sources(extracted, work / "lab")
     return Prepared(prepared.folder, path, notices + prepared.notices, prepared.modules, provenance)
