@@ -175,11 +175,20 @@ def _workspace(pristine: Path) -> Path:
     its pristine copy, still the grader's and read-only to the sandbox user), an empty home, and the
     folder itself, which alone becomes the sandbox user's."""
     work = Path(tempfile.mkdtemp(prefix="reglab-"))
-    shutil.copytree(pristine / "assignment", work / "sub" / "assignment", copy_function=os.link)
-    shutil.copytree(pristine / "inputs", work / "inputs", copy_function=os.link)
+    shutil.copytree(pristine / "assignment", work / "sub" / "assignment", copy_function=_link)
+    shutil.copytree(pristine / "inputs", work / "inputs", copy_function=_link)
     (work / "sub").chmod(0o755)
     (work / "home").mkdir()
     return work
+
+
+def _link(src: str, dest: str) -> None:
+    """The same file as the pristine copy (the grader's, 0644: the sandbox user cannot change it), or a
+    copy where a link cannot be made (another file system)."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
 
 
 def _startup_failure(end: _End, failed_before: str, limits: Limits, env_extra: dict[str, str],
