@@ -323,7 +323,7 @@ def decode_source(raw: bytes, name: str) -> tuple[str | None, str | None]:
     if cookie:  # a declared encoding is what Python itself would use
         try:
             return raw.decode(codecs.lookup(cookie).name), None
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # ValueError: every UnicodeError (idna's and punycode's are not decode errors)
             pass
     try:
         return raw.decode("utf-8"), None

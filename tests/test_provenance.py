@@ -168,6 +168,17 @@ def test_a_notebook_cell_nested_past_the_parser_is_the_submissions(tmp_path, bom
     assert {p.name for p in prepared.folder.glob("*.py")} >= {"penalties.py", "model.py", "data.py", "train.py"}
 
 
+def test_a_declared_encoding_that_fails_its_own_way_is_the_submissions(tmp_path):
+    # idna and punycode raise UnicodeError itself, not UnicodeDecodeError, on bytes they cannot decode.
+    sub = tmp_path / "sub"
+    shutil.copytree(COMPLETE, sub)
+    (sub / "penalties.py").write_bytes(b"# -*- coding: idna -*-\nx = a.xn--9999999999.b\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    prepared = intake.prepare(sub, work)  # raises nothing into the grader
+    assert prepared.modules.get("penalties") == "syntax_error", prepared
+
+
 # ---------------------------------------------------------------- through `grade`, per backend
 
 
