@@ -16,6 +16,7 @@ import ast
 import codecs
 import hashlib
 import json
+import lzma
 import os
 import re
 import stat
@@ -223,7 +224,8 @@ def unpack_zip(archive: Path, dest: Path) -> None:
     except IntakeError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, ValueError,
-            RuntimeError) as exc:  # RuntimeError: an encrypted member
+            RuntimeError, zlib.error, lzma.LZMAError) as exc:  # RuntimeError: an encrypted member; LZMAError: a
+        # damaged LZMA member (bz2 says OSError)
         raise IntakeError(f"{archive.name} is not a readable zip file ({exc}): make the zip again and "
                           "hand it in once more") from None
 
@@ -251,7 +253,7 @@ def unpack_tar(archive: Path, dest: Path) -> None:
                     _write_member(src, dest / rel, budget, archive.name)
     except IntakeError:
         raise
-    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
+    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as exc:  # LZMAError: a damaged .tar.xz
         raise IntakeError(f"{archive.name} is not a readable archive ({exc}): pack it again and hand it "
                           "in once more") from None
 

@@ -179,6 +179,31 @@ def test_a_declared_encoding_that_fails_its_own_way_is_the_submissions(tmp_path)
     assert prepared.modules.get("penalties") == "syntax_error", prepared
 
 
+@pytest.mark.parametrize("kind", ["zip", "tar.xz"])
+def test_a_damaged_lzma_archive_is_unreadable_not_a_grader_error(tmp_path, kind):
+    import tarfile
+    import zipfile
+
+    archive = tmp_path / f"lab.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_LZMA) as zf:
+            for path in sorted(COMPLETE.glob("*.py")):
+                zf.write(path, f"lab/{path.name}")
+    else:
+        with tarfile.open(archive, "w:xz") as tf:
+            tf.add(COMPLETE, "lab")
+    data = bytearray(archive.read_bytes())
+    start = len(data) // 10 if kind == "zip" else len(data) * 3 // 4  # inside a member's compressed data
+    for i in range(start, start + 64):
+        data[i] ^= 0x55
+    archive.write_bytes(bytes(data))
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(intake.IntakeError) as caught:
+        intake.prepare(archive, work)
+    assert caught.value.status == intake.UNREADABLE
+
+
 # ---------------------------------------------------------------- through `grade`, per backend
 
 
