@@ -130,6 +130,21 @@ def test_rewriting_its_folder_then_crashing_is_charged_to_its_own_import(tmp_pat
         assert "DENIED" in run.output and not [l for l in run.output.splitlines() if l.startswith("REWROTE")], run.output
 
 
+def test_the_students_time_starts_with_the_jailed_frame():
+    from grader.channel import Caps, ChannelError, Protocol
+    from grader.sandbox import _culprit
+
+    protocol = Protocol(["pen.l1_mlp"], ("penalties",), Caps())
+    protocol.handle({"kind": "hello"}, b"")
+    assert not protocol.student and _culprit(protocol) == ("startup", "")  # a crash here is the grader's
+    protocol.handle({"kind": "jailed"}, b"")
+    assert protocol.student and _culprit(protocol) == ("between", "")  # from here on, the student's
+    early = Protocol(["pen.l1_mlp"], ("penalties",), Caps())
+    early.handle({"kind": "hello"}, b"")
+    with pytest.raises(ChannelError):
+        early.handle({"kind": "import", "module": "penalties"}, b"")  # no import before the jail
+
+
 def broken_worker_package(folder: Path) -> Path:
     """A copy of the worker package whose worker fails after hello, before it is jailed."""
     shutil.copytree(isolation.worker_package().parent, folder / "pkg")
