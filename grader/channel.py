@@ -7,7 +7,7 @@ nonce, lengths against caps known before a byte of the body is read, JSON of bou
 depth, a fixed schema, arrays of numeric dtypes with bounded shapes whose bytes add up exactly.
 The protocol of one worker run, in order::
 
-    hello · (import <module>)* · ready {errors} · (start <probe> · result <probe>)*
+    hello · jailed · (import <module>)* · ready {errors} · (start <probe> · result <probe>)*
 
 with the probes in the order the request listed them. Anything else (a frame out of order, for a
 probe not asked or not started, a second result, a bad header, a cap passed) is a ``ChannelError``:
@@ -206,9 +206,10 @@ class Protocol:
     """The order of frames in one worker run, and what they amount to.
 
     ``step`` is what the worker is doing as far as the grader knows: ("startup", "") until it
-    says hello, ("import", module), ("probe", name), or None between steps. ``student`` becomes
-    true at the first frame after which student code may run: from then on, nothing that goes
-    wrong is the grader's fault.
+    says hello, ("jail", "") until it says it is jailed, ("import", module), ("probe", name), or
+    None between steps. ``student`` becomes true with "jailed", sent once the worker is the sandbox
+    user and just before it imports the submission's package: from then on, whatever goes wrong
+    may be the student's doing, and is charged to the student.
     """
     probes: list[str]
     modules: tuple[str, ...]            # the modules the worker may import in this run
@@ -241,7 +242,11 @@ class Protocol:
         if self.step == ("startup", ""):
             if kind != "hello":
                 raise ChannelError(f"a {clean(kind, 40)!r} frame before the worker started")
-            self.step = None
+            self.step = ("jail", "")
+        elif self.step == ("jail", ""):
+            if kind != "jailed":
+                raise ChannelError(f"a {clean(kind, 40)!r} frame before the worker was jailed")
+            self.step, self.student = None, True
         elif kind == "import" and not self.ready and (self.step is None or self.step[0] == "import"):
             module = meta.get("module")
             if module not in self.modules or module in self.imported:

@@ -230,6 +230,7 @@ def cmd_grade(args) -> int:
         isolation.check_exposure([args.submissions, args.out, *secrets(cfg)], backend)
     except isolation.SandboxUnavailable as exc:
         raise UsageError(str(exc)) from None
+    _require_a_worker(cfg, backend)
     only = tuple(n.strip() for n in (args.only or "").split(",") if n.strip())
     try:
         batch = grade_all(args.submissions, args.out, cfg, progress_printer(), only=only, resume=args.resume)
@@ -256,6 +257,24 @@ def cmd_grade(args) -> int:
             f"{' ...' if len(below) > 10 else ''} (exit status 1)", file=sys.stderr)
         return EXIT_BELOW
     return EXIT_OK
+
+
+def _require_a_worker(cfg: configuration.Config, backend: isolation.Backend) -> None:
+    """Stop before grading anyone when no worker starts here, even on a known-good package: every
+    submission would otherwise be graded as the grader's own failure."""
+    import tempfile
+
+    from .grading import limits_of, secrets
+    from .sandbox import known_good
+
+    why = known_good(limits_of(cfg), hide=secrets(cfg))
+    if why:
+        raise UsageError(_("no worker starts in this grader's sandbox ({backend}), not even on a known-good package, "
+                           "so nothing was graded: {why}\nTo fix: a worker runs as the sandbox user in a folder made "
+                           "under {tmp} (TMPDIR), and that user must be able to enter every folder on the way there "
+                           "(chmod o+x each of them, or point TMPDIR at a folder such as /tmp); or choose another "
+                           "backend with sandbox in reglab.toml or REGLAB_SANDBOX.").format(
+            backend=backend.name, why=why, tmp=tempfile.gettempdir()))
 
 
 def cmd_data(args) -> int:

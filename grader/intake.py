@@ -16,6 +16,7 @@ import ast
 import codecs
 import hashlib
 import json
+import lzma
 import os
 import re
 import stat
@@ -252,7 +253,8 @@ def unpack_zip(archive: Path, dest: Path) -> None:
     except IntakeError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, ValueError,
-            RuntimeError) as exc:  # RuntimeError: an encrypted member
+            RuntimeError, zlib.error, lzma.LZMAError) as exc:  # RuntimeError: an encrypted member; LZMAError: a
+        # damaged LZMA member (bz2 says OSError)
         raise IntakeError(f"{archive.name} is not a readable zip file ({exc}): make the zip again and "
                           "hand it in once more") from None
 
@@ -280,7 +282,7 @@ def unpack_tar(archive: Path, dest: Path) -> None:
                     _write_member(src, dest / rel, budget, archive.name)
     except IntakeError:
         raise
-    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
+    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as exc:  # LZMAError: a damaged .tar.xz
         raise IntakeError(f"{archive.name} is not a readable archive ({exc}): pack it again and hand it "
                           "in once more") from None
 
@@ -352,7 +354,7 @@ def decode_source(raw: bytes, name: str) -> tuple[str | None, str | None]:
     if cookie:  # a declared encoding is what Python itself would use
         try:
             return raw.decode(codecs.lookup(cookie).name), None
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):  # ValueError: every UnicodeError (idna's and punycode's are not decode errors)
             pass
     try:
         return raw.decode("utf-8"), None
@@ -465,7 +467,12 @@ def _from_notebook(path: Path, work: Path) -> Prepared:
 
     extracted = work / "extracted"
     extracted.mkdir()
-    notices = tuple(notebook.extract(path, extracted))
+    try:
+        notices = tuple(notebook.extract(path, extracted))
+    except (RecursionError, MemoryError) as exc:  # the notebook's nesting passed Python's own bounds somewhere
+        raise IntakeError(_("{name} is nested too deeply to be read ({error}): simplify the deepest expression "
+                            "and hand it in again").format(name=display_name(path.name), error=type(exc).__name__),
+                          UNREADABLE) from None
     provenance = json.loads((extracted / notebook.PROVENANCE).read_text(encoding="utf-8"))  # written just now, here
     prepared = copy_sources(extracted, work / "lab")
     return Prepared(prepared.folder, path, notices + prepared.notices, prepared.modules, provenance)

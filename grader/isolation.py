@@ -263,11 +263,14 @@ def _bwrap_view(work: str, readable: tuple[str, ...], hide: tuple[Path, ...]) ->
         made.add(path)
     args.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"])
     made.update(("/proc", "/dev", "/tmp"))
-    for path in (*interpreter_paths(), *readable):
+    inside = [p for p in readable if p.startswith(work.rstrip("/") + "/")]  # bound over the writable folder
+    for path in (*interpreter_paths(), *(p for p in readable if p not in inside)):
         parents(path)
         args.extend(["--ro-bind", path, path])
     parents(work)
     args.extend(["--bind", work, work])
+    for path in inside:
+        args.extend(["--ro-bind", path, path])
     # What the bound libraries hold but the worker must not read (a pip-installed grader's expected data).
     bound = (*interpreter_paths(), *readable)
     for secret in hide:
@@ -840,7 +843,8 @@ def _server() -> forkserver.ForkServer:
 def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limits, env: dict[str, str],
           hide: tuple[Path, ...] = (), backend: Backend | None = None) -> Worker:
     """Start a worker in this run's sandbox with ``pipes`` (its request, result and output descriptors).
-    ``work``: its only writable folder; ``readable``: extra paths it may read; ``hide``: the grader's
+    ``work``: its only writable folder; ``readable``: extra paths it may read, read-only to it also
+    where they lie inside ``work`` (the grader's files there stay the grader's); ``hide``: the grader's
     secrets (hidden where the view is not a whitelist).
 
     Under every backend but ``none`` the worker calls ``worker.jail.enter()`` before any student code
@@ -854,7 +858,9 @@ def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limit
     jail: dict = {}
     try:
         if slot is not None:
-            for folder, _dirs, files in os.walk(work):
+            grader_owned = {str(Path(p)) for p in readable}
+            for folder, dirs, files in os.walk(work):
+                dirs[:] = [d for d in dirs if os.path.join(folder, d) not in grader_owned]  # stays read-only
                 os.chown(folder, slot.uid, slot.gid)
                 for name in files:
                     os.chown(os.path.join(folder, name), slot.uid, slot.gid, follow_symlinks=False)

@@ -27,6 +27,8 @@ import symtable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .i18n import _
+
 MODULES = ("penalties", "model", "data", "train")
 CONTRACT = {  # the names the probes reach (grader/worker/probes.py), by module
     "penalties": ("l1_penalty", "l2_penalty", "penalized_loss"),
@@ -158,17 +160,27 @@ def _parse(cells: _Cells, number: int, source: str) -> tuple[list[ast.stmt], str
         except SyntaxError as exc:
             if code is neutral:
                 error = exc
+        except (RecursionError, MemoryError) as exc:  # nested past the parser's own bounds: the cell's doing
+            cells.notices.append(too_deep(f"cell {number} of {cells.name}" if cells.unit == "cell" else cells.name, exc))
+            return [], neutral
     transformed = _ipython_transform(source)
     if transformed is not None:
         try:
             return ast.parse(transformed).body, transformed
-        except SyntaxError:
+        except (SyntaxError, RecursionError, MemoryError):
             pass
     if cells.unit == "line":
         return _parse_in_pieces(cells, neutral, error)
     cells.notices.append(f"cell {number} of {cells.name} is not valid Python (line {error.lineno}: "
                          f"{error.msg}): nothing in it was graded")
     return [], neutral
+
+
+def too_deep(where: str, exc: BaseException) -> str:
+    """A notice for code nested more deeply than Python's parser takes (it stops with RecursionError or
+    MemoryError: its bounds, not the grader's memory): nothing in it was graded."""
+    return _("{where} is nested too deeply for Python to read ({error}): nothing in it was graded").format(
+        where=where, error=type(exc).__name__)
 
 
 def _parse_in_pieces(cells: _Cells, code: str, error: SyntaxError):
@@ -190,6 +202,9 @@ def _parse_in_pieces(cells: _Cells, code: str, error: SyntaxError):
             return ast.parse(text).body, text
         except SyntaxError as again:
             error = again
+        except (RecursionError, MemoryError) as exc:
+            cells.notices.append(too_deep(cells.name, exc))
+            return [], code
     return [], code
 
 

@@ -5,8 +5,15 @@ goes over an inherited pipe; results come back as frames on a pipe the grader cr
 with hard caps (``channel.py``); what the worker prints goes to a pipe that is drained and capped
 as it comes. Exit codes and printed text are never results. A hang, crash or corrupted channel
 costs the import or probe it happened in: the worker is started again for the probes that are
-left, with the culprit module replaced by a stand-in. Only this side decides that the grader
-failed (the worker died before student code could have run); after that, it is the student's.
+left, with the culprit module replaced by a stand-in.
+
+Whose fault a failure is, is decided by provenance. Each worker starts in a folder rebuilt from the
+grader's pristine copy of the submission (a folder the sandbox user cannot reach), with the files
+the grader wrote read-only to it: nothing a worker wrote reaches the next one. The worker says
+"jailed" on the channel once it is the sandbox user and about to import the submission; whatever
+fails after that is the student's. A failure before it is shown as the grader's only once a worker
+on a known-good package (``known_good``) fails too; a grader that cannot start that one stops
+before grading anyone (``cli.py``).
 """
 from __future__ import annotations
 
@@ -100,26 +107,19 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
     probes = job.probes
     started = time.monotonic()
     deadline = started + limits.total_timeout * isolation.WALL_FACTOR  # CPU time: RLIMIT_CPU
-    work = Path(tempfile.mkdtemp(prefix="reglab-"))
+    pristine = Path(tempfile.mkdtemp(prefix="reglab-"))  # the grader's own (0700): never in a worker's view
     try:
-        # Everything is written here before the first worker starts, and nothing by path after.
-        package = work / "sub" / "assignment"
-        copied, problems = copy_submission(submission, package)
-        home, inputs = work / "home", work / "inputs"
-        for folder in (home, inputs):
-            folder.mkdir()
-        for path in job.inputs:
-            shutil.copyfile(path, inputs / path.name)
+        copied, problems = _pristine(submission, pristine, job.inputs)
         output = Output(limits.output_kb * 1024)
         budget = [limits.caps.submission_bytes]
         outcomes: dict[str, ProbeOutcome] = {}
         blocked: dict[str, str] = {}
         module_errors: dict[str, str] = {}
-        starts = 0
+        starts, failed_before = 0, ""
         pending = list(probes)
         while pending and starts <= len(probes) + 4:
             starts += 1
-            end = _run_worker(package, dataclasses.replace(job, probes=pending), blocked, work, limits,
+            end = _run_worker(pristine, dataclasses.replace(job, probes=pending), blocked, limits,
                               env_extra or {}, deadline, hide, output, budget)
             if end.status != "corrupted":  # a corrupted run's results may be forged: none is kept
                 outcomes.update(end.protocol.results)
@@ -128,9 +128,13 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
             if end.culprit is None:
                 break
             kind, name = end.culprit
-            if kind == "startup":  # Python or torch itself did not start: nothing of the student's ran
+            if kind == "startup":  # it failed before it was jailed: nothing of the student's ran
+                why = _startup_failure(end, failed_before, limits, env_extra or {}, hide)
+                if why is None:  # a worker on a known-good package starts: try this one once more
+                    failed_before = end.how
+                    continue
                 for probe in pending:
-                    outcomes[probe] = ProbeOutcome("grader", message=_("the worker could not start: it {how}").format(how=end.how))
+                    outcomes[probe] = ProbeOutcome("grader", message=why)
                 pending = []
                 break
             if kind == "import":
@@ -152,7 +156,77 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
         return SandboxRun(outcomes, module_errors, output.text(), starts, time.monotonic() - started,
                           tuple(clean(c, 300) for c in copied), tuple(clean(p, 600) for p in problems))
     finally:
-        shutil.rmtree(work, ignore_errors=True)  # never follows links the worker left
+        shutil.rmtree(pristine, ignore_errors=True)
+
+
+def _pristine(submission: Path, pristine: Path, inputs: tuple[Path, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The grader's copy of what every worker gets: the package and the probes' inputs, written once."""
+    copied, problems = copy_submission(submission, pristine / "assignment")
+    (pristine / "inputs").mkdir()
+    for path in inputs:
+        shutil.copyfile(path, pristine / "inputs" / path.name)
+    for path in (pristine / "assignment", pristine / "inputs"):
+        for p in (path, *path.rglob("*")):
+            p.chmod(0o755 if p.is_dir() else 0o644)  # the grader's, readable by the sandbox user whatever the umask
+    return copied, problems
+
+
+def _workspace(pristine: Path) -> Path:
+    """A fresh folder for one worker: the package and the inputs as the grader wrote them (linked from
+    its pristine copy, still the grader's and read-only to the sandbox user), an empty home, and the
+    folder itself, which alone becomes the sandbox user's."""
+    work = Path(tempfile.mkdtemp(prefix="reglab-"))
+    shutil.copytree(pristine / "assignment", work / "sub" / "assignment", copy_function=_link)
+    shutil.copytree(pristine / "inputs", work / "inputs", copy_function=_link)
+    (work / "sub").chmod(0o755)
+    (work / "home").mkdir()
+    return work
+
+
+def _link(src: str, dest: str) -> None:
+    """The same file as the pristine copy (the grader's, 0644: the sandbox user cannot change it), or a
+    copy where a link cannot be made (another file system)."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+def _startup_failure(end: _End, failed_before: str, limits: Limits, env_extra: dict[str, str],
+                     hide: tuple[Path, ...]) -> str | None:
+    """Why a worker that failed before it was jailed is the grader's failure, proved: a worker on a
+    known-good package fails too. None when that one starts and this submission's worker was not
+    retried yet (a passing failure: it is started again)."""
+    why = known_good(limits, env_extra, hide)
+    if why:
+        return _("the worker could not start: it {how}; a worker on a known-good package fails too: {why}").format(
+            how=end.how, why=why)
+    if not failed_before:
+        return None
+    return _("the worker could not start, twice, before any of this submission's code could run "
+             "(it {how}), while a worker on a known-good package starts").format(how=end.how)
+
+
+def known_good(limits: Limits = Limits(), env_extra: dict[str, str] | None = None,
+               hide: tuple[Path, ...] = ()) -> str:
+    """'' when a worker starts and is jailed in this grader's sandbox on a package that holds nothing of
+    any student's (an empty ``assignment``) and ends cleanly; else why not, in the worker's own words."""
+    pristine = Path(tempfile.mkdtemp(prefix="reglab-"))
+    try:
+        with tempfile.TemporaryDirectory(prefix="reglab-known-good-") as empty:
+            _pristine(Path(empty), pristine, ())
+        output = Output(4096)
+        deadline = time.monotonic() + limits.startup_timeout * isolation.WALL_FACTOR
+        end = _run_worker(pristine, Job([]), {}, limits, env_extra or {}, deadline, hide, output,
+                          [limits.caps.submission_bytes])
+    except Exception as exc:  # noqa: BLE001 - the sandbox could not be built: that is the answer
+        return clean(f"{type(exc).__name__}: {exc}", 600)
+    finally:
+        shutil.rmtree(pristine, ignore_errors=True)
+    if end.culprit is None and end.protocol.student:
+        return ""
+    said = [line for line in output.text().splitlines() if line.strip()]
+    return clean(end.how or _("it ended without a word"), 300) + (f" ({said[-1]})" if said else "")
 
 
 class Output:
@@ -179,10 +253,19 @@ class _End:
     how: str = ""
 
 
-def _run_worker(package: Path, job: Job, blocked: dict[str, str], work: Path, limits: Limits,
-                env_extra: dict[str, str], deadline: float, hide: tuple[Path, ...], output: Output,
-                budget: list[int]) -> _End:
-    """Run one worker to its end, reading its frames and its output as they come."""
+def _run_worker(pristine: Path, job: Job, blocked: dict[str, str], limits: Limits, env_extra: dict[str, str],
+                deadline: float, hide: tuple[Path, ...], output: Output, budget: list[int]) -> _End:
+    """Run one worker to its end in a folder of its own, reading its frames and its output as they come."""
+    work = _workspace(pristine)
+    try:
+        return _run_in(work, job, blocked, limits, env_extra, deadline, hide, output, budget)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # never follows links the worker left
+
+
+def _run_in(work: Path, job: Job, blocked: dict[str, str], limits: Limits, env_extra: dict[str, str],
+            deadline: float, hide: tuple[Path, ...], output: Output, budget: list[int]) -> _End:
+    package = work / "sub" / "assignment"
     nonce = secrets.token_bytes(8)
     request = json.dumps({"package_dir": str(package), "work_dir": str(work), "probes": job.probes,
                           "params": job.params, "blocked": blocked, "nonce": nonce.hex(),
@@ -194,7 +277,8 @@ def _run_worker(package: Path, job: Job, blocked: dict[str, str], work: Path, li
     res_r, res_w = os.pipe()
     out_r, out_w = os.pipe()
     try:
-        worker = isolation.spawn((req_r, res_w, out_w), work=work, readable=(package.parent,), limits=limits,
+        worker = isolation.spawn((req_r, res_w, out_w), work=work, readable=(package.parent, work / "inputs"),
+                                 limits=limits,
                                  env=environment(work / "home", limits.threads, env_extra), hide=hide)
     finally:
         for fd in (req_r, res_w, out_w):

@@ -31,7 +31,7 @@ def raw(meta_bytes: bytes, blob: bytes = b"", *, blob_len=None, nonce=NONCE):
 
 
 def started(decoder, probe="pen.l1_mlp"):
-    decoder.feed(frame({"kind": "hello"}) + frame({"kind": "import", "module": "penalties"})
+    decoder.feed(frame({"kind": "hello"}) + frame({"kind": "jailed"}) + frame({"kind": "import", "module": "penalties"})
                  + frame({"kind": "ready", "errors": {}}) + frame({"kind": "start", "probe": probe}))
 
 
@@ -58,18 +58,18 @@ def test_a_well_formed_run_gives_plain_bounded_results():
 
 @pytest.mark.parametrize("frames, why", [
     ([{"kind": "result", "probe": "pen.l1_mlp", "status": "ok", "values": {}}], "before the worker started"),
-    ([{"kind": "hello"}, {"kind": "ready", "errors": {}},
+    ([{"kind": "hello"}, {"kind": "jailed"}, {"kind": "ready", "errors": {}},
       {"kind": "result", "probe": "pen.l1_mlp", "status": "ok", "values": {}}], "a result for a probe never started"),
-    ([{"kind": "hello"}, {"kind": "ready", "errors": {}}, {"kind": "start", "probe": "pen.l2_mlp"}],
+    ([{"kind": "hello"}, {"kind": "jailed"}, {"kind": "ready", "errors": {}}, {"kind": "start", "probe": "pen.l2_mlp"}],
      "probes out of the asked order"),
-    ([{"kind": "hello"}, {"kind": "ready", "errors": {}}, {"kind": "start", "probe": "train.seed"}],
+    ([{"kind": "hello"}, {"kind": "jailed"}, {"kind": "ready", "errors": {}}, {"kind": "start", "probe": "train.seed"}],
      "a probe not asked for"),
-    ([{"kind": "hello"}, {"kind": "ready", "errors": {}}, {"kind": "start", "probe": "pen.l1_mlp"},
+    ([{"kind": "hello"}, {"kind": "jailed"}, {"kind": "ready", "errors": {}}, {"kind": "start", "probe": "pen.l1_mlp"},
       {"kind": "result", "probe": "pen.l2_mlp", "status": "ok", "values": {}}], "a result for another probe"),
-    ([{"kind": "hello"}, {"kind": "import", "module": "train"}], "an import not asked for"),
-    ([{"kind": "hello"}, {"kind": "ready", "errors": {"model": "x"}}], "errors of a module never imported"),
-    ([{"kind": "hello"}, {"kind": "hello"}], "hello twice"),
-    ([{"kind": "hello"}, {"kind": "ready", "errors": {}}, {"kind": "start", "probe": "pen.l1_mlp"},
+    ([{"kind": "hello"}, {"kind": "jailed"}, {"kind": "import", "module": "train"}], "an import not asked for"),
+    ([{"kind": "hello"}, {"kind": "jailed"}, {"kind": "ready", "errors": {"model": "x"}}], "errors of a module never imported"),
+    ([{"kind": "hello"}, {"kind": "jailed"}, {"kind": "hello"}], "hello twice"),
+    ([{"kind": "hello"}, {"kind": "jailed"}, {"kind": "ready", "errors": {}}, {"kind": "start", "probe": "pen.l1_mlp"},
       {"kind": "result", "probe": "pen.l1_mlp", "status": "passed", "values": {}}], "an unknown status"),
 ])
 def test_frames_out_of_turn_are_refused(frames, why):

@@ -4,8 +4,10 @@ the fork server (``zygote.py``), which has imported all of this already.
 Reads the request (JSON) from the inherited descriptor REQUEST_FD to its end, takes RESULT_FD for
 itself before any student code runs, imports the submission (a private copy, as the package
 ``assignment``) and runs the requested probes. Everything it tells the grader goes as frames on
-RESULT_FD (``frames.py``): hello, each import as it starts, the import errors, each probe as it
-starts and its result; the grader knows from them which step hung or crashed. It writes no file.
+RESULT_FD (``frames.py``): hello, jailed (it is the sandbox user and about to import the submission's
+package: from here on a failure is the student's), each import as it starts, the import errors, each
+probe as it starts and its result; the grader knows from them which step hung or crashed. It writes
+no file.
 """
 from __future__ import annotations
 
@@ -44,6 +46,8 @@ def main(request_fd: int, result_fd: int) -> None:
     sys.path.insert(0, os.path.dirname(root))
     sys.dont_write_bytecode = True
     guard.install()  # from here on, the grader's modules cannot be imported (by the student's code)
+    # The grader's part ends here: whatever fails from now on happens where student code may run.
+    channel.send({"kind": "jailed"})
     package = importlib.import_module("assignment")
 
     def student_traceback(exc: BaseException) -> str:

@@ -115,7 +115,7 @@ def _line(path: Path, name: str | None) -> int | None:
         tree = ast.parse(path.read_bytes(), str(path))
     except SyntaxError as exc:
         return exc.lineno
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError, MemoryError):  # nested past the parser's bounds: no line to show
         return None
     return _find(tree.body, name.split(".")) if name else None
 
