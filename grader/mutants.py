@@ -192,7 +192,7 @@ mutant("no_normalize", NORMALIZE, N_("the transform only converts to a tensor: (
 # ---------------------------------------------------------------- train
 
 def _epoch(ref, *, zero_grad=True, per_sample=True, by_dataset=False, lmbd_on=True, pass_kind=True,
-           step_in_loop=True, batch_by_dataset=False, by_count=False):
+           step_in_loop=True, batch_by_dataset=False, by_count=False, zero_before_step=False):
     def train_epoch(model, loader, optimizer, criterion, device, lmbd=0.0, kind="l2"):
         penalized = ref.modules["train"].penalized_loss
         model.train()
@@ -203,9 +203,11 @@ def _epoch(ref, *, zero_grad=True, per_sample=True, by_dataset=False, lmbd_on=Tr
             bs = len(loader.dataset) if batch_by_dataset else len(x)
             loss = penalized(loss, model, lmbd if lmbd_on else 0.0, bs, **({"kind": kind} if pass_kind else {}))
             if step_in_loop:
-                if zero_grad:
+                if zero_grad and not zero_before_step:
                     optimizer.zero_grad()
                 loss.backward()
+                if zero_before_step:
+                    optimizer.zero_grad()
                 optimizer.step()
             total += loss.item() * (len(x) if per_sample else 1)
             count += len(x)
@@ -220,6 +222,9 @@ def _epoch(ref, *, zero_grad=True, per_sample=True, by_dataset=False, lmbd_on=Tr
 
 mutant("no_zero_grad", EPOCHS, N_("optimizer.zero_grad() is missing: gradients of earlier batches accumulate"))(
     lambda ref: _epoch(ref, zero_grad=False))
+mutant("step_without_gradient", EPOCHS, N_("the parameters never change: optimizer.step() runs after zero_grad() has "
+                                        "cleared the gradients, or is missing (per batch: zero_grad, backward, step)"))(
+    lambda ref: _epoch(ref, zero_before_step=True))
 mutant("batch_means", EPOCHS, N_("the batch means are averaged: weight each batch by its size (the last batch "
                                "is smaller)"))(lambda ref: _epoch(ref, per_sample=False))
 mutant("mean_by_dataset", EPOCHS, N_("the batch means are summed and divided by the dataset size: multiply "

@@ -1,0 +1,66 @@
+"""Which functions of a submission are still the generated stubs: read from the grader's copy of
+the source as text (parsed, never imported), before any student code runs.
+
+Only an untouched stub makes a function "not implemented" (and the submission "incomplete"); a
+``NotImplementedError`` the student raises on purpose (for an unknown ``kind``, say) is their
+code raising, judged like any other exception.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+
+from .sandbox import ProbeOutcome, SandboxRun
+from .stubgen import STUB_MESSAGE
+
+
+def _stub_body(name: str, filename: str) -> str:
+    """The body stubgen gives ``name`` (its docstring aside), as an AST dump."""
+    statement = f'raise NotImplementedError("{STUB_MESSAGE.format(name=name, filename=filename)}")'
+    return ast.dump(ast.parse(statement).body[0])
+
+
+def _functions(tree: ast.AST, prefix: str = ""):
+    for node in getattr(tree, "body", ()):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            name = prefix + node.name
+            if not isinstance(node, ast.ClassDef):
+                yield name, node
+            yield from _functions(node, name + ".")
+
+
+def untouched(folder: Path) -> frozenset[str]:
+    """``"file.py:function"`` for every function of ``folder``'s modules whose body is still exactly
+    the generated stub's (a docstring before it allowed)."""
+    found = set()
+    for path in sorted(Path(folder).glob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+        except (SyntaxError, ValueError):
+            continue
+        for name, node in _functions(tree):
+            body = node.body[1:] if node.body and isinstance(node.body[0], ast.Expr) and \
+                isinstance(node.body[0].value, ast.Constant) and isinstance(node.body[0].value.value, str) \
+                else node.body
+            if len(body) == 1 and ast.dump(body[0]) == _stub_body(name, path.name):
+                found.add(f"{path.name}:{name}")
+    return frozenset(found)
+
+
+def _stub_raised(outcome: ProbeOutcome, stubs: frozenset[str]) -> bool:
+    """Whether the probe stopped at an untouched stub: the stub's own message, from a function that
+    is still the stub."""
+    text = outcome.message.strip()
+    return any(text == STUB_MESSAGE.format(name=where.partition(":")[2], filename=where.partition(":")[0])
+               for where in stubs)
+
+
+def reclassify(run: SandboxRun, stubs: frozenset[str]) -> SandboxRun:
+    """The run with every "not implemented" that no untouched stub raised turned into what it is: the
+    student's code raising NotImplementedError."""
+    outcomes = {
+        probe: dataclasses.replace(o, status="raised", message=f"NotImplementedError: {o.message}".strip())
+        if o.status == "not_implemented" and not _stub_raised(o, stubs) else o
+        for probe, o in run.outcomes.items()}
+    return dataclasses.replace(run, outcomes=outcomes)
