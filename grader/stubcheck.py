@@ -51,16 +51,21 @@ def untouched(folder: Path) -> frozenset[str]:
 def _stub_raised(outcome: ProbeOutcome, stubs: frozenset[str]) -> bool:
     """Whether the probe stopped at an untouched stub: the stub's own message, from a function that
     is still the stub."""
-    text = outcome.message.strip()
+    text = _without_type(outcome.message)
     return any(text == STUB_MESSAGE.format(name=where.partition(":")[2], filename=where.partition(":")[0])
                for where in stubs)
+
+
+def _without_type(message: str) -> str:
+    """The exception's text, whether or not the message names its type first."""
+    return message.strip().removeprefix("NotImplementedError:").strip()
 
 
 def reclassify(run: SandboxRun, stubs: frozenset[str]) -> SandboxRun:
     """The run with every "not implemented" that no untouched stub raised turned into what it is: the
     student's code raising NotImplementedError."""
     outcomes = {
-        probe: dataclasses.replace(o, status="raised", message=f"NotImplementedError: {o.message}".strip())
+        probe: dataclasses.replace(o, status="raised", message=f"NotImplementedError: {_without_type(o.message)}")
         if o.status == "not_implemented" and not _stub_raised(o, stubs) else o
         for probe, o in run.outcomes.items()}
     return dataclasses.replace(run, outcomes=outcomes)
