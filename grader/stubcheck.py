@@ -1,7 +1,7 @@
 """Which functions of a submission are still the generated stubs: read from the grader's copy of
 the source as text (parsed, never imported), before any student code runs.
 
-Only an untouched stub makes a function "not implemented" (and the submission "incomplete"); a
+Only an untouched stub (the generated ``raise`` still ending the function) makes a function "not implemented" (and the submission "incomplete"); a
 ``NotImplementedError`` the student raises on purpose (for an unknown ``kind``, say) is their
 code raising, judged like any other exception.
 """
@@ -16,7 +16,7 @@ from .stubgen import STUB_MESSAGE
 
 
 def _stub_body(name: str, filename: str) -> str:
-    """The body stubgen gives ``name`` (its docstring aside), as an AST dump."""
+    """The statement stubgen ends ``name``'s body with, as an AST dump."""
     statement = f'raise NotImplementedError("{STUB_MESSAGE.format(name=name, filename=filename)}")'
     return ast.dump(ast.parse(statement).body[0])
 
@@ -31,8 +31,9 @@ def _functions(tree: ast.AST, prefix: str = ""):
 
 
 def untouched(folder: Path) -> frozenset[str]:
-    """``"file.py:function"`` for every function of ``folder``'s modules whose body is still exactly
-    the generated stub's (a docstring before it allowed)."""
+    """``"file.py:function"`` for every function of ``folder``'s modules that still ends with the
+    generated stub's own ``raise`` (stubgen replaces the end of a body with it: what comes before, a
+    ``super().__init__()``, is given code), unconditionally, at the top level of its body."""
     found = set()
     for path in sorted(Path(folder).glob("*.py")):
         try:
@@ -40,10 +41,7 @@ def untouched(folder: Path) -> frozenset[str]:
         except (SyntaxError, ValueError):
             continue
         for name, node in _functions(tree):
-            body = node.body[1:] if node.body and isinstance(node.body[0], ast.Expr) and \
-                isinstance(node.body[0].value, ast.Constant) and isinstance(node.body[0].value.value, str) \
-                else node.body
-            if len(body) == 1 and ast.dump(body[0]) == _stub_body(name, path.name):
+            if node.body and ast.dump(node.body[-1]) == _stub_body(name, path.name):
                 found.add(f"{path.name}:{name}")
     return frozenset(found)
 
