@@ -153,6 +153,7 @@ mutant("dropout_always", MODEL, N_("dropout is still active after model.eval(): 
 # ---------------------------------------------------------------- data
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+CIFAR_STD_TUTORIAL = (0.2023, 0.1994, 0.2010)  # the other published "std" (of per-image stds), as widely copied
 
 
 def _pixels(images):
@@ -166,9 +167,12 @@ mutant("std_per_image", STATS, N_("the std is computed per image and then averag
     lambda ref: {"channel_stats": lambda images: (
         tuple((np.asarray(images, np.float64) / 255).mean((0, 1, 2))),
         tuple((np.asarray(images, np.float64) / 255).std((1, 2)).mean(0)))})
-mutant("constants", STATS, N_("the statistics are hard-coded constants (the published CIFAR-10 values): compute "
-                            "them from the images you are given"))(
-    lambda ref: {"channel_stats": lambda images: (CIFAR_MEAN, CIFAR_STD)})
+HARD_CODED = N_("the statistics are hard-coded constants (the published CIFAR-10 values): compute them from the "
+                "images you are given")
+# One mistake, two published sets of numbers: a diagnosis matches every value, so each set is a mutant.
+mutant("constants", STATS, HARD_CODED)(lambda ref: {"channel_stats": lambda images: (CIFAR_MEAN, CIFAR_STD)})
+mutant("constants_tutorial_std", STATS, HARD_CODED)(
+    lambda ref: {"channel_stats": lambda images: (CIFAR_MEAN, CIFAR_STD_TUTORIAL)})
 
 
 def _unscaled(mean, std):
