@@ -65,3 +65,15 @@ def test_the_stubs_keep_the_references_signatures():
                 if getattr(fn, "__module__", "") == ref.__name__:
                     assert inspect.signature(getattr(stub, name)) == inspect.signature(fn), name
                     assert getattr(stub, name).__doc__ == fn.__doc__, name
+
+
+def test_a_failed_checks_contract_sentence_is_in_the_report_and_results_json():
+    from grader import report_html
+    from grader.results import CheckResult, Outcome, SubmissionResult
+
+    check = next(c for c in REGISTRY if c.id == "train.evaluate_mode")
+    failed = CheckResult(id=check.id, part=check.part, title=check.title, outcome=Outcome.FAILED, score=0.0,
+                         max_score=check.points, message="x", contract=check.contract)
+    result = SubmissionResult(name="s", checks=(failed,))
+    assert SubmissionResult.from_dict(result.to_dict()).checks[0].contract == check.contract
+    assert "parameters untouched (no gradient left on them)" in report_html.render_student(result)
