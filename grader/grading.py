@@ -18,7 +18,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import intake, isolation, training
+from . import intake, isolation, stubcheck, training
 from .checks import CORE, REGISTRY, expected_probes
 from .checks.registry import Check
 from .config import PROJECT_ROOT, Config
@@ -154,6 +154,7 @@ def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: 
     for stage in stages:
         stage.prepare(plan)
     job = dataclasses.replace(plan.job, seeds=inputs.seeds(plan.job.probes))
+    stubs = stubcheck.untouched(folder)  # read before any student code runs: the grader's copy, as text
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         # The worker starts (and imports torch) while this process loads or computes the expected data.
         future = pool.submit(run_apart, folder, job, plan.limits, secrets(config), hidden_probes(checks))
@@ -164,7 +165,7 @@ def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: 
             return broken(sub, checks, _("the expected data could not be loaded"),
                           grader_error=traceback.format_exc(limit=4))
         try:
-            run = future.result()
+            run = stubcheck.reclassify(future.result(), stubs)
         except Exception:  # noqa: BLE001
             return broken(sub, checks, _("the sandbox failed"), grader_error=traceback.format_exc(limit=4))
     backend = isolation.current()
@@ -219,7 +220,7 @@ def broken(sub: Submission, checks, problem: str, grader_error: str | None = Non
     outcome = Outcome.GRADER_ERROR if grader_error else Outcome.ERROR
     results = tuple(CheckResult(id=c.id, part=c.part, title=_(c.title), outcome=outcome, score=0.0,
                                 max_score=c.points, message=clean(problem, 4000), location=c.location,
-                                hidden=c.hidden)
+                                contract=_(c.contract), hidden=c.hidden)
                     for c in checks)
     return SubmissionResult(name=sub.name, checks=results, source=str(sub.path),
                             duration=round(time.monotonic() - sub.started, 3), problems=(clean(problem, 4000),),

@@ -42,13 +42,13 @@ def skip(check: Check, message: str, counted: bool = False) -> CheckResult:
     kept in the maximum with none scored (a check that could not run here: missing data)."""
     return CheckResult(id=check.id, part=check.part, title=_(check.title), outcome=Outcome.SKIPPED, score=0.0,
                        max_score=check.points if counted else 0.0, message=_(message), location=check.location,
-                       hidden=check.hidden)
+                       contract=_(check.contract), hidden=check.hidden)
 
 
 def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None = None) -> CheckResult:
     t0 = time.monotonic()
     base = dict(id=check.id, part=check.part, title=_(check.title), max_score=check.points,
-                location=check.location, hidden=check.hidden)
+                location=check.location, contract=_(check.contract), hidden=check.hidden)
     for probe in check.probes:
         got: ProbeOutcome = run.outcomes.get(probe) or ProbeOutcome("grader", message=f"no result for {probe}")
         if not got.ok:
@@ -69,7 +69,9 @@ def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None 
                                          "your TA ({why})").format(probe=probe, why=want.message if want else "missing"))
     try:
         with np.errstate(all="ignore"):  # a student's overflowing values are judged, not warned about
-            verdict = check.judge(Context({p: run.outcomes[p].values for p in check.probes}, expected, extra or {}))
+            evidence = {p: o.values for p, o in run.outcomes.items() if o.ok}
+            verdict = check.judge(Context({p: run.outcomes[p].values for p in check.probes}, expected, extra or {},
+                                          evidence))
     except Exception:  # noqa: BLE001 - whose fault: the check itself is tried on the reference's results
         if _judges_the_reference(check, expected, extra):
             # The check works on what the probes return: what broke it was a result no probe returns

@@ -153,6 +153,7 @@ mutant("dropout_always", MODEL, N_("dropout is still active after model.eval(): 
 # ---------------------------------------------------------------- data
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+CIFAR_STD_TUTORIAL = (0.2023, 0.1994, 0.2010)  # the other published "std" (of per-image stds), as widely copied
 
 
 def _pixels(images):
@@ -166,9 +167,12 @@ mutant("std_per_image", STATS, N_("the std is computed per image and then averag
     lambda ref: {"channel_stats": lambda images: (
         tuple((np.asarray(images, np.float64) / 255).mean((0, 1, 2))),
         tuple((np.asarray(images, np.float64) / 255).std((1, 2)).mean(0)))})
-mutant("constants", STATS, N_("the statistics are hard-coded constants (the published CIFAR-10 values): compute "
-                            "them from the images you are given"))(
-    lambda ref: {"channel_stats": lambda images: (CIFAR_MEAN, CIFAR_STD)})
+HARD_CODED = N_("the statistics are hard-coded constants (the published CIFAR-10 values): compute them from the "
+                "images you are given")
+# One mistake, two published sets of numbers: a diagnosis matches every value, so each set is a mutant.
+mutant("constants", STATS, HARD_CODED)(lambda ref: {"channel_stats": lambda images: (CIFAR_MEAN, CIFAR_STD)})
+mutant("constants_tutorial_std", STATS, HARD_CODED)(
+    lambda ref: {"channel_stats": lambda images: (CIFAR_MEAN, CIFAR_STD_TUTORIAL)})
 
 
 def _unscaled(mean, std):
@@ -192,7 +196,7 @@ mutant("no_normalize", NORMALIZE, N_("the transform only converts to a tensor: (
 # ---------------------------------------------------------------- train
 
 def _epoch(ref, *, zero_grad=True, per_sample=True, by_dataset=False, lmbd_on=True, pass_kind=True,
-           step_in_loop=True, batch_by_dataset=False, by_count=False):
+           step_in_loop=True, batch_by_dataset=False, by_count=False, zero_before_step=False):
     def train_epoch(model, loader, optimizer, criterion, device, lmbd=0.0, kind="l2"):
         penalized = ref.modules["train"].penalized_loss
         model.train()
@@ -203,9 +207,11 @@ def _epoch(ref, *, zero_grad=True, per_sample=True, by_dataset=False, lmbd_on=Tr
             bs = len(loader.dataset) if batch_by_dataset else len(x)
             loss = penalized(loss, model, lmbd if lmbd_on else 0.0, bs, **({"kind": kind} if pass_kind else {}))
             if step_in_loop:
-                if zero_grad:
+                if zero_grad and not zero_before_step:
                     optimizer.zero_grad()
                 loss.backward()
+                if zero_before_step:
+                    optimizer.zero_grad()
                 optimizer.step()
             total += loss.item() * (len(x) if per_sample else 1)
             count += len(x)
@@ -220,6 +226,9 @@ def _epoch(ref, *, zero_grad=True, per_sample=True, by_dataset=False, lmbd_on=Tr
 
 mutant("no_zero_grad", EPOCHS, N_("optimizer.zero_grad() is missing: gradients of earlier batches accumulate"))(
     lambda ref: _epoch(ref, zero_grad=False))
+mutant("step_without_gradient", EPOCHS, N_("the parameters never change: optimizer.step() runs after zero_grad() has "
+                                        "cleared the gradients, or is missing (per batch: zero_grad, backward, step)"))(
+    lambda ref: _epoch(ref, zero_before_step=True))
 mutant("batch_means", EPOCHS, N_("the batch means are averaged: weight each batch by its size (the last batch "
                                "is smaller)"))(lambda ref: _epoch(ref, per_sample=False))
 mutant("mean_by_dataset", EPOCHS, N_("the batch means are summed and divided by the dataset size: multiply "

@@ -43,6 +43,7 @@ class CheckResult:
     hint: str | None = None      # where to look
     mistake: str | None = None   # the named mistake, when the grader recognised one
     location: str | None = None  # "penalties.py:l2_penalty" (and a line when known)
+    contract: str | None = None  # the contract sentence the check enforces ("train_epoch: train mode")
     traceback: str | None = None  # the student's traceback, limited to their files
     hidden: bool = False
     duration: float = 0.0

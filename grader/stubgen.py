@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+STUB_MESSAGE = "{name} in {filename} is not implemented yet"  # what a stub raises (grader.stubcheck reads it)
 _DEF = re.compile(r"^(\s*)(?:def|class)\s+(\w+)")
 
 
@@ -50,7 +51,7 @@ def stub_source(source: str, filename: str) -> str:
             j += 1
         if j == len(lines):
             raise StubError(f"{filename}:{i + 1}: {BEGIN} without {END}")
-        out.append(f'{indent}raise NotImplementedError("{name} in {filename} is not implemented yet")\n')
+        out.append(f'{indent}raise NotImplementedError("{STUB_MESSAGE.format(name=name, filename=filename)}")\n')
         i = j + 1
     return "".join(out)
 

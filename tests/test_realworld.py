@@ -15,6 +15,7 @@ import pytest
 
 from grader.checks import CORE, expected_probes
 from grader.reference import expected_for
+from grader.results import Outcome
 
 from conftest import REPO
 
@@ -24,7 +25,8 @@ import inprocess  # noqa: E402
 from build import build_submission  # noqa: E402
 
 REALWORLD = {p.name: p for p in sorted((FIXTURES / "realworld").iterdir()) if p.is_dir()}
-CLASSES = ("observation", "exactness", "standins", "probes", "charged_once", "handout")
+CLASSES = ("observation", "exactness", "standins", "probes", "charged_once", "handout", "contract", "inline",
+           "diagnosis")
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +64,5 @@ def test_real_world_code_is_graded_by_its_behaviour(name, public_expected, tmp_p
     assert any(expect["keyword"] in t for t in texts), f"{name}: no failing check names {expect['keyword']!r}\n{described}"
     for check in expect.get("must_pass", ()):
         assert next(r for r in results if r.id == check).score > 0, f"{name}: {check} charged too\n{described}"
+    if expect.get("not_incomplete"):  # a NotImplementedError raised on purpose is the code raising, not a stub
+        assert not any(r.outcome is Outcome.NOT_IMPLEMENTED for r in results), described

@@ -27,7 +27,8 @@ def _analysis(ctx):
 
 
 @checks.add("experiment.learns", points=4, title=N_("the pipeline learns: the baseline's training loss falls, "
-            "its test accuracy beats chance, no NaN"), probes=PROBE,
+            "its test accuracy beats chance, no NaN"), contract=N_('experiment: the baseline learns (its training loss falls, its test accuracy beats chance, no NaN)'),
+            probes=PROBE,
             location="train.py:train_epoch / data.py:make_loaders / model.py:DropoutMLP.forward",
             hint=N_("No learning at all usually means the data (normalization, loaders) or the training loop "
                  "(zero_grad, backward, step inside the loop) is broken: see those parts' checks."),
@@ -48,6 +49,7 @@ def learns(ctx):
 
 
 @checks.add("experiment.honest", points=4, title=N_("the reported test loss is the one the final weights give"),
+            contract=N_('experiment: `evaluate` reports the test loss the final weights give'),
             probes=PROBE, location="train.py:evaluate",
             hint=N_("evaluate must return the per-sample average criterion over the test loader for the model it is "
                  "given; the grader recomputes it from your final weights with the lab's architecture."),
@@ -87,9 +89,12 @@ def _margin_check(run: str):
     return judge
 
 
+REGULARIZED_CONTRACT = N_("experiment: L2 (λ = 1), dropout (p = 0.3) and both each end with a lower test loss than "
+                         "the baseline")
+
 # Where each run's effect comes from: the annotations point at those functions, in that order.
 for _run, _location in (("l2", "penalties.py:penalized_loss / train.py:train_epoch"),
                         ("dropout", "model.py:DropoutMLP.forward / train.py:train_epoch"),
                         ("both", "penalties.py:penalized_loss / model.py:DropoutMLP.forward / train.py:train_epoch")):
-    checks.add(f"experiment.{_run}", points=4, title=TITLE[_run],
+    checks.add(f"experiment.{_run}", points=4, title=TITLE[_run], contract=REGULARIZED_CONTRACT,
                probes=PROBE, location=_location, hint=NO_EFFECT_HINT[_run], needs_expected=False)(_margin_check(_run))

@@ -16,6 +16,7 @@ LAYERS = ("linear1", "linear2", "linear3")
 
 
 @checks.add("model.structure", points=4, title=N_("linear1/linear2/linear3 with the lab's shapes; weights load by name"),
+            contract=N_('DropoutMLP: `linear1` 3072→256, `linear2` 256→128, `linear3` 128→10 (other submodules, e.g. an `nn.Sequential` holding these layers, are allowed; other parameters are not)'),
             probes=("model.structure",), location="model.py:DropoutMLP.__init__",
             hint=N_("The three fully connected layers of the handout's model (slide \"Dropout\": class Model), as "
                  "attributes named linear1, linear2, linear3 with the lab's sizes; other submodules (an "
@@ -37,6 +38,7 @@ def structure(ctx):
 
 
 @checks.add("model.eval_output", points=4, title=N_("eval mode: the logits match the reference and repeat"),
+            contract=N_('DropoutMLP: linear1 → sigmoid → dropout → linear2 → sigmoid → dropout → linear3 (logits)'),
             probes=("model.eval",), location="model.py:DropoutMLP.forward",
             hint=N_("The forward pass of the handout's slide \"Dropout\": each hidden layer is a Linear map followed by "
                  "a sigmoid and then dropout; the last Linear layer's output is returned as it is (the loss applies "
@@ -51,6 +53,7 @@ def eval_output(ctx):
 
 
 @checks.add("model.flatten", points=2, title=N_("(N, 3, 32, 32) and (N, 3072) inputs give the same logits"),
+            contract=N_('DropoutMLP: forward flattens (N,3,32,32) or (N,3072)'),
             probes=("model.eval",), location="model.py:DropoutMLP.forward",
             hint=N_("forward receives whole images or already-flat rows: turn each sample into one row of 3072 values "
                  "and keep the batch dimension as it is."))
@@ -63,13 +66,17 @@ def flatten(ctx):
 
 
 @checks.add("model.dropout_p0", points=2, title=N_("DropoutMLP() (drop_prob defaults to 0): train mode gives the "
-            "eval-mode logits, and backward reaches every layer"), probes=("model.train_p0",),
+            "eval-mode logits, and backward reaches every layer"), contract=N_('DropoutMLP: The defaults in the function column are part of the contract'),
+            probes=("model.train_p0",),
             location="model.py:DropoutMLP.forward",
             hint=N_("With no argument the drop probability is 0, so dropout keeps every activation and train and eval "
                  "mode agree; the forward pass must stay differentiable (no in-place change of a value autograd "
                  "still needs)."))
 def dropout_p0(ctx):
     got = ctx.got("model.train_p0")
+    wrong_default = ctx.defaults("model.train_p0", "DropoutMLP")
+    if wrong_default:
+        return wrong_default
     if got["backward_error"]:
         return fail(_("backward through DropoutMLP() fails: {error}").format(error=got["backward_error"][:300]),
                     mistake=N_("an in-place operation in forward breaks backward: compute new tensors instead"))
@@ -92,11 +99,55 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def dropout_verdict(values: dict, p: float) -> Verdict:
+def _used_p(values: dict, layer: str, nxt: str) -> float | None:
+    """The drop probability whose 1/(1-p) scales the kept inputs of ``nxt`` (None when unreadable)."""
+    z, d = values.get(f"{layer}/out"), values.get(f"{nxt}/in")
+    if z is None or d is None or z.shape != d.shape:
+        return None
+    a, d = _sigmoid(z.astype(np.float64)), d.astype(np.float64)
+    kept = np.abs(d) > 1e-7
+    if not kept.any():
+        return None
+    scale = np.median(d[kept] / a[kept])
+    return 1 - 1 / scale if scale > 1 else 0.0
+
+
+def _whole(zero: np.ndarray) -> str | None:
+    """Which whole lines of the mask are dropped together ("rows": whole samples, "columns": the same
+    activations for every sample), when the mask is not drawn per activation."""
+    if not zero.any() or zero.all() or zero.ndim != 2:
+        return None
+    if (zero.all(axis=1) | (~zero).all(axis=1)).all():
+        return "rows"
+    if (zero.all(axis=0) | (~zero).all(axis=0)).all():
+        return "columns"
+    return None
+
+
+def _probability_mistake(used: float, p: float, other: tuple[dict, float] | None, layers) -> str | None:
+    """Names the drop probability's mistake only when the other probe's p confirms it: hard-coded (the
+    same p used whatever is asked) or swapped (1 - p used both times)."""
+    if other is None:
+        return None
+    values, q = other
+    theirs = _used_p(values, *layers)
+    if theirs is None:
+        return None
+    if abs(used - theirs) <= 0.05:
+        return _("the drop probability is {used} whatever drop_prob is asked ({p} and {q} give the same): it is "
+                 "hard-coded").format(used=f"{used:.2g}", p=p, q=q)
+    if abs(used - (1 - p)) <= 0.05 and abs(theirs - (1 - q)) <= 0.05:
+        return _("the keep and drop probabilities are swapped: 1 - drop_prob is dropped")
+    return None
+
+
+def dropout_verdict(values: dict, p: float, other: tuple[dict, float] | None = None) -> Verdict:
     """Judge one train-mode forward from what went in and out of each Linear layer.
 
-    After layer k, each input of layer k+1 must be 0 (dropped, with probability p) or
-    sigmoid(output of layer k) / (1 - p) (kept and rescaled), whatever random masks were drawn.
+    After layer k, each input of layer k+1 must be 0 (dropped, with probability p, each activation
+    on its own) or sigmoid(output of layer k) / (1 - p) (kept and rescaled), whatever random masks
+    were drawn. ``other``: the same model's forward with another p, the evidence that tells a
+    hard-coded probability from others.
     """
     if not values.get("seen"):
         return fail(N_("the weights of linear1, linear2 and linear3 were not all used during forward"),
@@ -120,9 +171,20 @@ def dropout_verdict(values: dict, p: float) -> Verdict:
         kept = np.abs(d - a / (1 - p)) <= tol
         dropped = zero.mean()
         spread = 6 * np.sqrt(max(p * (1 - p), 0.01) / d.size) + 1e-3
+        where = dict(layer=layer, next=nxt)
+        whole = _whole(zero) if p > 0 else None
+        if whole and (kept | zero).all():
+            return fail(_("between {layer} and {next}, whole samples are dropped together").format(**where)
+                        if whole == "rows" else
+                        _("between {layer} and {next}, the same activations are dropped for every sample").format(
+                            **where),
+                        expected=_("each activation dropped on its own, with probability {p}").format(p=p),
+                        got=(_("{share} dropped, whole samples at a time") if whole == "rows" else
+                             _("{share} dropped, the same activations in every sample")).format(share=f"{dropped:.1%}"),
+                        mistake=N_("the dropout mask is not drawn per activation: it must have the shape of the "
+                                   "activations (nn.Dropout / F.dropout do that)"))
         if (kept | zero).all() and abs(dropped - p) <= spread:
             continue
-        where = dict(layer=layer, next=nxt)
         if p > 0 and np.all((np.abs(d - a) <= tol) | zero) and zero.any():
             return fail(_("the kept activations between {layer} and {next} are not scaled by 1/(1-p)").format(**where),
                         mistake=N_("dropout without the 1/(1-p) rescaling of the kept activations"))
@@ -142,14 +204,14 @@ def dropout_verdict(values: dict, p: float) -> Verdict:
         used = 1 - 1 / scale if scale > 1 else 0.0  # the p whose 1/(1-p) scales the kept values
         consistent = np.all((np.abs(d - a * scale) <= tol) | zero)
         if (kept | zero).all() or (consistent and abs(dropped - used) <= spread):
+            # What differs, plainly; which mistake it is only when the other probe's p confirms it.
             return fail(_("between {layer} and {next}, {dropped} of the activations were dropped (kept ones scaled "
                           "by {scale}) with drop_prob={p}").format(dropped=f"{dropped:.1%}", scale=f"{scale:.3g}", p=p,
                                                                   **where),
                         expected=_("about {share} dropped, kept ones scaled by {scale}").format(
                             share=f"{p:.0%}", scale=f"{1 / (1 - p):.3g}"),
                         got=_("{share} dropped, scaled by {scale}").format(share=f"{dropped:.1%}", scale=f"{scale:.3g}"),
-                        mistake=_("the drop probability is {used}, not drop_prob={p} (hard-coded, or keep and drop "
-                                  "probabilities swapped)").format(used=f"{used:.2g}", p=p))
+                        mistake=_probability_mistake(used, p, other, (layer, nxt)))
         return fail(_("the input of {next} is not dropout(sigmoid({layer}(...)))").format(**where),
                     expected=_("0 or sigmoid(z)/(1-p) for each activation"),
                     got=_("{count} of {size} values neither").format(count=int((~(kept | zero)).sum()), size=d.size))
@@ -160,16 +222,20 @@ def dropout_verdict(values: dict, p: float) -> Verdict:
 
 
 @checks.add("model.dropout_train", points=6, title=N_("train mode, drop_prob=0.3: dropout after each hidden "
-            "activation, scaled by 1/(1-p)"), probes=("model.train_p03",), location=LOCATION,
+            "activation, scaled by 1/(1-p)"), contract=N_('DropoutMLP: dropout (probability `drop_prob` for each activation, kept ones scaled by 1/(1−`drop_prob`)) in train mode only'),
+            probes=("model.train_p03",), location=LOCATION,
             hint=N_("Dropout (handout slide \"Dropout\") zeroes each hidden activation with probability p and "
                  "rescales the survivors so the expected value stays the same; it acts on the sigmoid's output of "
                  "both hidden layers, in train mode only."))
 def dropout_train(ctx):
-    return dropout_verdict(ctx.got("model.train_p03"), 0.3)
+    other = ctx.evidence.get("model.train_p06")
+    return dropout_verdict(ctx.got("model.train_p03"), 0.3, other and (other, 0.6))
 
 
 @checks.add("model.dropout_other_p", points=2, title=N_("train mode, drop_prob=0.6: the probability is the one given"),
+            contract=N_('DropoutMLP: dropout (probability `drop_prob` for each activation, kept ones scaled by 1/(1−`drop_prob`)) in train mode only'),
             probes=("model.train_p06",), location=LOCATION,
             hint=N_("The drop probability is the constructor's argument, not a number written into the model."))
 def dropout_other_p(ctx):
-    return dropout_verdict(ctx.got("model.train_p06"), 0.6)
+    other = ctx.evidence.get("model.train_p03")
+    return dropout_verdict(ctx.got("model.train_p06"), 0.6, other and (other, 0.3))

@@ -27,20 +27,23 @@ def _differentiable(ctx: Context, probe: str, fn: str):
     return None
 
 
-@checks.add("penalties.l1_value", points=3, title=N_("l1_penalty on the lab's DropoutMLP"), probes=("pen.l1_mlp",),
+@checks.add("penalties.l1_value", points=3, title=N_("l1_penalty on the lab's DropoutMLP"), contract=N_('l1_penalty: Σ|w| over the weight of every `nn.Linear` in any model'),
+            probes=("pen.l1_mlp",),
             location="penalties.py:l1_penalty", hint=LINEAR_ONLY)
 def l1_value(ctx):
     return ctx.compare("pen.l1_mlp", ["value"], what="l1_penalty(DropoutMLP)")
 
 
-@checks.add("penalties.l2_value", points=3, title=N_("l2_penalty on the lab's DropoutMLP"), probes=("pen.l2_mlp",),
+@checks.add("penalties.l2_value", points=3, title=N_("l2_penalty on the lab's DropoutMLP"), contract=N_('l2_penalty: Σw² over the same weights (squared Frobenius norms)'),
+            probes=("pen.l2_mlp",),
             location="penalties.py:l2_penalty", hint=LINEAR_ONLY_L2)
 def l2_value(ctx):
     return ctx.compare("pen.l2_mlp", ["value"], what="l2_penalty(DropoutMLP)")
 
 
 @checks.add("penalties.other_model", points=4, title=N_("both penalties on another model (other names, nesting, "
-            "a LayerNorm, a Conv1d, a bias-free Linear)"), probes=("pen.l1_other", "pen.l2_other"),
+            "a LayerNorm, a Conv1d, a bias-free Linear)"), contract=N_("l1_penalty: subclasses and nested layers included, biases and other 2-D parameters (an `nn.Embedding`'s table, a bare `nn.Parameter`) excluded"),
+            probes=("pen.l1_other", "pen.l2_other"),
             location="penalties.py:l1_penalty / l2_penalty", hint=LINEAR_ONLY)
 def other_model(ctx):
     for probe, fn in (("pen.l1_other", "l1_penalty"), ("pen.l2_other", "l2_penalty")):
@@ -51,7 +54,8 @@ def other_model(ctx):
 
 
 @checks.add("penalties.gradients", points=3, title=N_("the penalties are differentiable, with the right gradients "
-            "on the Linear weights"), probes=("pen.l1_mlp", "pen.l2_mlp"),
+            "on the Linear weights"), contract=N_('l1_penalty: differentiable: its gradient reaches those weights'),
+            probes=("pen.l1_mlp", "pen.l2_mlp"),
             location="penalties.py:l1_penalty / l2_penalty",
             hint=N_("The penalty is part of the loss that backward() differentiates: keep it a tensor computed from "
                  "the weights themselves, so the gradient reaches them (a Python number has no gradient)."))
@@ -82,12 +86,16 @@ def _consistent(got: dict, i: int) -> bool:
 
 
 @checks.add("penalties.penalized_loss", points=4, title=N_("penalized_loss = loss + λ·penalty/batch_size/2 for "
-            "both kinds"), probes=("pen.penalized",), location="penalties.py:penalized_loss",
+            "both kinds"), contract=N_('penalized_loss: `loss + lmbd * penalty / batch_size / 2`; `kind` "l1" or "l2"'),
+            probes=("pen.penalized",), location="penalties.py:penalized_loss",
             hint=N_("The penalty term is λ times the penalty, averaged over the batch, halved (handout slide "
                  "\"Regularization\": J = … + λ/(2m)·||w||²); kind chooses which penalty, and defaults to L2. Your "
                  "own l1/l2_penalty are replaced by the grader's here, so a bug in them is not charged twice."))
 def penalized_loss(ctx):
     got = ctx.got("pen.penalized")
+    wrong_default = ctx.defaults("pen.penalized", "penalized_loss")
+    if wrong_default:
+        return wrong_default
     for i in range(len(PENALIZED_CASES)):
         if not got.get(f"case{i}/differentiable", False):
             return fail(_("{call} is not a tensor autograd can differentiate").format(call=_case(i)),
@@ -103,6 +111,7 @@ def penalized_loss(ctx):
 
 
 @checks.add("penalties.unknown_kind", points=3, title=N_("penalized_loss raises ValueError for an unknown kind"),
+            contract=N_('penalized_loss: (case-sensitive: "L2" is an unknown kind), else `ValueError`'),
             probes=("pen.unknown_kind",), location="penalties.py:penalized_loss",
             hint=N_("An unknown kind is a caller's mistake: refuse it loudly with the exception Python uses for a "
                  "bad argument value. kind is case-sensitive: only 'l1' and 'l2' are kinds."))

@@ -44,6 +44,7 @@ class Context:
     student: dict[str, dict]
     expected: Expected
     extra: dict = field(default_factory=dict)  # trusted analysis computed here (the training check's)
+    evidence: dict[str, dict] = field(default_factory=dict)  # every probe of the run that ran: for diagnosis
 
     def got(self, probe: str) -> dict:
         return self.student[probe]
@@ -66,12 +67,41 @@ class Context:
         return fail(_("{what}: {key} is {why}").format(what=_(what), key=key, why=why), expected=self.want(probe).get(key), got=got.get(key),
                     mistake=self.diagnose(probe, keys, rtol, atol))
 
-    def diagnose(self, probe: str, keys, rtol: float = 1e-4, atol: float = 1e-5) -> str | None:
-        """The mistake of the first known mutant whose results match the student's on ``keys``."""
-        for name, values in self.expected.mutants(probe):
-            if all(k in values for k in keys) and first_mismatch(self.got(probe), values, keys, rtol, atol) is None:
-                return self.expected.mistakes[name]
+    def defaults(self, probe: str, function: str) -> Verdict | None:
+        """A failure when a default the contract states differs in the student's signature (read there
+        as data: ``lmbd=0.003`` changes too little for a probe to see), else ``None``."""
+        got, want = self.got(probe), self.want(probe)
+        for key in self.keys(probe, "default/"):
+            if first_mismatch(got, want, [key], rtol=0.0, atol=0.0) is not None:
+                name = key[len("default/"):]
+                return fail(_("{function}'s default for {name} is {got}; the contract's is {expected}").format(
+                            function=function, name=name, got=describe(got.get(key)), expected=describe(want[key])),
+                            expected=want[key], got=got.get(key),
+                            mistake=N_("a default in the signature differs from the contract's (the defaults are part "
+                                       "of the contract: callers rely on them)"))
         return None
+
+    def diagnose(self, probe: str, keys, rtol: float = 1e-4, atol: float = 1e-5) -> str | None:
+        """The known mistake whose results match the student's on ``keys`` in every probe the mistake
+        is run on (each a different input: one number alone singles nothing out) — named only when
+        exactly one mistake matches. Only ``keys``: the other values of a probe are other checks' (a
+        release may withhold them with a hidden check)."""
+        found = {self.expected.mistakes[name] for name, _values in self.expected.mutants(probe)
+                 if self._matches_everywhere(name, keys, rtol, atol)}
+        return found.pop() if len(found) == 1 else None
+
+    def _matches_everywhere(self, mutant: str, keys, rtol: float, atol: float) -> bool:
+        """Whether the student's values of ``keys`` agree with the mutant's in every probe both have
+        (a probe the student's run did not complete says nothing either way)."""
+        compared = 0
+        for probe, outcome in self.expected.table.get(mutant, {}).items():
+            mine = self.evidence.get(probe, self.student.get(probe))
+            if mine is None or not outcome.ok or not all(k in outcome.values for k in keys):
+                continue
+            if first_mismatch(mine, outcome.values, keys, rtol, atol) is not None:
+                return False
+            compared += 1
+        return compared > 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +110,7 @@ class Check:
     part: str
     points: float
     title: str
+    contract: str                  # the contract sentence it enforces: "function: words of README's table"
     probes: tuple[str, ...]
     location: str                  # where the student should look: "penalties.py:l2_penalty"
     hint: str                      # shown when the check does not pass
@@ -95,13 +126,13 @@ class CheckList:
         self.part = part
         self._checks: list[Check] = []
 
-    def add(self, id: str, *, points: float, title: str, probes: tuple[str, ...], location: str, hint: str,
-            hidden: bool = False, needs_expected: bool = True):
+    def add(self, id: str, *, points: float, title: str, contract: str, probes: tuple[str, ...], location: str,
+            hint: str, hidden: bool = False, needs_expected: bool = True):
         def register(judge: Callable[[Context], Verdict]):
             if any(c.id == id for c in self._checks):
                 raise ValueError(f"duplicate check id {id}")
-            self._checks.append(Check(id, self.part, points, title, probes, location, hint, judge, hidden,
-                                      needs_expected))
+            self._checks.append(Check(id, self.part, points, title, contract, probes, location, hint, judge,
+                                      hidden, needs_expected))
             return judge
         return register
 

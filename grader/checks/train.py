@@ -22,6 +22,7 @@ EPOCH_HINT = (N_("Every batch is one full step of gradient descent on the penali
 
 
 @checks.add("train.set_seed", points=3, title=N_("set_seed seeds Python's random, NumPy and torch"),
+            contract=N_('set_seed: seeds `random`, NumPy and torch (CPU and CUDA) with `seed`'),
             probes=("train.seed",), location="train.py:set_seed",
             hint=N_("Three libraries draw random numbers in this lab, each from its own generator (and torch has one "
                  "per CUDA device too): each must be seeded with the number given (handout slide \"Random Seed "
@@ -55,6 +56,7 @@ def _params(ctx, probe: str, what: str):
 
 
 @checks.add("train.epoch_average", points=4, title=N_("train_epoch returns the per-sample average penalized loss"),
+            contract=N_('train_epoch: returns the per-sample average penalized loss over the samples the loader yields'),
             probes=("train.epoch", "train.epoch_l2"), location="train.py:train_epoch",
             hint=N_("A per-sample average: weight each batch's penalized loss by the number of samples in it and "
                  "divide by the samples the loader actually yielded (the last batch is smaller, and a loader may "
@@ -71,12 +73,15 @@ def epoch_average(ctx):
 
 
 @checks.add("train.epoch_updates", points=4, title=N_("train_epoch updates the parameters like the reference"),
+            contract=N_("train_epoch: per batch: to device, forward, criterion, the penalized loss (`penalized_loss`, or its formula written out with the lab's `l1_penalty`/`l2_penalty`), zero_grad, backward, step"),
             probes=("train.epoch",), location="train.py:train_epoch", hint=EPOCH_HINT)
 def epoch_updates(ctx):
-    return _modes(ctx, "train.epoch") or _params(ctx, "train.epoch", N_("the parameters after one epoch"))
+    return _modes(ctx, "train.epoch") or ctx.defaults("train.epoch", "train_epoch") or \
+        _params(ctx, "train.epoch", N_("the parameters after one epoch"))
 
 
 @checks.add("train.switches_to_train", points=3, title=N_("train_epoch puts the model in train mode itself"),
+            contract=N_('train_epoch: train mode'),
             probes=("train.epoch_after_eval",), location="train.py:train_epoch",
             hint=N_("The caller may hand over a model left in eval mode: train_epoch switches it to train mode "
                  "itself, so that dropout is active while training."))
@@ -86,6 +91,7 @@ def switches_to_train(ctx):
 
 
 @checks.add("train.penalty_used", points=3, title=N_("train_epoch applies the penalty with λ > 0, for 'l2' and 'l1'"),
+            contract=N_("train_epoch: the penalized loss (`penalized_loss`, or its formula written out with the lab's `l1_penalty`/`l2_penalty`)"),
             probes=("train.epoch_l2", "train.epoch_l1"), location="train.py:train_epoch",
             hint=N_("The penalty's strength, the size of the current batch and the kind of penalty all reach "
                  "penalized_loss (kind defaults to 'l2')."))
@@ -99,7 +105,8 @@ def penalty_used(ctx):
 
 
 @checks.add("train.evaluate_values", points=2, title=N_("evaluate returns the per-sample average loss and the "
-            "accuracy as a fraction"), probes=("train.evaluate",), location="train.py:evaluate",
+            "accuracy as a fraction"), contract=N_('evaluate: per-sample average loss and accuracy in [0, 1]'),
+            probes=("train.evaluate",), location="train.py:evaluate",
             hint=N_("Both are per-sample averages over the samples the loader yields (weight each batch by its "
                  "size); the accuracy is a fraction in [0, 1], not a percentage (handout slide \"전체 코드 2/3\")."))
 def evaluate_values(ctx):
@@ -113,7 +120,8 @@ def evaluate_values(ctx):
 
 
 @checks.add("train.evaluate_mode", points=1, title=N_("evaluate uses eval mode and no autograd, changes nothing, "
-            "leaves autograd as it found it, returns Python floats"), probes=("train.evaluate",),
+            "leaves autograd as it found it, returns Python floats"), contract=N_('evaluate: eval mode, no autograd, parameters untouched (no gradient left on them)'),
+            probes=("train.evaluate",),
             location="train.py:evaluate",
             hint=N_("Testing switches dropout off and needs no gradients — only for as long as evaluate runs: "
                  "autograd must be on again afterwards (a context manager does that). Nothing is trained, and the "
@@ -121,8 +129,10 @@ def evaluate_values(ctx):
 def evaluate_mode(ctx):
     got = ctx.got("train.evaluate")
     calls = got["calls"]
-    if calls.size == 0 or int(calls[:, 2].sum()) != 45:
-        return fail(N_("evaluate did not run the model once over the loader's 45 samples"),
+    # The model must have seen the loader's samples (else the mode checks below see nothing); how
+    # many passes it takes is evaluate's own business (loss and accuracy in two passes is fine).
+    if calls.size == 0 or int(calls[:, 2].sum()) < 45:
+        return fail(N_("evaluate did not run the model over the loader's 45 samples"),
                     expected=_("45 samples through the model"), got=f"{int(calls[:, 2].sum()) if calls.size else 0}")
     if calls[:, 0].any():
         return fail(N_("the model was in train mode during evaluate (dropout on)"),

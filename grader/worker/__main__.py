@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 # Everything the worker needs is imported before the jail hides the grader's folder.
-from . import experiment, guard, jail, standins  # noqa: F401 - experiment: its probe runs after the folder is hidden
+from . import bare, experiment, guard, jail, standins  # noqa: F401 - experiment: its probe runs after the folder is hidden
 from .calls import ContractError
 from .frames import Writer
 from .impl import MODULES, Impl, Unavailable
@@ -49,6 +49,7 @@ def main(request_fd: int, result_fd: int) -> None:
     # The grader's part ends here: whatever fails from now on happens where student code may run.
     channel.send({"kind": "jailed"})
     package = importlib.import_module("assignment")
+    bare.install("assignment", MODULES)  # ``import penalties`` in train.py, as in a notebook folder
 
     def student_traceback(exc: BaseException) -> str:
         """The traceback cut to the student's own files ('' when none of their code is in it)."""

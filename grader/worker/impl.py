@@ -7,6 +7,8 @@ import importlib.util
 import sys
 from types import ModuleType
 
+from . import bare
+
 MODULES = ("penalties", "model", "data", "train")
 
 
@@ -80,7 +82,10 @@ class Impl:
                        if isinstance(vars(package)[k], ModuleType) and vars(package)[k].__name__.startswith(prefix)}
         spec = importlib.util.spec_from_file_location(mod.__name__, mod.__file__)
         fresh = importlib.util.module_from_spec(spec)
+        bare_names = bare.aliases(package_name, standins)  # ``import penalties`` reaches the stand-in too
         try:
+            for name in bare_names:
+                sys.modules[name] = standins[name]
             for name in saved_modules:
                 del sys.modules[name]
             for name in saved_attrs:
@@ -91,6 +96,11 @@ class Impl:
             sys.modules[mod.__name__] = fresh
             spec.loader.exec_module(fresh)
         finally:
+            for name, value in bare_names.items():
+                if value is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = value
             for name in [k for k in sys.modules if k.startswith(prefix)]:
                 del sys.modules[name]
             sys.modules.update(saved_modules)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import random
 from dataclasses import dataclass
 from typing import Callable
@@ -77,6 +78,26 @@ def run(impl: Impl, name: str, standins_on: bool = True, params: dict | None = N
                 fresh = impl.reimported("train", {"penalties": standins.module(package)})
             return spec.fn(fresh, seeds, **(params or {}))
     return spec.fn(impl, seeds, **(params or {}))
+
+
+def defaults(fn, names: tuple[str, ...], by_position: bool = False) -> dict:
+    """``default/<name>`` for the parameters whose defaults the contract states, read from the
+    signature as data: a default a probe cannot see change anything (``lmbd=0.003``) still shows.
+    ``by_position``: the contract's callers pass these by position, so their names are free."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {f"default/{n}": "<no signature>" for n in names}
+    if by_position:
+        params = dict(zip(names, params.values()))
+    out = {}
+    for n in names:
+        value = params[n].default if n in params else "<no such parameter>"
+        if value is inspect.Parameter.empty:
+            value = "<no default>"
+        out[f"default/{n}"] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else \
+            value if isinstance(value, str) else f"<{type_name(value)}>"
+    return out
 
 
 # ---------------------------------------------------------------- penalties
@@ -147,7 +168,7 @@ def penalized(impl, seeds):
         out[f"case{i}/differentiable"] = bool(isinstance(value, torch.Tensor) and value.requires_grad)
     for kind in ("l1", "l2"):
         out[f"own/{kind}"] = _own(impl, f"{kind}_penalty", net)
-    return out
+    return {**out, **defaults(impl.get("penalties", "penalized_loss"), ("kind",))}
 
 
 def _own(impl: Impl, name: str, net) -> float:
@@ -334,7 +355,8 @@ def _train_mode(impl: Impl, seeds: Seeds, label: str, public: int, *args) -> dic
 
 @probe("model.train_p0", "model")
 def train_p0(impl, seeds):
-    return _train_mode(impl, seeds, "model.train_p0", 3)  # DropoutMLP(): the default drop_prob must be 0
+    out = _train_mode(impl, seeds, "model.train_p0", 3)  # DropoutMLP(): the default drop_prob must be 0
+    return {**out, **defaults(impl.get("model", "DropoutMLP"), ("drop_prob",), by_position=True)}
 
 
 @probe("model.train_p03", "model")
@@ -473,7 +495,7 @@ def loaders_default(impl, seeds):
     out = {}
     for split, loader in zip(("train", "test"), result):
         out[f"{split}/ids"], out[f"{split}/sizes"] = _order(loader, f"data.py:make_loaders ({split} loader)")
-    return out
+    return {**out, **defaults(impl.get("data", "make_loaders"), ("batch_size",))}
 
 
 # ---------------------------------------------------------------- train
@@ -516,7 +538,8 @@ def _epoch(impl: Impl, seeds: Seeds, label: str, public: int, *, start_eval: boo
 
 @probe("train.epoch", "train", uses_standins=True)
 def epoch(impl, seeds):
-    return _epoch(impl, seeds, "train.epoch", 41)  # lmbd and kind left to their defaults (0.0, "l2")
+    out = _epoch(impl, seeds, "train.epoch", 41)  # lmbd and kind left to their defaults (0.0, "l2")
+    return {**out, **defaults(impl.get("train", "train_epoch"), ("lmbd", "kind"))}
 
 
 @probe("train.epoch_after_eval", "train", uses_standins=True)

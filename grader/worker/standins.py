@@ -1,11 +1,16 @@
 """Stand-ins the probes put in place of the student's penalties while grading other functions.
 
-They are deliberately *not* the lab's contract — the penalties include biases and average
-instead of summing, and ``penalized_loss`` scales the penalty by 0.3 / batch_size instead of
-1 / (2 · batch_size) — so importing them from a submission earns nothing, while
-``penalized_loss`` and ``train_epoch`` can be graded even when the student's penalties are wrong
-or missing: a bug is charged once. ``MODULE`` is what a re-imported ``train.py`` sees as
-``assignment.penalties``.
+Their penalties are deliberately *not* the lab's contract — they include biases and average
+instead of summing — so that ``penalized_loss`` and ``train_epoch`` can be graded even when the
+student's penalties are wrong or missing: a bug is charged once.
+
+Two sets, with different values. ``PENALTIES`` stand in while ``penalized_loss`` is graded.
+``ALL`` stands in while ``train_epoch`` is graded: its ``penalized_loss`` is the contract's formula
+over *its* penalties, so a loop that writes the formula out with the lab's penalties
+(``loss + lmbd * l2_penalty(model) / len(x) / 2``, the handout's own style) is graded exactly like
+one that calls ``penalized_loss``. Because the two sets differ, that ``penalized_loss`` is wrong
+where ``penalized_loss`` itself is graded: importing it from a submission earns nothing.
+``module`` is what a re-imported ``train.py`` sees as ``assignment.penalties``.
 """
 import types
 
@@ -20,19 +25,29 @@ def l2_penalty(model):
     return sum((p.pow(2).mean() * 3 for p in model.parameters()), torch.zeros(()))
 
 
+PENALTIES = {"l1_penalty": l1_penalty, "l2_penalty": l2_penalty}
+
+
+def train_l1_penalty(model):
+    return sum((p.abs().mean() * 0.7 for p in model.parameters()), torch.zeros(()))
+
+
+def train_l2_penalty(model):
+    return sum((p.pow(2).mean() * 1.9 for p in model.parameters()), torch.zeros(()))
+
+
 def penalized_loss(loss, model, lmbd, batch_size, kind="l2"):
     if kind not in ("l1", "l2"):
         raise ValueError(f"unknown kind {kind!r}")
-    penalty = l1_penalty(model) if kind == "l1" else l2_penalty(model)
-    return loss + lmbd * penalty * 0.3 / batch_size
+    penalty = train_l1_penalty(model) if kind == "l1" else train_l2_penalty(model)
+    return loss + lmbd * penalty / batch_size / 2
 
 
-PENALTIES = {"l1_penalty": l1_penalty, "l2_penalty": l2_penalty}
-ALL = {**PENALTIES, "penalized_loss": penalized_loss}
+ALL = {"l1_penalty": train_l1_penalty, "l2_penalty": train_l2_penalty, "penalized_loss": penalized_loss}
 
 
 def module(package: str) -> types.ModuleType:
-    """A fresh ``<package>.penalties`` holding the stand-ins."""
+    """A fresh ``<package>.penalties`` holding the training stand-ins."""
     mod = types.ModuleType(f"{package}.penalties", "the grader's stand-in penalties")
     vars(mod).update(ALL)
     return mod
