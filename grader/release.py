@@ -335,9 +335,9 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
     if stale:
         warnings.append(f"assignment/ is out of date with solution/ ({', '.join(stale)}): the release copies "
                         "assignment/ as it is — run python -m grader stubs first to refresh it")
-    subset = training_subset(config, public)
     tmp = staging(dest)  # refuses a bad destination before the expected data is computed
     try:
+        subset = training_subset(config, public)
         expected = expected_now(config, checks)  # the training check compares with no stored data
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
