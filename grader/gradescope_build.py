@@ -2,10 +2,11 @@
 
 The zip (https://gradescope-autograders.readthedocs.io/en/latest/specs/) holds, at its root:
 
-- ``setup.sh``: run once when Gradescope builds the image; makes a Python >= 3.11 virtual
-  environment in ``/autograder/venv`` with CPU builds of torch and torchvision (PyTorch's CPU index,
-  the versions the expected data was computed with), numpy, jinja2 and pyseccomp, and installs
-  bubblewrap; the grader is not installed there (the sandbox user reads the venv);
+- ``setup.sh``: run once when Gradescope builds the image; makes a virtual environment in
+  ``/autograder/venv`` with the Python range, PyTorch (from its CPU index, or ``$REGLAB_TORCH_INDEX``)
+  and every other dependency the project's ``pyproject.toml`` names for grading
+  (:mod:`grader.shipping`), and installs bubblewrap; the grader is not installed there (the sandbox
+  user reads the venv);
 - ``run_autograder``: run for every submission (working directory ``/autograder``), as root; makes
   ``source/``, ``submission/`` and ``results/`` private (0700), grades ``/autograder/submission/`` with
   the student's code as the sandbox user, and writes ``/autograder/results/results.json`` atomically
@@ -13,8 +14,9 @@ The zip (https://gradescope-autograders.readthedocs.io/en/latest/specs/) holds, 
   exits 2 (``REGLAB_UNSAFE_NO_SANDBOX=1`` grades anyway). ``REGLAB_AUTOGRADER_ROOT`` replaces ``/autograder`` and ``REGLAB_PYTHON``
   the interpreter (for tests);
 - ``grader/``: the grader without ``mutants.py`` and without any reference code, with the expected
-  data of every check, hidden ones included (their tests are ``after_published``), and
-  ``pyproject.toml``, ``README.md``.
+  data of every check, hidden ones included (their tests are ``after_published``), and the training
+  check's CIFAR-10 images (so neither the image build nor grading downloads anything);
+  ``pyproject.toml``, ``README.md`` (with how to try the zip locally).
 
 The expected data is computed at build time for seeds derived per probe (``grader/derive.py``) from the
 course secret, or from a secret made for the build: the zip holds the derived seeds, never the secret.
@@ -33,106 +35,35 @@ import os
 import secrets
 import sys
 import tempfile
-import textwrap
 import time
 import traceback
 import zipfile
 from dataclasses import replace
 from pathlib import Path
 
+from . import shipping, training
 from .checks import REGISTRY, expected_probes
 from .checks.registry import Check
 from .config import Config
 from .derive import Inputs
 from .release import (Built, ReleaseError, _now, copy_grader, expected_now, find_reference_code, find_text, has_reference,
-                      hidden_checks, listing, pyproject, verify, write_expected)
+                      hidden_checks, listing, pyproject, template, training_subset, verify, write_expected)
 from .isolation import MODULE_FILES
 
 ROOT_VAR, PYTHON_VAR = "REGLAB_AUTOGRADER_ROOT", "REGLAB_PYTHON"
 EXECUTABLE = ("setup.sh", "run_autograder")
 
 
-def _torch_pins() -> tuple[str, str]:
-    """``torch==X.Y.*`` and ``torchvision==A.B.*``: the versions this expected data was computed with."""
-    import importlib.metadata
-
-    pins = []
-    for name in ("torch", "torchvision"):
-        try:
-            major, minor = importlib.metadata.version(name).split("+")[0].split(".")[:2]
-            pins.append(f"{name}=={major}.{minor}.*")
-        except (importlib.metadata.PackageNotFoundError, ValueError):
-            pins.append(name)
-    return pins[0], pins[1]
+def _context() -> dict:
+    req = shipping.load()
+    return {"root_var": ROOT_VAR, "python_var": PYTHON_VAR, "min_python": req.min_python, "pytorch": req.pytorch,
+            "others": req.others, "cpu_index": shipping.CPU_INDEX, "torch_index_var": shipping.TORCH_INDEX_VAR,
+            "subset_file": training.SUBSET_FILE}
 
 
-def setup_sh(needs_data: bool) -> str:
-    torch_pin, vision_pin = _torch_pins()
-    data = textwrap.dedent("""\
-        # The training check needs CIFAR-10: downloaded once, into the image.
-        "$VENV/bin/python" -c "import torchvision as tv; [tv.datasets.CIFAR10('$ROOT/data', train=t, download=True) for t in (True, False)]"
-        rm -f "$ROOT/data/cifar-10-python.tar.gz"
-        """) if needs_data else "# (no check needs CIFAR-10: nothing to download)\n"
-    return textwrap.dedent(f"""\
-        #!/usr/bin/env bash
-        # Gradescope runs this once, as root, when it builds the autograder image.
-        set -euo pipefail
-        SOURCE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
-        ROOT="${{{ROOT_VAR}:-/autograder}}"
-        VENV="$ROOT/venv"
-
-        PY=""
-        for candidate in python3.13 python3.12 python3.11 python3; do
-          if command -v "$candidate" >/dev/null 2>&1 &&
-             "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-            PY="$candidate"; break
-          fi
-        done
-        if [ -z "$PY" ]; then  # Ubuntu 22.04 images ship Python 3.10; the grader needs 3.11 (tomllib)
-          apt-get update
-          apt-get install -y --no-install-recommends python3.11 python3.11-venv
-          PY=python3.11
-        fi
-        if ! "$PY" -m venv "$VENV"; then
-          apt-get update
-          apt-get install -y --no-install-recommends "$(basename "$PY")-venv" || apt-get install -y python3-venv
-          rm -rf "$VENV"
-          "$PY" -m venv "$VENV"
-        fi
-        "$VENV/bin/python" -m pip install --upgrade pip
-        "$VENV/bin/python" -m pip install --index-url https://download.pytorch.org/whl/cpu "{torch_pin}" "{vision_pin}"
-        "$VENV/bin/python" -m pip install "numpy>=1.23" "jinja2>=3.1"
-        "$VENV/bin/python" -m pip install pyseccomp  # the uid sandbox's filter, where namespaces are refused
-        # The grader itself is not installed into the venv, which the sandbox user must read: it runs
-        # from $SOURCE (made 0700 by run_autograder), expected data and hidden checks included.
-        # bubblewrap: the first sandbox backend (Gradescope's containers may refuse its namespaces:
-        # the autograder then uses the sandbox user with a seccomp filter).
-        (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends bubblewrap) || true
-        """) + data
-
-
-RUN_AUTOGRADER = textwrap.dedent(f"""\
-    #!/usr/bin/env bash
-    # Gradescope runs this for every submission: grades /autograder/submission/ and writes
-    # /autograder/results/results.json (atomically). {ROOT_VAR} and {PYTHON_VAR} override the paths.
-    ROOT="${{{ROOT_VAR}:-/autograder}}"
-    PY="${{{PYTHON_VAR}:-$ROOT/venv/bin/python}}"
-    if [ ! -x "$PY" ] && ! command -v "$PY" >/dev/null 2>&1; then PY=python3; fi
-    export REGLAB_DATA="${{REGLAB_DATA:-$ROOT/data}}"
-    export PYTHONPATH="$ROOT/source${{PYTHONPATH:+:$PYTHONPATH}}"
-    cd "$ROOT/source" || exit 1
-    exec "$PY" -m grader.gradescope_build run --root "$ROOT"
-    """)
-
-
-def ta_readme(checks: tuple[Check, ...], hidden: tuple[Check, ...]) -> str:
-    lines = ["# reglab: Gradescope autograder", "",
-             "Upload this zip as the assignment's autograder (Docker, any Ubuntu base image). Students",
-             "upload their `penalties.py`, `model.py`, `data.py`, `train.py` (or their repository, holding",
-             "`assignment/`). Each check is one test; hidden checks show only once grades are published.", "",
-             f"{len(checks)} checks, {sum(c.points for c in checks):g} points; hidden (after_published):"]
-    lines += [f"- `{c.id}` ({c.points:g} points): {c.title}" for c in hidden] or ["- none"]
-    return "\n".join(lines) + "\n"
+def render(name: str, **values) -> str:
+    """One of ``templates/gradescope/``: setup.sh, run_autograder, the TA's README."""
+    return template(name, folder="gradescope").render(**_context(), **values)
 
 
 def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Built:
@@ -144,6 +75,7 @@ def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Bu
     if out.suffix != ".zip":
         raise ReleaseError(f"{out} should end in .zip")
     hidden = hidden_checks(config, checks)
+    subset = training_subset(config, checks)  # before the expected data: a missing copy fails fast
     # Inputs no student can know, derived per probe from the course secret, else from one made for this
     # build and then forgotten: the zip holds the derived seeds only.
     seeds = Inputs(config.secret_seed or secrets.token_hex(16)).seeds(expected_probes(checks))
@@ -153,13 +85,13 @@ def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Bu
         copy_grader(stage / "grader")
         write_expected(stage / "grader", expected, {
             "format": 1, "kind": "gradescope", "built": _now(), "hidden_checks": 0, "hidden_points": 0,
-            "hidden_ids": [c.id for c in hidden], "checks": [c.id for c in checks], "seeds": seeds})
-        needs_data = any(c.part == "experiment" for c in checks)
-        (stage / "setup.sh").write_text(setup_sh(needs_data), encoding="utf-8")
-        (stage / "run_autograder").write_text(RUN_AUTOGRADER, encoding="utf-8")
+            "hidden_ids": [c.id for c in hidden], "checks": [c.id for c in checks], "seeds": seeds}, subset)
+        (stage / "setup.sh").write_text(render("setup.sh.j2"), encoding="utf-8")
+        (stage / "run_autograder").write_text(render("run_autograder.j2"), encoding="utf-8")
         (stage / "pyproject.toml").write_text(pyproject("reglab-autograder", "the regularization lab's "
                                                         "Gradescope autograder", ("grader*",)), encoding="utf-8")
-        (stage / "README.md").write_text(ta_readme(checks, hidden), encoding="utf-8")
+        (stage / "README.md").write_text(render("README.md.j2", checks=checks, hidden=hidden,
+                                                total=f"{sum(c.points for c in checks):g}"), encoding="utf-8")
         leaks, n = find_reference_code(stage, config.solution)
         if leaks:
             raise ReleaseError("reference code found in the autograder:\n  " + "\n  ".join(leaks))

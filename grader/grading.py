@@ -63,7 +63,7 @@ def require_data(config: Config, settings: training.Settings = training.Settings
     from .cifar import CifarDataError
 
     try:
-        training.load_subset(config.data, settings)
+        training.subset_for(config, settings)
     except CifarDataError as exc:
         raise DataMissing(f"{exc}\nGet it with `{DATA_COMMAND}`, or pass --no-training to grade without "
                           "the training check.") from None

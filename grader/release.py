@@ -33,7 +33,7 @@ import textwrap
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import stubgen
+from . import shipping, stubgen
 from .checks import REGISTRY, probes_for
 from .checks.registry import Check
 from .config import PROJECT_ROOT, Config, ConfigError
@@ -44,7 +44,6 @@ PACKAGE = Path(__file__).resolve().parent
 MANIFEST = "manifest.json"
 EXCLUDED = {"mutants.py"}                   # known mistakes, written as edits of the reference
 EXCLUDED_DIRS = {"__pycache__", "expected"}  # caches, and packaged data rewritten for each build
-MIN_PYTHON = "3.11"                          # tomllib
 
 
 class ReleaseError(Exception):
@@ -366,9 +365,32 @@ def strip_checks(source: str, ids: set[str], filename: str = "<checks>") -> str:
     return out
 
 
-def write_expected(grader_dir: Path, expected: Expected, manifest: dict) -> None:
-    save(expected, grader_dir / "expected" / "expected")
-    (grader_dir / "expected" / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+def write_expected(grader_dir: Path, expected: Expected, manifest: dict, subset=None) -> None:
+    """The packaged data: expected values, the training check's images when given (so grading needs no
+    download), and the manifest that describes them."""
+    from . import training
+
+    folder = grader_dir / "expected"
+    save(expected, folder / "expected")
+    if subset is not None:
+        manifest = {**manifest, "training_subset": training.package_subset(subset, training.Settings(), folder)}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+
+def training_subset(config: Config, checks: tuple[Check, ...]):
+    """The training check's images to ship, or None when no shipped check trains. Raises ReleaseError
+    when one does and the CIFAR-10 copy is missing."""
+    from . import training
+    from .cifar import CifarDataError
+    from .grading import DATA_COMMAND
+
+    if not any(c.part == "experiment" for c in checks):
+        return None
+    try:
+        return training.load_subset(config.data, training.Settings())
+    except CifarDataError as exc:
+        raise ReleaseError(f"the training check ships its CIFAR-10 images, and none are at {config.data} "
+                           f"({str(exc).splitlines()[0]}): get them with `{DATA_COMMAND}` or pass --data") from None
 
 
 def listing(root: Path) -> tuple[tuple[str, int], ...]:
@@ -418,6 +440,7 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
                         "assignment/ as it is — run python -m grader stubs first to refresh it")
     tmp = staging(dest)  # refuses a bad destination before the expected data is computed
     try:
+        subset = training_subset(config, public)
         expected = expected_now(config, checks)  # the training check compares with no stored data
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -438,7 +461,7 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
         write_expected(tmp / "grader", shipped, {
             "format": 1, "kind": "student release", "built": _now(),
             "hidden_checks": len(hidden), "hidden_points": sum(c.points for c in hidden),
-            "checks": [c.id for c in public]})
+            "checks": [c.id for c in public]}, subset)
         (tmp / "README.md").write_text(readme(config.solution, public, hidden, assignment=tmp / "assignment",
                                               repo_url=repo_url), encoding="utf-8")
         lab_notebook.write(tmp, config.solution, repo_url)
@@ -446,8 +469,8 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
                                                       "self-check", ("grader*", "assignment*")), encoding="utf-8")
         (tmp / ".gitignore").write_text(template("gitignore.j2").render(), encoding="utf-8")
         (tmp / ".github" / "workflows").mkdir(parents=True)
-        (tmp / ".github" / "workflows" / "classroom.yml").write_text(template("classroom.yml.j2").render(min_python=MIN_PYTHON),
-                                                                     encoding="utf-8")
+        (tmp / ".github" / "workflows" / "classroom.yml").write_text(
+            template("classroom.yml.j2").render(**install_context()), encoding="utf-8")
         if config.secret_seed and find_text(tmp, config.secret_seed):
             raise ReleaseError("the course secret (secret_seed) was found in the release: "
                                + ", ".join(find_text(tmp, config.secret_seed)))
@@ -645,12 +668,13 @@ def _contract(path: Path) -> tuple[str, list[tuple[str, str]]]:
     return _first_line(tree), items
 
 
-def template(name: str):
-    """A template of ``templates/release/``. No autoescape: these are Markdown, TOML, YAML and Python, not
-    HTML (the HTML reports escape); StrictUndefined: a missing value fails the build, not the text."""
+def template(name: str, folder: str = "release"):
+    """A template of ``templates/release/`` (or ``templates/<folder>/``). No autoescape: these are Markdown,
+    TOML, YAML, shell and Python, not HTML (the HTML reports escape); StrictUndefined: a missing value fails
+    the build, not the text."""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE / "templates" / "release"), autoescape=False,
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE / "templates" / folder), autoescape=False,
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     return env.get_template(name)
 
@@ -681,25 +705,23 @@ def readme(solution: Path, public: tuple[Check, ...], hidden: tuple[Check, ...],
             "checks": [(c.title.replace("|", "/"), f"{c.points:g}") for c in mine]})
     extra = sorted(p.name for p in assignment.glob("*.py") if p.stem not in PARTS and p.name != "__init__.py")
     return template("README.md.j2").render(
-        notebook=NOTEBOOK, repo_url=repo_url, colab_url=colab_url(repo_url, NOTEBOOK), min_python=MIN_PYTHON,
+        notebook=NOTEBOOK, repo_url=repo_url, colab_url=colab_url(repo_url, NOTEBOOK), **install_context(),
         public_count=len(public), total=f"{sum(c.points for c in public):g}", hidden_count=len(hidden),
         hidden_points=f"{sum(c.points for c in hidden):g}", parts=parts,
         extra=", ".join(f"`{n}`" for n in extra))
 
 
-DEPENDENCIES = ("torch>=2.0", "torchvision>=0.15", "numpy>=1.23", "jinja2>=3.1", "nbformat>=5.7")
+def install_context() -> dict:
+    """What the templates say about installing: the Python range, and PyTorch from its CPU index
+    (or the index in ``$REGLAB_TORCH_INDEX``) before the rest, which the package's metadata brings."""
+    req = shipping.load()
+    context = {"min_python": req.min_python, "pytorch": req.pytorch, "cpu_index": shipping.CPU_INDEX,
+               "torch_index_var": shipping.TORCH_INDEX_VAR}
+    return {**context, "install": template("_install.sh.j2").render(**context).strip()}
 
 
 def pyproject(name: str, description: str, packages: tuple[str, ...]) -> str:
-    return template("pyproject.toml.j2").render(name=name, version=_version(), description=description,
-                                                min_python=MIN_PYTHON, dependencies=DEPENDENCIES,
-                                                packages=packages)
-
-
-def _version() -> str:
-    try:
-        from .config import tomllib  # tomli on Python 3.10
-
-        return tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
-    except (OSError, KeyError, ValueError):
-        return "0.0.0"
+    req = shipping.load()
+    return template("pyproject.toml.j2").render(name=name, version=req.version, description=description,
+                                                requires_python=req.requires_python, dependencies=req.dependencies,
+                                                packages=packages, package_data=req.package_data)

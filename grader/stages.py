@@ -75,7 +75,7 @@ class TrainingStage:
         from .cifar import CifarDataError  # imports torch: only the training check pays for it
 
         try:
-            self.subset = training.load_subset(self.config.data, self.settings)
+            self.subset = training.subset_for(self.config, self.settings)
         except CifarDataError as exc:
             why = _("training check not run ({points} points): get the data with `{command}`").format(
                 points=f"{sum(c.points for c in self.checks):g}", command=DATA_COMMAND)

@@ -10,6 +10,7 @@ margin 0.000 on all 20 seeds. The threshold, 0.05, sits between 0 and the smalle
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import tempfile
@@ -71,6 +72,47 @@ def load_subset(root: Path, settings: Settings) -> Subset:
     j = np.sort(rng.choice(len(test.targets), n_test, replace=False))
     return Subset(np.asarray(train.data[i]), np.asarray(train.targets[i]), np.asarray(test.data[j]),
                   np.asarray(test.targets[j]), train.notice)
+
+
+SUBSET_FILE = "training-subset.npz"  # shipped beside the packaged expected data
+
+
+def package_subset(subset: Subset, settings: Settings, folder: Path) -> dict:
+    """Write the subset compressed into ``folder`` (a release's or the autograder's packaged data, so
+    grading needs no download); returns the manifest entry that identifies and checks it."""
+    path = folder / SUBSET_FILE
+    np.savez_compressed(path, train_x=subset.train_x, train_y=subset.train_y.astype(np.uint8),
+                        test_x=subset.test_x, test_y=subset.test_y.astype(np.uint8))
+    return {"file": SUBSET_FILE, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "n_train": settings.n_train, "n_test": settings.n_test, "subset_seed": settings.subset_seed}
+
+
+def _packaged(folder: Path, entry: dict, settings: Settings) -> Subset | None:
+    """The shipped subset, when it is the one these settings pick (raises CifarDataError when damaged)."""
+    from .cifar import CifarDataError
+
+    if (entry.get("n_train"), entry.get("n_test"), entry.get("subset_seed")) != \
+            (settings.n_train, settings.n_test, settings.subset_seed):
+        return None
+    path = folder / str(entry.get("file", SUBSET_FILE))
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CifarDataError(f"the training check's packaged images {path} cannot be read ({exc})") from None
+    if hashlib.sha256(raw).hexdigest() != entry.get("sha256"):
+        raise CifarDataError(f"the training check's packaged images {path} are damaged (checksum differs)")
+    with np.load(path) as z:
+        return Subset(z["train_x"], z["train_y"].astype(np.int64), z["test_x"], z["test_y"].astype(np.int64), None)
+
+
+def subset_for(config, settings: Settings) -> Subset:
+    """The training check's images: those shipped with the packaged expected data (a student release,
+    the Gradescope autograder), else picked from the CIFAR-10 copy at ``config.data``."""
+    from .release import read_manifest
+
+    entry = read_manifest(config).get("training_subset")
+    packaged = _packaged(config.expected.parent, entry, settings) if isinstance(entry, dict) else None
+    return packaged if packaged is not None else load_subset(config.data, settings)
 
 
 def recompute_test_loss(state: dict[str, np.ndarray], mean, std, test_x: np.ndarray, test_y: np.ndarray) -> float:

@@ -35,6 +35,14 @@ def grade(config, expected):
     return run
 
 
+@pytest.fixture(scope="session")
+def small_cifar(tmp_path_factory):
+    """A small CIFAR-format copy for builds that package the training check's images (release, autograder)."""
+    from grader.cifar_fixture import write_fixture
+
+    return write_fixture(tmp_path_factory.mktemp("cifar"), n_train=256, n_test=200, seed=0)
+
+
 @pytest.fixture(autouse=True)
 def english():
     """Tests read English unless they switch language themselves (a developer's LANG=ko_KR.UTF-8

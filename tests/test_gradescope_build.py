@@ -35,9 +35,9 @@ TEST_FIELDS = {"score", "max_score", "status", "name", "name_format", "number", 
 
 
 @pytest.fixture(scope="module")
-def autograder_zip(tmp_path_factory) -> Path:
+def autograder_zip(tmp_path_factory, small_cifar) -> Path:
     out = tmp_path_factory.mktemp("gradescope") / "autograder.zip"
-    env = {**os.environ, "REGLAB_HIDDEN": HIDDEN, "REGLAB_SECRET_SEED": SECRET}
+    env = {**os.environ, "REGLAB_HIDDEN": HIDDEN, "REGLAB_SECRET_SEED": SECRET, "REGLAB_DATA": str(small_cifar)}
     proc = subprocess.run([sys.executable, "-m", "grader", "gradescope", "--out", str(out)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -141,8 +141,10 @@ def test_setup_sh_installs_cpu_torch_and_the_grader(autograder_zip, tmp_path):
     with zipfile.ZipFile(autograder_zip) as zf:
         setup, run = zf.read("setup.sh").decode(), zf.read("run_autograder").decode()
     assert setup.startswith("#!/usr/bin/env bash") and run.startswith("#!/usr/bin/env bash")
-    assert "--index-url https://download.pytorch.org/whl/cpu" in setup
-    assert '"torch==' in setup and '"torchvision==' in setup and "numpy" in setup and "jinja2" in setup
+    assert '--index-url "${REGLAB_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"' in setup
+    assert '"torch>=' in setup and '"torchvision>=' in setup and "numpy" in setup and "wcwidth" in setup
+    assert "copydetect" not in setup and "tqdm" not in setup  # TA-only (pyproject.toml says why)
+    assert "download=True" not in setup  # the training check's images are in the zip
     assert "pip install --no-deps" not in setup  # the grader (expected data) stays out of the readable venv
     assert "bubblewrap" in setup and "pyseccomp" in setup
     assert "/autograder/results/results.json" in run and "REGLAB_AUTOGRADER_ROOT" in run
