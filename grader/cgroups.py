@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .i18n import _
+
 ROOT = Path("/sys/fs/cgroup")
 PREFIX = "reglab-"
 _counter = itertools.count(1)
@@ -42,9 +44,10 @@ class Support:
 
     def describe(self, memory_mb: int, processes: int) -> str:
         if self.version:
-            return f"cgroup v{self.version}: {memory_mb} MB of memory, {processes} processes per worker"
-        return (f"no cgroup ({self.why_not}): per-process limits and a watchdog at {memory_mb} MB of memory "
-                "per worker")
+            return _("cgroup v{version}: {memory} MB of memory and {processes} processes per worker").format(
+                version=self.version, memory=memory_mb, processes=processes)
+        return _("no cgroup ({why}): per-process limits and a watchdog at {memory} MB of memory per worker").format(
+            why=self.why_not, memory=memory_mb)
 
 
 def _own(controller: str) -> str | None:

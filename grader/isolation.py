@@ -704,7 +704,7 @@ class Bounds:
 
 def bounding(limits: Limits) -> cgroups.Support:
     """How workers are bounded in this run (named in every result)."""
-    return cgroups.support() if limits.cgroup else cgroups.Support(0, why_not="turned off (cgroup = false)")
+    return cgroups.support() if limits.cgroup else cgroups.Support(0, why_not="cgroup = false")
 
 
 def bounds_label(limits: Limits) -> str:
