@@ -953,6 +953,10 @@ def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limit
                 os.chown(folder, slot.uid, slot.gid)
                 for name in files:
                     os.chown(os.path.join(folder, name), slot.uid, slot.gid, follow_symlinks=False)
+            # The folder itself stays the grader's (its group the sandbox user's): a later worker of this
+            # user must not count it among what its user left in the shared /tmp (``_clear_user_files``).
+            os.chown(work, os.getuid(), slot.gid)
+            os.chmod(work, 0o750)
             jail.update(uid=slot.uid, gid=slot.gid)
         readable = tuple(str(Path(p)) for p in (str(worker_package().parent), *readable))
         if backend.name == "unshare":
