@@ -105,11 +105,25 @@ def support() -> Support:
         why.append(reason)
     for found in candidates:
         try:
+            for _controller, parent in found.parents:
+                _sweep(Path(parent))
             Group.make(found, 64, 8).remove()
             return found
         except OSError as exc:
             why.append(f"cgroup v{found.version}: {exc.strerror or exc}")
     return Support(0, why_not="; ".join(why))
+
+
+def _sweep(parent: Path) -> None:
+    """Remove the empty groups a grader that was killed left behind (its pid gone, the group older than a
+    minute: never one a live grader has just made and not yet entered)."""
+    for entry in parent.glob(PREFIX + "*"):
+        pid = entry.name[len(PREFIX):].split("-")[0]
+        try:
+            if pid.isdigit() and not os.path.exists(f"/proc/{pid}") and time.time() - entry.stat().st_ctime > 60:
+                entry.rmdir()  # fails while a process is in it
+        except OSError:
+            pass
 
 
 class Group:
