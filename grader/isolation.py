@@ -999,13 +999,14 @@ def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limit
 
 
 def _unshare_tmpfs(work: Path, readable, scratch_mb: int) -> dict:
-    """What jail.enter mounts in an ``unshare`` worker's mount namespace: a private /tmp and /dev/shm
-    (1777) and its scratch (the sandbox user's), each a tmpfs of ``scratch_mb``; the folders it needs
-    from the host's /tmp (its work folder, its code, an interpreter installed there) bound back."""
+    """What jail.enter mounts in an ``unshare`` worker's mount namespace: a private /tmp, /var/tmp and
+    /dev/shm (1777) and its scratch (the sandbox user's), each a tmpfs of ``scratch_mb``; the folders it
+    needs from the host's (its work folder, its code, an interpreter installed there) bound back."""
     size = f"size={scratch_mb}m," if scratch_mb else ""
+    shared = [f for f in TEMPORARY if f != "/dev/shm"]
     keep = [str(work), *readable, *interpreter_paths()]
-    return {"size": size, "keep": [p for p in keep if p == "/tmp" or p.startswith("/tmp/")],
-            "scratch": str(work / SCRATCH)}
+    return {"size": size, "shared": shared, "scratch": str(work / SCRATCH),
+            "keep": [p for p in keep if any(p == f or p.startswith(f + "/") for f in shared)]}
 
 
 def _fork(pipes, work: Path, readable, limits: Limits, env, hide, backend: Backend, slot, jail,

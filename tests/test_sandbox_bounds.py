@@ -84,6 +84,8 @@ class Batch:
         return f"[{self.backend}] rc={self.proc.returncode}\n{self.proc.stdout[-3000:]}\n{self.proc.stderr[-3000:]}"
 
     def cleanup(self) -> None:
+        for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+            Path(folder, f"reglab-bound-{self.token}").unlink(missing_ok=True)
         for pid in daemons(f"3600.{self.nonce}"):
             try:
                 os.kill(pid, 9)
@@ -155,6 +157,11 @@ def test_five_hundred_sleepers_end_with_the_worker(batch):
     output = batch.reglab(name)["output"]
     assert f"BOUND {batch.token} started" in output, output[-2000:]
     assert not batch.left, f"still running: {batch.left}"
+    written = next(line for line in output.splitlines() if line.startswith(f"BOUND {batch.token} left files in"))
+    assert {"/tmp", "/dev/shm"} <= set(written.split()[5:]), written  # writable in every backend (bwrap: no /var/tmp)
+    # The host's shared folders (the simulated machine's /tmp is its own, gone with it).
+    left = [p for folder in ("/tmp", "/var/tmp", "/dev/shm") for p in Path(folder).glob(f"reglab-bound-{batch.token}")]
+    assert not left, left
     assert full_marks(batch.result(name)), batch.parts(name)
     took, normal = batch.reglab(name)["duration"], batch.reglab("neighbour")["duration"]
     print(f"[{batch.backend}] {output.splitlines()[-1] if output else ''}: {took:.1f} s, a normal one {normal:.1f} s")
