@@ -808,7 +808,7 @@ class Worker:
             self.bounds.remove()  # every process left in its cgroup, killed; the group removed
         if self.slot is not None:
             kill_uid(self.slot.uid)
-            if not self.backend.namespaces and self.work is not None:
+            if not self.backend.whitelist and self.work is not None:  # uid, unshare: the host's shared folders
                 _clear_user_files(self.slot.uid, self.work / SCRATCH)
             self.slot.release()
         self._done = True
@@ -999,14 +999,15 @@ def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limit
 
 
 def _unshare_tmpfs(work: Path, readable, scratch_mb: int) -> dict:
-    """What jail.enter mounts in an ``unshare`` worker's mount namespace: a private /tmp, /var/tmp and
-    /dev/shm (1777) and its scratch (the sandbox user's), each a tmpfs of ``scratch_mb``; the folders it
-    needs from the host's (its work folder, its code, an interpreter installed there) bound back."""
+    """What jail.enter mounts in an ``unshare`` worker's mount namespace: a private /tmp and /dev/shm
+    (1777) and its scratch (the sandbox user's), each a tmpfs of ``scratch_mb``; the folders it needs
+    from the host's /tmp (its work folder, its code, an interpreter installed there) bound back. (Not
+    /var/tmp: a private one would let writes meant for the host's folders seem to succeed; what the
+    sandbox user leaves there is removed when the worker ends, as for ``uid``.)"""
     size = f"size={scratch_mb}m," if scratch_mb else ""
-    shared = [f for f in TEMPORARY if f != "/dev/shm"]
     keep = [str(work), *readable, *interpreter_paths()]
-    return {"size": size, "shared": shared, "scratch": str(work / SCRATCH),
-            "keep": [p for p in keep if any(p == f or p.startswith(f + "/") for f in shared)]}
+    return {"size": size, "keep": [p for p in keep if p == "/tmp" or p.startswith("/tmp/")],
+            "scratch": str(work / SCRATCH)}
 
 
 def _fork(pipes, work: Path, readable, limits: Limits, env, hide, backend: Backend, slot, jail,

@@ -127,14 +127,12 @@ def seccomp_filter(student: bool):
 
 
 def _private_temporaries(spec: dict, uid: int | None, gid: int | None) -> None:
-    """unshare: a fresh tmpfs (``spec["size"]``) over /tmp, /var/tmp (``spec["shared"]``) and /dev/shm
-    (1777), and over the scratch folder (the sandbox user's own), in the worker's mount namespace. What
-    the worker needs from the host's (``spec["keep"]``: its work folder, its code) is bound back."""
+    """unshare: a fresh tmpfs (``spec["size"]``) over /tmp and /dev/shm (1777), and over the scratch
+    folder (the sandbox user's own), in the worker's mount namespace. What the worker needs from the
+    host's /tmp (``spec["keep"]``: its work folder, its code) is bound back into the new one."""
     keep = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in spec["keep"] if os.path.isdir(path)]
     size = spec["size"]
-    for folder in spec["shared"]:
-        if os.path.isdir(folder):
-            _mount("tmpfs", folder, "tmpfs", 0, f"{size}mode=1777")
+    _mount("tmpfs", "/tmp", "tmpfs", 0, f"{size}mode=1777")
     for path, fd in keep:
         os.makedirs(path, mode=0o755, exist_ok=True)
         _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC, None)
