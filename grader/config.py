@@ -42,7 +42,11 @@ class Config:
     startup_timeout: float = 90.0
     import_timeout: float = 20.0
     total_timeout: float = 300.0
-    memory_mb: int = 8192
+    memory_mb: int = 8192                            # address space of each of the worker's processes
+    sandbox_memory_mb: int = 4096                    # memory of a worker and everything it starts, together
+    sandbox_processes: int = 512                     # processes and threads of a worker and what it starts
+    scratch_mb: int = 1024                           # each of the worker's scratch, /tmp and /dev/shm
+    cgroup: bool = True                              # a cgroup per worker where the grader can make one
     threads: int = 1
     hidden: tuple[str, ...] = ()                     # check ids run only by TAs (left out of a release)
     sandbox: str = "auto"                            # auto | bwrap | unshare | uid | none (isolation backend)

@@ -73,7 +73,8 @@ def limits_of(config: Config) -> Limits:
     return Limits(probe_timeout=config.probe_timeout, startup_timeout=config.startup_timeout,
                   import_timeout=config.import_timeout,
                   total_timeout=config.total_timeout, memory_mb=config.memory_mb, threads=config.threads,
-                  warm_start=config.warm_start)
+                  warm_start=config.warm_start, sandbox_memory_mb=config.sandbox_memory_mb,
+                  processes=config.sandbox_processes, scratch_mb=config.scratch_mb, cgroup=config.cgroup)
 
 
 def secrets(config: Config) -> tuple[Path, ...]:
@@ -171,7 +172,8 @@ def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: 
     backend = isolation.current()
     report = Report(problems=plan.problems,
                     environment={"python": platform.python_version(), "workers": str(run.starts),
-                                 "sandbox": backend.label(unsafe=config.unsafe_no_sandbox)})
+                                 "sandbox": backend.label(unsafe=config.unsafe_no_sandbox),
+                                 **({"bounds": isolation.bounds_label(plan.limits)} if backend.isolated else {})})
     if not backend.isolated:
         report.problems.append(_("graded without a sandbox: {why}").format(why=isolation.notice(backend)))
     for stage in stages:

@@ -42,7 +42,7 @@ from select import POLLIN, poll
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import forkserver
+from . import cgroups, forkserver
 from .i18n import _
 
 try:
@@ -62,6 +62,8 @@ SANDBOX_USER = "reglab-sandbox"
 JAIL_VAR = "REGLAB_JAIL"          # the worker's jail instructions (worker/jail.py)
 PRIVATE_UMASK = 0o077          # the grader's, set before it creates anything: what it writes is its own
 NPROC = 512                    # processes of the sandbox uid (one worker's): fork bombs stop here
+SCRATCH = "home"               # the worker's writable folder in its work folder (HOME and TMPDIR)
+TEMPORARY = ("/tmp", "/var/tmp", "/dev/shm")  # shared by every user where there is no mount namespace
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), "
                 "or run the grader as root in a container that allows namespaces, or as root with the "
                 "Python package pyseccomp (pip install pyseccomp) and a Python installation readable by "
@@ -241,8 +243,10 @@ SYSTEM_BINDS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", 
                 "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives")
 
 
-def _bwrap_view(work: str, readable: tuple[str, ...], hide: tuple[Path, ...]) -> list[str]:
-    """The file system the worker sees under bubblewrap: nothing but what is listed here."""
+def _bwrap_view(work: str, readable: tuple[str, ...], hide: tuple[Path, ...], scratch_mb: int = 0) -> list[str]:
+    """The file system the worker sees under bubblewrap: nothing but what is listed here. Writable only
+    its scratch (``work``/home), /tmp and /dev/shm: fresh tmpfs of ``scratch_mb`` each (bubblewrap 0.5
+    or later: ``--size``), mode 1777 (as root the worker becomes the sandbox user after bwrap made them)."""
     args = ["--tmpfs", "/"]
     made: set[str] = {"/"}
 
@@ -261,16 +265,17 @@ def _bwrap_view(work: str, readable: tuple[str, ...], hide: tuple[Path, ...]) ->
             parents(path)
             args.extend(["--ro-bind", path, path])
         made.add(path)
-    args.extend(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"])
+    args.extend(["--proc", "/proc", "--dev", "/dev", *_scratch_tmpfs("/tmp", scratch_mb),
+                 *_scratch_tmpfs("/dev/shm", scratch_mb)])
     made.update(("/proc", "/dev", "/tmp"))
     inside = [p for p in readable if p.startswith(work.rstrip("/") + "/")]  # bound over the writable folder
     for path in (*interpreter_paths(), *(p for p in readable if p not in inside)):
         parents(path)
         args.extend(["--ro-bind", path, path])
     parents(work)
-    args.extend(["--bind", work, work])
-    for path in inside:
-        args.extend(["--ro-bind", path, path])
+    # The work folder is the grader's, read-only (the package and inputs it rebuilds for every start);
+    # the worker writes only in its scratch, a private size-capped tmpfs.
+    args.extend(["--ro-bind", work, work, *_scratch_tmpfs(str(Path(work) / SCRATCH), scratch_mb)])
     # What the bound libraries hold but the worker must not read (a pip-installed grader's expected data).
     bound = (*interpreter_paths(), *readable)
     for secret in hide:
@@ -297,8 +302,25 @@ def landlock_view(work: str, readable: tuple[str, ...]) -> dict[str, list[str]]:
     return {"read": read, "write": write, "devices": [d for d in DEVICES if os.path.exists(d)]}
 
 
+def _scratch_tmpfs(path: str, scratch_mb: int) -> list[str]:
+    size = ["--size", str(scratch_mb << 20)] if scratch_mb and _bwrap_sizes() else []
+    return [*size, "--perms", "1777", "--tmpfs", path]
+
+
+@functools.lru_cache(maxsize=1)
+def _bwrap_sizes() -> bool:
+    """Whether this bubblewrap takes ``--size`` (0.5 and later). Without it a tmpfs is bounded only by the
+    worker's memory limit (its pages are charged to the worker's cgroup)."""
+    try:
+        out = subprocess.run([shutil.which("bwrap") or "bwrap", "--version"], capture_output=True, text=True,
+                             timeout=30).stdout.split()
+        return tuple(int(x) for x in out[-1].split(".")[:2]) >= (0, 5)
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+        return False
+
+
 def bwrap_command(argv: list[str], work: str, readable: tuple[str, ...], hide: tuple[Path, ...],
-                  holder: bool = False) -> list[str]:
+                  holder: bool = False, scratch_mb: int = 0) -> list[str]:
     """``holder``: the command only holds the sandbox for a forked worker to join, and needs no capability."""
     tool = shutil.which("bwrap")
     if tool is None:
@@ -314,7 +336,7 @@ def bwrap_command(argv: list[str], work: str, readable: tuple[str, ...], hide: t
     else:
         ns.append("--unshare-user")
         caps = ["--cap-drop", "ALL"]
-    return [tool, *ns, "--die-with-parent", "--new-session", *caps, *_bwrap_view(work, readable, hide),
+    return [tool, *ns, "--die-with-parent", "--new-session", *caps, *_bwrap_view(work, readable, hide, scratch_mb),
             "--chdir", "/" if holder else work, "--", *argv]
 
 
@@ -349,6 +371,7 @@ def _try_bwrap() -> str:
     if not shutil.which("bwrap"):
         return "bwrap: not installed"
     with tempfile.TemporaryDirectory(prefix="reglab-probe-") as work:
+        os.mkdir(os.path.join(work, SCRATCH))  # the view mounts the worker's scratch there
         argv = [sys.executable, "-I", "-c", _SWITCH_TEST if _is_root() else "import encodings.idna"]
         slot = _Slot() if _is_root() else None  # a sandbox user no worker is using (its kill would end the probe)
         try:
@@ -451,6 +474,8 @@ def select(setting: str, unsafe: bool = False, required: bool = True) -> Backend
                                  f"To fix: {INSTALL_HINT}. Or pass --unsafe-no-sandbox to grade anyway "
                                  "(every result then says so).")
     _selected = backend
+    if backend.isolated:
+        cgroups.protect_grader()  # when memory runs out, a worker (+1000) goes first, the grader never
     return backend
 
 
@@ -682,6 +707,111 @@ def environment(home: Path, threads: int, extra: dict[str, str], tmp: Path | Non
 # ---------------------------------------------------------------- starting and ending a worker
 
 
+# A cold worker enters its cgroup before it is anything else: the shell writes its own pid into each
+# controller's cgroup.procs (arguments up to "--"), then becomes the command; a failed write starts nothing.
+_ENTER = 'for f do shift; [ "$f" = -- ] && break; echo $$ > "$f" || exit 70; done; exec "$@"'
+
+
+class Bounds:
+    """A worker's memory and processes, bounded as a whole: its cgroup, or where none can be made the
+    watchdog (``cgroups.py``); for ``uid`` also the size of its scratch folder, which is no tmpfs there."""
+
+    def __init__(self, limits: Limits, group: cgroups.Group | None):
+        self.limits, self.group = limits, group
+        self.memory: cgroups.Watchdog | None = None
+        self.scratch: Path | None = None
+        self.next_look = 0.0
+
+    @classmethod
+    def make(cls, backend: Backend, limits: Limits) -> Bounds | None:
+        if not backend.isolated:
+            return None
+        found = bounding(limits)
+        return cls(limits, cgroups.Group.make(found, limits.sandbox_memory_mb, limits.processes)
+                   if found.version else None)
+
+    def procs_files(self) -> list[str]:
+        return self.group.procs_files() if self.group else []
+
+    def enter_then(self, argv: list[str]) -> list[str]:
+        if self.group is None:
+            return argv
+        return [shutil.which("sh") or "/bin/sh", "-c", _ENTER, "sh", *self.procs_files(), "--", *argv]
+
+    def watch(self, processes, scratch: Path | None) -> None:
+        """Where there is no group: sum ``processes()``'s memory; ``scratch``: a folder to measure."""
+        if self.group is None:
+            self.memory = cgroups.Watchdog(self.limits.sandbox_memory_mb, processes)
+        self.scratch = scratch
+
+    def exceeded(self) -> str:
+        """'' while within the bounds, else which was passed, in words (the student's: their code ran in it)."""
+        if self.group.over_limit() if self.group else self.memory is not None and self.memory.over_limit():
+            return _("your code used more than {size} of memory (the sandbox's limit)").format(
+                size=f"{self.limits.sandbox_memory_mb} MB")
+        if self.scratch is not None and time.monotonic() >= self.next_look:
+            self.next_look = time.monotonic() + cgroups.Watchdog.EVERY
+            if _folder_bytes(self.scratch) > self.limits.scratch_mb << 20:
+                return _("your code wrote more than {size} to its scratch folder (the sandbox's limit)").format(
+                    size=f"{self.limits.scratch_mb} MB")
+        return ""
+
+    def remove(self) -> None:
+        if self.group is not None:
+            self.group.remove()
+
+
+def bounding(limits: Limits) -> cgroups.Support:
+    """How workers are bounded in this run (named in every result)."""
+    return cgroups.support() if limits.cgroup else cgroups.Support(0, why_not="cgroup = false")
+
+
+def bounds_label(limits: Limits) -> str:
+    return bounding(limits).describe(limits.sandbox_memory_mb, limits.processes)
+
+
+def _folder_bytes(folder: Path, most: int = 100_000) -> int:
+    """Disk space used below ``folder`` (no link followed); past ``most`` entries, counted as over any cap."""
+    total, seen = 0, 0
+    for root, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            seen += 1
+            if seen > most:
+                return 1 << 62
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def _clear_user_files(uid: int, scratch: Path) -> None:
+    """After a ``uid`` worker ended (none of its processes left): empty its scratch, and remove what its
+    user left in the folders every user shares. Never follows a link (rmtree works on descriptors)."""
+    for entry in [scratch / name for name in _listdir(scratch)] + \
+            [Path(folder) / name for folder in TEMPORARY for name in _listdir(folder)]:
+        try:
+            st = os.lstat(entry)
+        except OSError:
+            continue
+        if entry.parent != scratch and (st.st_uid != uid or scratch.is_relative_to(entry)):
+            continue  # another user's, or the worker's own work folder (the grader's, chowned to it)
+        try:
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                os.unlink(entry)
+        except OSError:
+            pass
+
+
+def _listdir(folder) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
 @dataclass
 class Worker:
     """A started worker. ``kill_all`` returns once every process it started is dead."""
@@ -690,7 +820,23 @@ class Worker:
     slot: _Slot | None = None
     jail: dict = field(default_factory=dict)   # what worker/jail.py must do before any student code runs
     holder: subprocess.Popen | None = None     # the sandbox a forked worker joined (bwrap, unshare)
+    bounds: Bounds | None = None               # its cgroup or watchdog
+    work: Path | None = None
     _done: bool = False
+
+    def __post_init__(self) -> None:
+        if self.bounds is not None:
+            uid = self.slot.uid if self.slot is not None and not self.backend.namespaces else None
+            self.bounds.watch((lambda: _uid_processes(uid)) if uid is not None else self._processes,
+                              self.work / SCRATCH if uid is not None and self.work else None)
+
+    def _processes(self) -> list[int]:
+        roots = [self.proc.pid] + ([self.holder.pid] if self.holder else [])
+        return [*roots, *(d for root in roots for d in _descendants(root))]
+
+    def exceeded(self) -> str:
+        """'' or the sandbox's bound that the worker's processes passed, in words."""
+        return self.bounds.exceeded() if self.bounds is not None else ""
 
     def kill_all(self) -> None:
         if self._done:
@@ -717,16 +863,19 @@ class Worker:
             self.holder.stdin.close()
         for pid in inner:
             _wait_gone(pid)
+        if self.bounds is not None:
+            self.bounds.remove()  # every process left in its cgroup, killed; the group removed
         if self.slot is not None:
             kill_uid(self.slot.uid)
+            if not self.backend.whitelist and self.work is not None:  # uid, unshare: the host's shared folders
+                _clear_user_files(self.slot.uid, self.work / SCRATCH)
             self.slot.release()
         self._done = True
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the worker's live processes (for CPU-time step limits)."""
         total, ticks = 0.0, os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        roots = [self.proc.pid] + ([self.holder.pid] if self.holder else [])
-        for pid in [*roots, *(d for root in roots for d in _descendants(root))]:
+        for pid in self._processes():
             try:
                 with open(f"/proc/{pid}/stat", "rb") as fh:
                     fields = fh.read().rsplit(b")", 1)[1].split()
@@ -856,7 +1005,9 @@ def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limit
     work = Path(work)
     slot = _Slot() if backend.drops_uid else None
     jail: dict = {}
+    bounds = None
     try:
+        bounds = Bounds.make(backend, limits)
         if slot is not None:
             grader_owned = {str(Path(p)) for p in readable}
             for folder, dirs, files in os.walk(work):
@@ -864,22 +1015,27 @@ def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limit
                 os.chown(folder, slot.uid, slot.gid)
                 for name in files:
                     os.chown(os.path.join(folder, name), slot.uid, slot.gid, follow_symlinks=False)
+            # The folder itself stays the grader's (its group the sandbox user's): a later worker of this
+            # user must not count it among what its user left in the shared /tmp (``_clear_user_files``).
+            os.chown(work, os.getuid(), slot.gid)
+            os.chmod(work, 0o750)
             jail.update(uid=slot.uid, gid=slot.gid)
         readable = tuple(str(Path(p)) for p in (str(worker_package().parent), *readable))
         if backend.name == "unshare":
             jail.update(hide_dirs=[str(p) for p in hide if p.is_dir()],
-                        hide_files=[str(p) for p in hide if p.is_file()])
+                        hide_files=[str(p) for p in hide if p.is_file()],
+                        tmpfs=_unshare_tmpfs(work, readable, limits.scratch_mb))
         if backend.name == "uid":
             jail["seccomp"] = True
         if backend.landlock:
             jail["landlock"] = landlock_view(str(work), readable)
         if backend.isolated:
-            jail["lock"] = True
+            jail.update(lock=True, oom_score_adj=1000)  # the kernel's first choice when memory runs out
         jail["rlimits"] = limit_values(limits, nproc=slot is not None)
         env = {**env, JAIL_VAR: json.dumps(jail)}
         if warm(limits.warm_start) and not _cold:
             try:
-                return _fork(pipes, work, readable, limits, env, hide, backend, slot, jail)
+                return _fork(pipes, work, readable, limits, env, hide, backend, slot, jail, bounds)
             except OSError as exc:  # forkserver.StartError and the like, before any student code: fall back
                 _cold.append(str(exc))
                 print(_("warm worker starts are off for this run ({why}); every worker starts a fresh Python")
@@ -887,8 +1043,10 @@ def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limit
 
         def wrap(argv: list[str]) -> list[str]:
             if backend.name == "bwrap":
-                return bwrap_command(argv, str(work), readable, tuple(hide))
-            return unshare_command(argv) if backend.name == "unshare" else argv
+                argv = bwrap_command(argv, str(work), readable, tuple(hide), scratch_mb=limits.scratch_mb)
+            elif backend.name == "unshare":
+                argv = unshare_command(argv)
+            return bounds.enter_then(argv) if bounds else argv
         request, result, output = pipes
         kwargs = {"start_new_session": True} if os.name == "posix" else \
             {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
@@ -896,22 +1054,38 @@ def spawn(pipes: tuple[int, int, int], *, work: Path, readable=(), limits: Limit
                                 stdin=subprocess.DEVNULL, stdout=output, stderr=output,
                                 pass_fds=(request, result) if os.name == "posix" else (), **kwargs)
     except BaseException:
+        if bounds is not None:
+            bounds.remove()
         if slot is not None:
             slot.release()
         raise
-    return Worker(proc, backend, slot, jail)
+    return Worker(proc, backend, slot, jail, bounds=bounds, work=work)
 
 
-def _fork(pipes, work: Path, readable, limits: Limits, env, hide, backend: Backend, slot, jail) -> Worker:
+def _unshare_tmpfs(work: Path, readable, scratch_mb: int) -> dict:
+    """What jail.enter mounts in an ``unshare`` worker's mount namespace: a private /tmp and /dev/shm
+    (1777) and its scratch (the sandbox user's), each a tmpfs of ``scratch_mb``; the folders it needs
+    from the host's /tmp (its work folder, its code, an interpreter installed there) bound back. (Not
+    /var/tmp: a private one would let writes meant for the host's folders seem to succeed; what the
+    sandbox user leaves there is removed when the worker ends, as for ``uid``.)"""
+    size = f"size={scratch_mb}m," if scratch_mb else ""
+    keep = [str(work), *readable, *interpreter_paths()]
+    return {"size": size, "keep": [p for p in keep if p == "/tmp" or p.startswith("/tmp/")],
+            "scratch": str(work / SCRATCH)}
+
+
+def _fork(pipes, work: Path, readable, limits: Limits, env, hide, backend: Backend, slot, jail,
+          bounds: Bounds | None) -> Worker:
     """A worker forked by the fork server; with namespaces, into a fresh sandbox around a holder."""
     holder, namespaces = None, []
     try:
         if backend.namespaces:
             argv = [sys.executable, "-I", "-S", "-c", HOLDER]
-            command = bwrap_command(argv, str(work), readable, tuple(hide), holder=True) \
+            command = bwrap_command(argv, str(work), readable, tuple(hide), holder=True, scratch_mb=limits.scratch_mb) \
                 if backend.name == "bwrap" else unshare_command(argv)
             holder, namespaces = _hold(command, limits.startup_timeout)
-        proc = _server().spawn({"env": env, "cwd": str(work), "namespaces": [kind for kind, _fd in namespaces]},
+        proc = _server().spawn({"env": env, "cwd": str(work), "namespaces": [kind for kind, _fd in namespaces],
+                                "cgroup": bounds.procs_files() if bounds else []},
                             [*pipes, *(fd for _kind, fd in namespaces)], limits.startup_timeout)
     except BaseException:
         if holder is not None:
@@ -920,7 +1094,7 @@ def _fork(pipes, work: Path, readable, limits: Limits, env, hide, backend: Backe
     finally:
         for _kind, fd in namespaces:
             os.close(fd)
-    return Worker(proc, backend, slot, jail, holder)
+    return Worker(proc, backend, slot, jail, holder, bounds, work)
 
 
 def _hold(command: list[str], timeout: float) -> tuple[subprocess.Popen, list[tuple[str, int]]]:

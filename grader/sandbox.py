@@ -45,6 +45,10 @@ class Limits:
     import_timeout: float = 20.0    # importing one of the submission's modules
     total_timeout: float = 300.0    # the whole submission
     memory_mb: int = 8192           # address space (torch alone maps about 3.5 GB)
+    sandbox_memory_mb: int = 4096   # memory of the worker and all it starts, together (cgroup or watchdog)
+    processes: int = 512            # processes and threads of the worker and all it starts, together
+    scratch_mb: int = 1024          # each of its scratch folder, /tmp and /dev/shm (tmpfs, or measured: uid)
+    cgroup: bool = True             # a cgroup per worker where the grader can make one
     file_mb: int = 128              # largest file the worker may write (output log included)
     output_kb: int = 64             # printed text kept for the report
     caps: Caps = field(default_factory=Caps)  # what the result channel carries
@@ -279,7 +283,7 @@ def _run_in(work: Path, job: Job, blocked: dict[str, str], limits: Limits, env_e
     try:
         worker = isolation.spawn((req_r, res_w, out_w), work=work, readable=(package.parent, work / "inputs"),
                                  limits=limits,
-                                 env=environment(work / "home", limits.threads, env_extra), hide=hide)
+                                 env=environment(work / isolation.SCRATCH, limits.threads, env_extra), hide=hide)
     finally:
         for fd in (req_r, res_w, out_w):
             os.close(fd)
@@ -320,6 +324,9 @@ def _follow(worker: isolation.Worker, protocol: Protocol, decoder: Decoder, job:
     reading = {res_r, out_r}
     while True:
         now = time.monotonic()
+        bound = worker.exceeded()  # the sandbox's memory or scratch, passed by what ran in it
+        if bound:
+            return _End(protocol, _culprit(protocol), "crashed", bound)
         over = "its total time" if now >= deadline else clock.over()
         if over:
             return _End(protocol, _culprit(protocol), "timeout", f"did not finish within {over}")
@@ -368,7 +375,8 @@ def _follow(worker: isolation.Worker, protocol: Protocol, decoder: Decoder, job:
                     return _End(protocol, _culprit(protocol, corrupted=True), "corrupted", str(exc))
             if protocol.done:  # every result in, and nothing after it: however it ended, it is done
                 return _End(protocol, None)
-            return _End(protocol, _culprit(protocol), "crashed", f"the process {_signal_name(proc.returncode)}")
+            return _End(protocol, _culprit(protocol), "crashed",
+                        worker.exceeded() or f"the process {_signal_name(proc.returncode)}")
 
 
 def _read(fd: int, sink) -> bool:

@@ -133,6 +133,23 @@ def seccomp_filter(student: bool):
     return f
 
 
+def _private_temporaries(spec: dict, uid: int | None, gid: int | None) -> None:
+    """unshare: a fresh tmpfs (``spec["size"]``) over /tmp and /dev/shm (1777), and over the scratch
+    folder (the sandbox user's own), in the worker's mount namespace. What the worker needs from the
+    host's /tmp (``spec["keep"]``: its work folder, its code) is bound back into the new one."""
+    keep = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in spec["keep"] if os.path.isdir(path)]
+    size = spec["size"]
+    _mount("tmpfs", "/tmp", "tmpfs", 0, f"{size}mode=1777")
+    for path, fd in keep:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC, None)
+        os.close(fd)
+    if os.path.isdir("/dev/shm"):
+        _mount("tmpfs", "/dev/shm", "tmpfs", 0, f"{size}mode=1777")
+    owner = f",uid={uid},gid={gid}" if uid is not None else ""
+    _mount("tmpfs", spec["scratch"], "tmpfs", 0, f"{size}mode=0700{owner}")
+
+
 def enter() -> dict:
     """Carry out ``REGLAB_JAIL`` (and remove it from the environment); returns what was asked."""
     raw = os.environ.pop("REGLAB_JAIL", "")
@@ -142,8 +159,14 @@ def enter() -> dict:
     if resource is not None:  # first: the grader forks nothing itself to set them (see isolation.limit_values)
         for name, (soft, hard) in spec.get("rlimits", {}).items():
             resource.setrlimit(getattr(resource, name), (soft, hard))
-    if spec.get("hide_dirs") or spec.get("hide_files"):
+    if "oom_score_adj" in spec:
+        with open("/proc/self/oom_score_adj", "w") as fh:  # raising it needs no privilege
+            fh.write(str(spec["oom_score_adj"]))
+    if spec.get("hide_dirs") or spec.get("hide_files") or spec.get("tmpfs"):
         _mount(None, "/", None, MS_REC | MS_PRIVATE, None)  # nothing we mount leaks to the host
+    if spec.get("tmpfs"):
+        _private_temporaries(spec["tmpfs"], spec.get("uid"), spec.get("gid"))
+    if spec.get("hide_dirs") or spec.get("hide_files"):
         for path in spec.get("hide_dirs", []):
             if os.path.isdir(path):
                 _mount("tmpfs", path, "tmpfs", 0, "size=4k,mode=0555")

@@ -156,6 +156,9 @@ def _child(spec: dict, fds: list[int], told: int) -> None:
                     os.close(fd)
                 except OSError:
                     pass  # the listing's own descriptor
+        for procs in spec.get("cgroup", []):  # the worker's cgroup, before it exists: all it starts is counted
+            with open(procs, "w") as fh:
+                fh.write(str(os.getpid()))
         jail.join(list(zip(spec["namespaces"], namespaces)))
         worker = os.fork()
         if worker == 0:
