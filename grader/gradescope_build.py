@@ -42,12 +42,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import shipping, training
+from .generated import template
 from .checks import REGISTRY, expected_probes
 from .checks.registry import Check
 from .config import Config
 from .derive import Inputs
 from .release import (Built, ReleaseError, _now, copy_grader, expected_now, find_reference_code, find_text, has_reference,
-                      hidden_checks, listing, pyproject, template, training_subset, verify, write_expected)
+                      hidden_checks, listing, pyproject, training_subset, verify, write_expected)
 from .isolation import MODULE_FILES
 
 ROOT_VAR, PYTHON_VAR = "REGLAB_AUTOGRADER_ROOT", "REGLAB_PYTHON"

@@ -16,6 +16,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from . import stubgen
+from .generated import template
 from .notebook import CONTRACT, MODULES
 
 NOTEBOOK = "lab5_regularization.ipynb"
@@ -77,8 +78,6 @@ def percent_to_cells(text: str) -> list:
 
 
 def render(solution: Path, repo_url: str | None) -> nbformat.NotebookNode:
-    from .release import template
-
     imports, parts = _parts(solution)
     text = template("lab_notebook.py.j2").render(imports="\n".join(imports), parts=parts, repo_url=repo_url or "",
                                                  notebook=NOTEBOOK)

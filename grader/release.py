@@ -34,6 +34,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import shipping, stubgen
+from .generated import template
+from .packaged import MANIFEST, read_manifest
 from .checks import REGISTRY, probes_for
 from .checks.registry import Check
 from .config import PROJECT_ROOT, Config, ConfigError
@@ -41,7 +43,6 @@ from .reference import REFERENCE, Expected, save
 from .results import PARTS
 
 PACKAGE = Path(__file__).resolve().parent
-MANIFEST = "manifest.json"
 EXCLUDED = {"mutants.py"}                   # known mistakes, written as edits of the reference
 EXCLUDED_DIRS = {"__pycache__", "expected"}  # caches, and packaged data rewritten for each build
 
@@ -64,16 +65,6 @@ def expected_probes(checks) -> list[str]:
 
 def has_reference(config: Config) -> bool:
     return config.solution is not None and (config.solution / "__init__.py").is_file()
-
-
-def read_manifest(config: Config) -> dict:
-    """What the build left beside the packaged data ({} in the instructor's repository)."""
-    path = config.expected.parent / MANIFEST
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def hidden_checks(config: Config, checks: tuple[Check, ...] = REGISTRY) -> tuple[Check, ...]:
@@ -666,17 +657,6 @@ def _contract(path: Path) -> tuple[str, list[tuple[str, str]]]:
     items = [(n.name, _first_line(n)) for n in tree.body
              if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith("_")]
     return _first_line(tree), items
-
-
-def template(name: str, folder: str = "release"):
-    """A template of ``templates/release/`` (or ``templates/<folder>/``). No autoescape: these are Markdown,
-    TOML, YAML, shell and Python, not HTML (the HTML reports escape); StrictUndefined: a missing value fails
-    the build, not the text."""
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(PACKAGE / "templates" / folder), autoescape=False,
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.get_template(name)
 
 
 def colab_url(repo_url: str | None, notebook: str) -> str | None:

@@ -108,7 +108,7 @@ def _packaged(folder: Path, entry: dict, settings: Settings) -> Subset | None:
 def subset_for(config, settings: Settings) -> Subset:
     """The training check's images: those shipped with the packaged expected data (a student release,
     the Gradescope autograder), else picked from the CIFAR-10 copy at ``config.data``."""
-    from .release import read_manifest
+    from .packaged import read_manifest
 
     entry = read_manifest(config).get("training_subset")
     packaged = _packaged(config.expected.parent, entry, settings) if isinstance(entry, dict) else None
