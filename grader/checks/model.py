@@ -92,16 +92,13 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def dropout_verdict(values: dict, p: float) -> Verdict:
+def dropout_verdict(values: dict, p: float, flat) -> Verdict:
     """Judge one train-mode forward from what went in and out of each Linear layer.
 
-    After layer k, each input of layer k+1 must be 0 (dropped, with probability p) or
+    linear1 must receive the flattened images exactly (``flat``: what it receives in the
+    reference). After layer k, each input of layer k+1 must be 0 (dropped, with probability p) or
     sigmoid(output of layer k) / (1 - p) (kept and rescaled), whatever random masks were drawn.
     """
-    if not values.get("seen"):
-        return fail(N_("the weights of linear1, linear2 and linear3 were not all used during forward"),
-                    hint=N_("forward must compute the three Linear layers linear1, linear2 and linear3 (calling them, "
-                         "their forward, or F.linear with their weights)."))
     if values.get("backward_error"):
         return fail(_("backward through the model in train mode fails: {error}").format(
                     error=values["backward_error"][:300]),
@@ -109,6 +106,14 @@ def dropout_verdict(values: dict, p: float) -> Verdict:
     if not all(v for k, v in values.items() if k.startswith("gradok/")):
         return fail(N_("with dropout on, backward does not reach every layer's parameters with finite gradients"),
                     mistake=N_("the model cannot be trained with dropout on (detached or non-finite gradients)"))
+    if not values.get("seen"):
+        return fail(_("{layers}: the gradients of the weight and bias are not those of a Linear layer applied to "
+                      "each sample's own input (z = x·Wᵀ + b)").format(layers=values.get("unseen") or "?"),
+                    hint=N_("forward must compute the three Linear layers linear1, linear2 and linear3 on each "
+                            "sample, with their own weight and bias (any way: calling them, F.linear, @, einsum)."))
+    verdict = _input_verdict(values["linear1/in"], flat)
+    if verdict:
+        return verdict
     for k, (layer, nxt) in enumerate((("linear1", "linear2"), ("linear2", "linear3")), start=1):
         z, d = values[f"{layer}/out"].astype(np.float64), values[f"{nxt}/in"].astype(np.float64)
         if z.shape != d.shape:
@@ -159,17 +164,38 @@ def dropout_verdict(values: dict, p: float) -> Verdict:
     return PASS
 
 
+def _input_verdict(got: np.ndarray, flat: np.ndarray) -> Verdict | None:
+    """linear1 receives the flattened image itself in train mode (the contract has no dropout or
+    noise before linear1); None when it does."""
+    got, flat = got.astype(np.float64), flat.astype(np.float64)
+    if got.shape == flat.shape and not differs(got, flat, rtol=1e-5, atol=1e-6):
+        return None
+    if got.shape != flat.shape:
+        return fail(_("in train mode linear1 receives shape {got}, not the flattened images {shape}").format(
+            got=got.shape, shape=flat.shape))
+    zero = (np.abs(got) <= 1e-7) & (np.abs(flat) > 1e-7)
+    kept = ~zero
+    scale = np.median(got[kept] / flat[kept]) if kept.any() else 1.0
+    message = _("in train mode linear1 does not receive the flattened images: {count} of {size} values differ "
+                "({zeroed} set to 0)").format(count=int((np.abs(got - flat) > 1e-6 + 1e-5 * np.abs(flat)).sum()),
+                                             size=got.size, zeroed=int(zero.sum()))
+    if zero.any() and np.allclose(got[kept], flat[kept] * scale, rtol=1e-5, atol=1e-6):
+        return fail(message, mistake=N_("dropout is applied to the input image before linear1: the lab's MLP drops "
+                                        "only the hidden activations (after each sigmoid)"))
+    return fail(message)
+
+
 @checks.add("model.dropout_train", points=6, title=N_("train mode, drop_prob=0.3: dropout after each hidden "
             "activation, scaled by 1/(1-p)"), probes=("model.train_p03",), location=LOCATION,
             hint=N_("Dropout (handout slide \"Dropout\") zeroes each hidden activation with probability p and "
                  "rescales the survivors so the expected value stays the same; it acts on the sigmoid's output of "
                  "both hidden layers, in train mode only."))
 def dropout_train(ctx):
-    return dropout_verdict(ctx.got("model.train_p03"), 0.3)
+    return dropout_verdict(ctx.got("model.train_p03"), 0.3, ctx.want("model.train_p03")["linear1/in"])
 
 
 @checks.add("model.dropout_other_p", points=2, title=N_("train mode, drop_prob=0.6: the probability is the one given"),
             probes=("model.train_p06",), location=LOCATION,
             hint=N_("The drop probability is the constructor's argument, not a number written into the model."))
 def dropout_other_p(ctx):
-    return dropout_verdict(ctx.got("model.train_p06"), 0.6)
+    return dropout_verdict(ctx.got("model.train_p06"), 0.6, ctx.want("model.train_p06")["linear1/in"])
