@@ -94,15 +94,21 @@ def _projections(n: int) -> np.ndarray:
 def _penalty(impl: Impl, kind: str, net: nn.Module) -> dict:
     name = f"{kind}_penalty"
     value = call(impl, "penalties", name, net)
-    out = {"value": scalar(value, f"{name}'s return value"), "type": type_name(value),
+    out = {"value": scalar(value, f"{name}'s return value"), "type": type_name(value), "shape": _shape(value),
            "differentiable": bool(isinstance(value, torch.Tensor) and value.requires_grad)}
     if out["differentiable"]:
         net.zero_grad(set_to_none=True)
         with blame(f"penalties.py:{name}"):
             torch.Tensor.backward(torch.Tensor.sum(value))
+        touched = []
         for pname, p in net.named_parameters():
             grad = np.zeros(p.shape) if p.grad is None else array(p.grad, "gradient")
             out[f"grad/{pname}"] = fingerprint(grad)
+            touched += [f"{pname}={nets.kind_of(net, pname, False)}"] if np.any(grad) else []
+        for bname, b in net.named_buffers():
+            if b.grad is not None and np.any(array(b.grad, "gradient")):
+                touched.append(f"{bname}={nets.kind_of(net, bname, True)}")
+        out["touched"] = ";".join(touched)  # what the penalty's gradient reaches: what it summed
     return out
 
 
@@ -126,6 +132,11 @@ def l2_on_other(impl, seeds):
     return _penalty(impl, "l2", nets.OtherNet(seed=seeds("pen.l2_other", 14)))
 
 
+def _shape(value) -> str:
+    """A tensor's shape as text ("()" for a 0-dim one); "" for anything else."""
+    return str(tuple(torch.Tensor.size(value))) if isinstance(value, torch.Tensor) else ""
+
+
 def criterion_loss(value: float) -> torch.Tensor:
     """A 0-dim loss like the one a criterion returns: not a leaf, so ``loss += ...`` works on it."""
     return torch.tensor(2 * value, requires_grad=True) / 2
@@ -143,17 +154,19 @@ def penalized(impl, seeds):
         value = call(impl, "penalties", "penalized_loss", loss, net, lmbd, batch_size, **kwargs)
         out[f"case{i}/value"] = scalar(value, "penalized_loss's return value")
         out[f"case{i}/differentiable"] = bool(isinstance(value, torch.Tensor) and value.requires_grad)
+        out[f"case{i}/shape"] = _shape(value)
     for kind in ("l1", "l2"):
-        out[f"own/{kind}"] = _own(impl, f"{kind}_penalty", net)
+        out[f"own/{kind}"], out[f"own/{kind}/shape"] = _own(impl, f"{kind}_penalty", net)
     return out
 
 
-def _own(impl: Impl, name: str, net) -> float:
+def _own(impl: Impl, name: str, net) -> tuple[float, str]:
     try:
         with torch.no_grad():
-            return scalar(impl.original("penalties", name)(net), "the penalty")
+            value = impl.original("penalties", name)(net)
+            return scalar(value, "the penalty"), _shape(value)
     except Exception:  # noqa: BLE001 - the penalty's own checks report its failure
-        return np.nan
+        return np.nan, ""
 
 
 @probe("pen.unknown_kind", "penalties", uses_standins=True)
