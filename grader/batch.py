@@ -9,6 +9,7 @@ folder updates that student's row and keeps everyone else's.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import sys
 import threading
@@ -24,7 +25,7 @@ from .config import Config
 from .course import Course
 from .grading import Submission, broken, grade_submission, load_expected
 from .reference import course_seed
-from .intake import Entry, content_key, discover
+from .intake import Entry, content_key, discover, look_alikes
 from .results import SubmissionResult
 from .writers import gradescope, tables
 
@@ -121,6 +122,7 @@ def grade_all(root: Path, out: Path, config: Config,
     everything = discover(root, skip=(out,))
     entries = select(shard.select(everything, config.shard), only)
     course = Course.load(config, root, [e.path.name for e in everything])
+    alike = look_alikes(everything)
     checks = REGISTRY if config.training else CORE
     out.mkdir(parents=True, exist_ok=True)
     seed = course_seed(config.secret_seed, out)  # inputs no release has the expected values of
@@ -141,6 +143,8 @@ def grade_all(root: Path, out: Path, config: Config,
 
     def one(entry: Entry) -> None:
         result = course.annotate(grade_one(entry, config, checks, expected, keys[entry.name], seed), entry.path)
+        if entry.name in alike:  # last: the first problem of an ungradable entry is why (results.troubles)
+            result = dataclasses.replace(result, problems=(*result.problems, alike[entry.name]))
         write_one(result, out)
         with lock:
             results[entry.name] = result

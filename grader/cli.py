@@ -14,6 +14,7 @@ from pathlib import Path
 from . import config as configuration
 from . import i18n
 from . import isolation
+from . import outputs
 from . import stubgen
 from .i18n import _
 
@@ -208,14 +209,17 @@ def cmd_check(args) -> int:
 def cmd_grade(args) -> int:
     from .batch import BatchError, grade_all, progress_printer
     from .grading import secrets
-    from .intake import discover
+    from .intake import discover, look_alikes
 
     cfg = _config(args)
     isolation.prestart(cfg.warm_start)
     if not args.submissions.is_dir():
         raise UsageError(_("{path} is not a folder of submissions").format(path=args.submissions))
-    if not discover(args.submissions, skip=(args.out,)):
+    entries = discover(args.submissions, skip=(args.out,))
+    if not entries:
         raise UsageError(_("no submissions found in {path}").format(path=args.submissions))
+    for notice in dict.fromkeys(look_alikes(entries).values()):  # one line per group of look-alikes
+        print(notice, file=sys.stderr)
     _require_data(cfg)
     backend = _sandbox(cfg, required=True)
     print(isolation.notice(backend) + (" (--unsafe-no-sandbox)" if not backend.isolated else ""), file=sys.stderr)
@@ -237,13 +241,14 @@ def cmd_grade(args) -> int:
         from .files import write_atomic
 
         print(batch.course.matching.summary(), file=sys.stderr)
-        write_atomic(args.out / "roster.txt", batch.course.matching.summary() + "\n")
+        write_atomic(args.out / outputs.ROSTER_TXT, batch.course.matching.summary() + "\n")
     mean = sum(r.percent for r in batch.results) / len(batch.results)
     kept = " " + _("({n} kept from an earlier run)").format(n=len(batch.kept)) if batch.kept else ""
     say(_("graded {n} submission(s){kept} in {seconds} s, mean {mean}%; the class files list {everyone} → "
           "{files}").format(n=len(batch.graded), kept=kept, seconds=f"{batch.elapsed:.1f}", mean=f"{mean:.1f}",
                             everyone=len(batch.everyone),
-                            files=f"{args.out / 'index.html'}, {args.out / 'grades.csv'}, {args.out / 'junit.xml'}"))
+                            files=", ".join(str(args.out / f) for f in (outputs.SUMMARY_HTML, outputs.GRADES_CSV,
+                                                                        outputs.JUNIT_XML))))
     below = [r.display for r in batch.results if _below(r.percent, cfg)]
     if below:
         say(f"below --fail-under {cfg.fail_under:g}%: {len(below)} submission(s): {', '.join(below[:10])}"
@@ -284,7 +289,7 @@ def cmd_report(args) -> int:
             continue
         write_report(result, path.parent)
         results.append(result)
-    if len(paths) > 1 or (args.dir / "grades.csv").exists():
+    if len(paths) > 1 or (args.dir / outputs.GRADES_CSV).exists():
         write_class_files(sorted(results, key=lambda r: r.name), args.dir, sum(r.duration for r in results))
     say(f"re-rendered {len(results)} report(s) in {args.dir}")
     return EXIT_OK
@@ -353,7 +358,7 @@ def cmd_export(args) -> int:
                        parts=args.parts, missing=args.missing, lang=args.moodle_lang)
     template = args.template.read_bytes() if args.template else None
     text = lms.export(args.format, results, students, opts, template)
-    out = args.out or args.dir / f"{args.format}.csv"
+    out = args.out or args.dir / outputs.export_file(args.format)
     from .files import write_atomic
 
     # Excel opens UTF-8 only with a BOM; the LMS importers want none.
@@ -369,7 +374,7 @@ def cmd_similarity(args) -> int:
     results = _graded(args.dir)
     codes = similarity.collect(results, args.submissions)
     pairs = similarity.compare(codes, threshold=args.threshold, top=args.top, boilerplate=args.boilerplate)
-    out = args.out or args.dir / "similarity"
+    out = args.out or args.dir / outputs.SIMILARITY
     write_atomic(out / "index.html", similarity.render(pairs, threshold=args.threshold,
                                                          counts={p: len(c) for p, c in codes.items()}))
     for part, found in pairs.items():

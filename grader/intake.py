@@ -26,15 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .files import display_name, safe_name
+from .i18n import _
 from .isolation import MODULE_FILES, copy_submission
+from .outputs import RESERVED
+from .text import clean
 
 MAX_UNPACKED = 64 << 20      # bytes an archive may unpack to
 MAX_MEMBERS = 2000           # entries an archive may hold
 MAX_DEPTH = 12               # folder levels searched for the lab's files
 ARCHIVES = {".zip": "zip", ".tar": "tar", ".tgz": "tar", ".tar.gz": "tar", ".tar.bz2": "tar", ".tar.xz": "tar"}
 NOTEBOOKS = {".ipynb", ".py"}
-# Names a submission cannot take in the output folder: the class files beside the submissions' folders.
-RESERVED = frozenset({"grades.csv", "junit.xml", "index.html"})
 SKIPPED_DIRS = {"__MACOSX", "__pycache__", ".git", ".ipynb_checkpoints", "site-packages", "venv", ".venv",
                 "node_modules"}
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
@@ -98,11 +99,15 @@ def _notes(path: Path) -> bool:
 
 def discover(root: Path, skip: tuple[Path, ...] = ()) -> list[Entry]:
     """Every top-level entry of ``root`` (hidden ones such as ``.DS_Store``, a README file and ``skip`` left out),
-    sorted, with unique folder-safe names (case-insensitively unique: macOS and Windows fold case)
-    that never take a class file's name."""
+    with unique folder-safe names (case-insensitively unique: macOS and Windows fold case) that never
+    take the name of anything the grader writes beside them (grader.outputs).
+
+    Sorted by the names' bytes, which no normalisation merges: of two entries that show the same
+    name ("José" composed and decomposed), which one becomes ``-2`` depends on their names alone,
+    never on the order the file system lists them in, so --only and --resume find the same folders."""
     skip_resolved = {p.resolve() for p in skip}
     paths = sorted((p for p in root.iterdir() if not p.name.startswith(".") and not _notes(p)
-                    and p.resolve() not in skip_resolved), key=lambda p: display_name(p.name))
+                    and p.resolve() not in skip_resolved), key=lambda p: os.fsencode(p.name))
     taken = {n.casefold() for n in RESERVED}
     found = []
     for path in paths:
@@ -114,6 +119,31 @@ def discover(root: Path, skip: tuple[Path, ...] = ()) -> list[Entry]:
         taken.add(name.casefold())
         found.append(Entry(name, display_name(path.name), path))
     return found
+
+
+def shown(entry: Entry) -> str:
+    """The entry's name as the grader shows it (results.SubmissionResult.display)."""
+    return clean(entry.original, 300)
+
+
+def look_alikes(entries: list[Entry]) -> dict[str, str]:
+    """For each entry whose name is shown like another entry's (their bytes differ only by Unicode
+    normalisation, or by characters the display removes), a notice for the TA with every original
+    name spelled out, keyed by the entry's folder name."""
+    groups: dict[str, list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault(shown(entry), []).append(entry)
+    notices = {}
+    for name, group in groups.items():
+        if len(group) < 2:
+            continue
+        notice = _("{count} entries are shown as {name}: their names differ only in Unicode normalisation or "
+                   "invisible characters ({originals}); they are graded separately, as {folders} (in the byte "
+                   "order of their names)").format(
+            count=len(group), name=name, originals=", ".join(ascii(e.path.name) for e in group),
+            folders=", ".join(e.name for e in group))
+        notices.update((e.name, notice) for e in group)
+    return notices
 
 
 # ---------------------------------------------------------------- content keys (for --resume)

@@ -1,7 +1,9 @@
 """Gradebook files for the LMSs: Canvas's import CSV, Moodle's offline grading worksheet,
 Blackboard's grade-centre upload, and a plain CSV. Writers: they only read results.
 
-Each format follows its importer's documented rules (cited in tests/test_lms.py). The grade
+Each format follows its importer's documented rules (cited in tests/test_lms.py); every cell,
+the site's worksheet's included, goes through grader.csvcells (text that begins like a formula is
+written as text; numbers stay numbers). The grade
 written is the final score (after the late penalty), optionally rescaled to the LMS column's
 points (``scale``); the plain CSV keeps raw, penalty and final in separate columns. A student on
 the roster with no submission gets an empty cell (the LMS keeps what it has), or 0 with
@@ -15,11 +17,12 @@ import io
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from . import course
+from . import course, outputs
+from .csvcells import table
 from .results import STATUS_LABELS, SubmissionResult, status
 from .roster import Student, decode, norm_name
 
-FORMATS = ("canvas", "moodle", "blackboard", "csv")
+FORMATS = outputs.EXPORT_FORMATS
 
 # Moodle's importer finds the columns by their names in the site's language (mod/assign/feedback/
 # offline/importgradeslib.php: get_string('recordid', 'assign'), get_string('grade'),
@@ -99,13 +102,6 @@ def _parts_of(rows: Sequence[Row]) -> list[str]:
     return [p for p in PARTS if any(r.result and p in r.result.parts() for r in rows)]
 
 
-def _csv(rows: list[list[str]], quote_all: bool = False) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def canvas(rows: Sequence[Row], opts: Options) -> str:
     """Canvas gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, "<Assignment> (<id>)";
     a "Points Possible" row second. Canvas matches a student by ID, SIS User ID or SIS Login ID."""
@@ -121,7 +117,7 @@ def canvas(rows: Sequence[Row], opts: Options) -> str:
         s = row.student
         out.append([s.name, s.lms_id, s.id, s.login, s.section, _grade(row, opts, max_score),
                     *_part_cells(row, parts)])
-    return _csv(out)
+    return table(out)
 
 
 def moodle(rows: Sequence[Row], opts: Options, template: bytes | None = None) -> str:
@@ -142,7 +138,7 @@ def moodle(rows: Sequence[Row], opts: Options, template: bytes | None = None) ->
         out.append([f"{words['hiddenuser']}{s.lms_id}", s.name, s.email, state, _grade(row, opts, max_score),
                     _num(opts.scale or max_score), "Yes" if opts.lang == "en" else "예", "", now,
                     _feedback(row)])
-    return _csv(out)
+    return table(out)
 
 
 def _feedback(row: Row) -> str:
@@ -154,10 +150,10 @@ def _feedback(row: Row) -> str:
 
 
 def _fill_moodle(rows: Sequence[Row], opts: Options, text: str, now: str, max_score: float) -> str:
-    table = list(csv.reader(io.StringIO(text)))
-    if not table:
+    sheet = list(csv.reader(io.StringIO(text)))
+    if not sheet:
         raise ExportError("the Moodle worksheet template is empty")
-    head = table[0]
+    head = sheet[0]
     lang = next((k for k, w in MOODLE_HEADERS.items() if w["recordid"] in head and w["grade"] in head), None)
     if lang is None:
         raise ExportError(f"the template has no Identifier/Grade columns in a language we know ({', '.join(head)})")
@@ -167,7 +163,7 @@ def _fill_moodle(rows: Sequence[Row], opts: Options, text: str, now: str, max_sc
     by_lms = {r.student.lms_id: r for r in rows if r.student.lms_id}
     by_email = {r.student.email.casefold(): r for r in rows if r.student.email}
     by_name = {norm_name(r.student.name): r for r in rows if r.student.name}
-    for line in table[1:]:
+    for line in sheet[1:]:
         if len(line) < len(head):
             line.extend([""] * (len(head) - len(line)))
         pid = line[col["recordid"]].removeprefix(words["hiddenuser"]).strip()
@@ -177,7 +173,7 @@ def _fill_moodle(rows: Sequence[Row], opts: Options, text: str, now: str, max_sc
             line[col["grade"]] = _grade(row, opts, max_score)
             if "lastmodifiedgrade" in col:
                 line[col["lastmodifiedgrade"]] = now
-    return _csv(table)
+    return table(sheet)
 
 
 def blackboard(rows: Sequence[Row], opts: Options) -> str:
@@ -193,7 +189,7 @@ def blackboard(rows: Sequence[Row], opts: Options) -> str:
     out = [head]
     for row in rows:
         out.append([row.student.login or row.student.id, _grade(row, opts, max_score), *_part_cells(row, parts)])
-    return _csv(out, quote_all=True)
+    return table(out, quote_all=True)
 
 
 def plain(rows: Sequence[Row], opts: Options) -> str:
@@ -214,7 +210,7 @@ def plain(rows: Sequence[Row], opts: Options) -> str:
                     _num(r.score), _num(course.penalty(r)), _num(final), _num(r.max_score),
                     f"{100 * final / r.max_score:.1f}" if r.max_score else "", late.get("submitted") or "",
                     STATUS_LABELS[status(r)]])
-    return _csv(out)
+    return table(out)
 
 
 def export(fmt: str, results: Sequence[SubmissionResult], students: Sequence[Student] = (),

@@ -141,11 +141,17 @@ def select_checks(config: Config, checks: tuple[Check, ...] = REGISTRY) -> Selec
 
 
 class _Reads(dict):
-    """A probe's expected values that note every value read from them (key names are not values)."""
+    """A probe's values that note every value read from them, whichever way: by key, ``get``,
+    ``values``/``items``, a copy (``dict(...)``, ``{**d}``, ``copy``, ``|``, pickling), a comparison
+    or a printout. Key names alone (``in``, iteration, ``keys``, ``len``) are not values; what a check
+    decides from them is caught by judging again without the withheld values (:func:`hidden_data`)."""
 
     def __init__(self, values: dict, log: set, where: tuple[str, str]):
         super().__init__(values)
         self._log, self._where = log, where
+
+    def _all(self) -> None:
+        self._log.update((*self._where, k) for k in dict.keys(self))
 
     def __getitem__(self, key):
         self._log.add((*self._where, key))
@@ -156,38 +162,104 @@ class _Reads(dict):
             self._log.add((*self._where, key))
         return super().get(key, default)
 
+    def pop(self, key, *default):
+        if key in self:
+            self._log.add((*self._where, key))
+        return super().pop(key, *default)
+
+    def setdefault(self, key, default=None):
+        if key in self:
+            self._log.add((*self._where, key))
+        return super().setdefault(key, default)
+
+    def __iter__(self):  # a Python-level __iter__ makes dict(d) and {**d} copy through __getitem__
+        return super().__iter__()
+
     def values(self):
-        self._log.update((*self._where, k) for k in self)
+        self._all()
         return super().values()
 
     def items(self):
-        self._log.update((*self._where, k) for k in self)
+        self._all()
         return super().items()
+
+    def popitem(self):
+        self._all()
+        return super().popitem()
+
+    def copy(self):
+        self._all()
+        return dict(super().items())
+
+    def __or__(self, other):
+        self._all()
+        return dict(super().items()) | other
+
+    def __ror__(self, other):
+        self._all()
+        return other | dict(super().items())
+
+    def __eq__(self, other):
+        self._all()
+        return super().__eq__(other)
+
+    def __ne__(self, other):
+        self._all()
+        return super().__ne__(other)
+
+    def __repr__(self):
+        self._all()
+        return super().__repr__()
+
+
+def _results(check: Check, expected: Expected) -> list[dict[str, tuple[str, dict]]]:
+    """What a student could hand in for the check's probes, ``probe -> (variant, values)``: the
+    reference's results, its alternative's, and each known mistake's (with the reference's results on
+    the probes the mistake leaves alone); only results every probe gave (a failed probe is never judged)."""
+    from .reference import REFERENCE
+
+    reference = expected.table.get(REFERENCE, {})
+    found = []
+    for name, rows in expected.table.items():
+        if name != REFERENCE and not any(p in rows for p in check.probes):
+            continue  # the reference's own results again
+        picked = {p: (name, rows[p]) if p in rows else (REFERENCE, reference.get(p)) for p in check.probes}
+        if all(o is not None and o.ok for _, o in picked.values()):
+            found.append({p: (v, o.values) for p, (v, o) in picked.items()})
+    return found
+
+
+def traced_reads(check: Check, expected: Expected) -> tuple[set, set]:
+    """``(variant, probe, key)`` of every value ``check`` reads when it judges the reference's own
+    results, its alternative's and every known mistake's (the passing path and the failing ones,
+    diagnoses included): those it compares with (read from the expected data: a release that runs
+    the check must hold them) and those of the results it judges (the variant's own results, read as
+    a student's: they show what the check looks at)."""
+    import numpy as np
+
+    from .checks.registry import Context
+
+    compared: set = set()
+    judged: set = set()
+    if not needs_expected(check):
+        return compared, judged
+    traced = Expected({v: {p: replace(o, values=_Reads(o.values, compared, (v, p))) for p, o in rows.items()}
+                       for v, rows in expected.table.items()}, expected.mistakes)
+    for results in _results(check, expected):
+        student = {p: _Reads(values, judged, (v, p)) for p, (v, values) in results.items()}
+        try:
+            with np.errstate(all="ignore"):
+                check.judge(Context(student, traced))
+        except Exception:  # noqa: BLE001, S110 - a path a mistake cannot take; what it read before still counts
+            pass
+    return compared, judged
 
 
 def expected_reads(check: Check, expected: Expected) -> set[tuple[str, str, str]]:
-    """``(variant, probe, key)`` of every expected value ``check`` reads, judging the reference's own
-    results (the passing path) and every known mistake's (the failing paths, diagnoses included)."""
-    from .checks.registry import Context
-    from .sandbox import ProbeOutcome
-
-    if not needs_expected(check):
-        return set()
-    log: set = set()
-    traced = Expected({v: {p: ProbeOutcome(o.status, _Reads(o.values, log, (v, p)), o.message)
-                           for p, o in rows.items()} for v, rows in expected.table.items()}, expected.mistakes)
-    students = [{p: expected.reference(p).values for p in check.probes if expected.reference(p) is not None}]
-    for name, rows in expected.table.items():
-        if name in expected.mistakes and all(p in rows and rows[p].ok for p in check.probes):
-            students.append({p: rows[p].values for p in check.probes})
-    for student in students:
-        if len(student) != len(check.probes):
-            continue
-        try:
-            check.judge(Context(student, traced))
-        except Exception:  # noqa: BLE001, S110 - a path a mistake cannot take; what it read before still counts
-            pass
-    return log
+    """``(variant, probe, key)`` of every value of the expected data that ``check`` reads, as the data
+    it compares with or as the results it judges (:func:`traced_reads`)."""
+    compared, judged = traced_reads(check, expected)
+    return compared | judged
 
 
 def without_values(expected: Expected, reads: set[tuple[str, str, str]]) -> Expected:
@@ -200,20 +272,50 @@ def without_values(expected: Expected, reads: set[tuple[str, str, str]]) -> Expe
     return Expected(table, expected.mistakes)
 
 
+def _verdicts(check: Check, expected: Expected, everything: Expected) -> list:
+    """What ``check`` decides, with ``expected`` as the data it compares with, on every result that
+    :func:`_results` draws from ``everything`` (a raised exception counts as its type)."""
+    import numpy as np
+
+    from .checks.registry import Context
+
+    out = []
+    for results in _results(check, everything):
+        try:
+            with np.errstate(all="ignore"):
+                out.append(check.judge(Context({p: values for p, (_, values) in results.items()}, expected)))
+        except Exception as exc:  # noqa: BLE001 - compared as such
+            out.append(type(exc).__name__)
+    return out
+
+
 def hidden_data(expected: Expected, public: tuple[Check, ...], hidden: tuple[Check, ...]) -> set[tuple[str, str, str]]:
-    """The expected values the release must not hold: every one a hidden check reads. A value that a
-    public check reads too cannot be withheld: the build stops and names both checks."""
-    public_reads = {c.id: expected_reads(c, expected) for c in public}
+    """The expected values the release must not hold: every one a hidden check reads, whether it
+    compares with it or judges a student's result of that key (:func:`expected_reads`). A value that
+    a public check compares with cannot be withheld: the build stops and names both checks. A public
+    check that decides anything differently without the withheld values (it tested a key's presence,
+    or listed keys) stops the build too."""
+    from .reference import REFERENCE
+
+    public_needs = {c.id: traced_reads(c, expected)[0] for c in public}
+    first = lambda read: (read[0] != REFERENCE, read)  # noqa: E731 - name the reference's value first
     withheld: set = set()
     for check in hidden:
         reads = expected_reads(check, expected)
-        for other, theirs in public_reads.items():
-            shared = sorted(reads & theirs)
+        for other, theirs in public_needs.items():
+            shared = sorted(reads & theirs, key=first)
             if shared:
                 variant, probe, key = shared[0]
                 raise ReleaseError(f"hidden check {check.id} reads the expected {key!r} of probe {probe} "
                                    f"({variant}), which public check {other} reads too: a release cannot hold one "
                                    "without the other — give the hidden check a probe of its own")
+        probes = {p for _, p, _ in withheld | reads}
+        shipped = without_values(expected, withheld | reads)
+        for other in (c for c in public if probes & set(c.probes)):
+            if _verdicts(other, shipped, expected) != _verdicts(other, expected, expected):
+                raise ReleaseError(f"hidden check {check.id} reads values of probe(s) {', '.join(sorted(probes))} "
+                                   f"that public check {other.id} needs to decide as it does: withholding them "
+                                   "changes its verdicts — give the hidden check a probe of its own")
         withheld |= reads
     return withheld
 

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from markupsafe import Markup
 
+from grader import outputs
 from grader.files import write_atomic
 from grader.i18n import N_, _, current, ngettext
 # status is re-exported: the summary's view and grades.csv share one definition (grader.results)
@@ -483,7 +484,7 @@ def write_student(result: SubmissionResult, path: Path) -> Path:
 def write_summary(results: list[SubmissionResult], out_dir: Path, elapsed: float, *,
                   links: dict[str, str] | None = None) -> Path:
     """Write ``<out_dir>/index.html``; links default to ``<name>/index.html`` beside it."""
-    path = Path(out_dir) / "index.html"
+    path = Path(out_dir) / outputs.SUMMARY_HTML
     write_atomic(path, render_summary(results, links=default_links(results) if links is None else links,
                                            elapsed=elapsed))
     return path

@@ -245,3 +245,60 @@ def test_check_reads_a_cp949_file_and_says_so(tmp_path, capsys):
     assert main(["check", str(sub), "--out", str(tmp_path / "o"), "--no-training"]) == 0
     out = capsys.readouterr().out
     assert "80/80" in out and "CP949" in out and (tmp_path / "o" / "내과제" / "results.json").is_file()
+
+
+# ---------------------------------------------------------------- names that look alike
+
+
+def _listed_in(order, monkeypatch):
+    """The file system lists entries in ``order`` (sorted or reversed): directory order varies."""
+    from pathlib import Path
+
+    real = Path.iterdir
+    monkeypatch.setattr(Path, "iterdir", lambda self: iter(sorted(real(self), reverse=order == "reversed")))
+
+
+@pytest.mark.parametrize("order", ["sorted", "reversed"])
+def test_names_equal_after_normalisation_are_ordered_by_their_bytes_and_flagged(tmp_path, monkeypatch, order):
+    composed, decomposed = "José", unicodedata.normalize("NFD", "José")
+    for name in (composed, decomposed, "Bob"):
+        (tmp_path / name).mkdir()
+    _listed_in(order, monkeypatch)
+    entries = intake.discover(tmp_path)
+    folders = {e.path.name: e.name for e in entries}
+    # b"Jose\xcc\x81" sorts before b"Jos\xc3\xa9": the decomposed one keeps the plain name, whatever the listing
+    assert folders == {decomposed: "José", composed: "José-2", "Bob": "Bob"}
+    notices = intake.look_alikes(entries)
+    assert set(notices) == {"José", "José-2"} and notices["José"] == notices["José-2"]
+    assert "'Jos\\xe9'" in notices["José"] and "'Jose\\u0301'" in notices["José"]   # both names as handed in
+    assert "José, José-2" in notices["José"]
+
+
+def test_look_alike_names_through_grade_are_told_to_the_ta_in_both_languages(tmp_path, monkeypatch, capsys):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    composed, decomposed = "José", unicodedata.normalize("NFD", "José")
+    write_folder(subs / composed, lab_files())
+    write_folder(subs / decomposed, lab_files())
+    write_folder(subs / "정하늘", lab_files())                                     # the neighbour
+    monkeypatch.setenv("REGLAB_SECRET_SEED", "look-alike-test")
+    _listed_in("reversed", monkeypatch)
+    assert main(["grade", str(subs), "--out", str(out), "--no-training", "--jobs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "2 entries are shown as José" in err and "'Jose\\u0301'" in err
+    results = {json.loads((out / f / "results.json").read_text())["extra_data"]["reglab"]["name"]:
+               json.loads((out / f / "results.json").read_text()) for f in ("José", "José-2", "정하늘")}
+    for folder in ("José", "José-2"):
+        assert results[folder]["score"] == 80
+        assert any("2 entries are shown as José" in p for p in results[folder]["extra_data"]["reglab"]["problems"])
+    assert results["정하늘"]["score"] == 80 and not results["정하늘"]["extra_data"]["reglab"]["problems"]
+    rows = list(csv.DictReader((out / "grades.csv").open(encoding="utf-8-sig")))
+    assert sorted((r["name"], r["folder"], r["total"]) for r in rows if r["name"] == "José") == \
+        [("José", "José", "80"), ("José", "José-2", "80")]
+    _listed_in("sorted", monkeypatch)                     # another listing: --resume keeps both, same folders
+    assert main(["grade", str(subs), "--out", str(out), "--no-training", "--resume", "--lang", "ko"]) == 0
+    captured = capsys.readouterr()
+    assert "제출물 2개가 모두 José(으)로 보입니다" in captured.err and "(이전 실행에서 3개 유지)" in captured.out
+    assert not (out / "José-3").exists()
+    assert main(["grade", str(subs), "--out", str(out), "--no-training", "--only", "José-2", "--lang", "ko"]) == 0
+    again = json.loads((out / "José-2" / "results.json").read_text())["extra_data"]["reglab"]
+    assert again["original"] == "José" and any("제출물 2개가 모두 José(으)로 보입니다" in p for p in again["problems"])

@@ -3,16 +3,16 @@
 grades.csv starts with a UTF-8 byte order mark: Excel on a Korean Windows reads a CSV without one as
 CP949 and garbles Hangul names; with it, Excel, LibreOffice, Google Sheets and pandas read UTF-8
 (Python's csv module: open it with encoding="utf-8-sig"). Its column keys and values stay English
-and machine-readable (an LMS import reads them); only names may be in any script.
+and machine-readable (an LMS import reads them); only names may be in any script. Every cell goes
+through grader.csvcells: a name that begins like a formula is written as text.
 """
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
-from .. import course
+from .. import course, outputs
+from ..csvcells import table
 from ..files import write_atomic
 from ..i18n import _
 from ..results import PARTS, Outcome, SubmissionResult, status_label
@@ -22,17 +22,15 @@ BOM = "\ufeff"
 
 def grades_csv(results: list[SubmissionResult]) -> str:
     parts = [p for p in PARTS if any(p in r.parts() for r in results)]
-    out = io.StringIO()
-    writer = csv.writer(out)
     who, late = course.columns(results)  # roster and late-penalty columns, when the batch has them
     # "name" is the entry as handed in; "folder" the unique folder its results are in.
-    writer.writerow(["name", *who.head, *parts, "total", *late.head, "max", "percent", "status", "seconds", "folder"])
+    rows = [["name", *who.head, *parts, "total", *late.head, "max", "percent", "status", "seconds", "folder"]]
     for r in results:
         scores = r.parts()
-        writer.writerow([r.display, *who.row(r), *(f"{scores[p][0]:g}" if p in scores else "" for p in parts),
-                         f"{r.score:g}", *late.row(r), f"{r.max_score:g}", f"{r.percent:.1f}", status_label(r),
-                         f"{r.duration:.1f}", r.name])
-    return out.getvalue()
+        rows.append([r.display, *who.row(r), *(f"{scores[p][0]:g}" if p in scores else "" for p in parts),
+                     f"{r.score:g}", *late.row(r), f"{r.max_score:g}", f"{r.percent:.1f}", status_label(r),
+                     f"{r.duration:.1f}", r.name])
+    return table(rows)
 
 
 def junit_xml(results: list[SubmissionResult]) -> str:
@@ -61,5 +59,5 @@ def junit_xml(results: list[SubmissionResult]) -> str:
 
 
 def write(results: list[SubmissionResult], out_dir: Path) -> None:
-    write_atomic(out_dir / "grades.csv", BOM + grades_csv(results))
-    write_atomic(out_dir / "junit.xml", junit_xml(results))
+    write_atomic(out_dir / outputs.GRADES_CSV, BOM + grades_csv(results))
+    write_atomic(out_dir / outputs.JUNIT_XML, junit_xml(results))
