@@ -14,7 +14,8 @@ class DropoutMLP(nn.Module):
     Other submodules are allowed beside them (an activation, a dropout, an ``nn.Sequential``
     holding these same three layers); other parameters are not. ``forward`` may compute the
     layers any way it likes (``self.linear1(x)``, ``self.linear1.forward(x)``,
-    ``F.linear(x, self.linear1.weight, self.linear1.bias)``, through a Sequential).
+    ``F.linear(x, self.linear1.weight, self.linear1.bias)``, ``x @ W.T + b``, ``einsum``, through
+    a Sequential), with each layer's own weight and bias.
 
     ``forward(x)`` takes images of shape (N, 3, 32, 32) or already flat (N, 3072), flattens them
     to (N, 3072), then computes
@@ -22,6 +23,8 @@ class DropoutMLP(nn.Module):
         linear1 → sigmoid → dropout(drop_prob) → linear2 → sigmoid → dropout(drop_prob) → linear3
 
     and returns the logits, shape (N, 10) (no softmax: ``nn.CrossEntropyLoss`` applies it).
+    linear1 receives the flattened images themselves, in train mode too (no dropout or noise on
+    the input).
     Dropout zeroes each activation with probability ``drop_prob`` and scales the rest by
     1/(1 - drop_prob) in train mode only; after ``model.eval()`` it does nothing
     (``nn.Dropout`` does both for you). The model must be trainable with dropout on: backward

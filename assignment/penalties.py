@@ -15,8 +15,12 @@ def l1_penalty(model):
     - Include the ``weight`` of every ``nn.Linear`` found anywhere inside the model, subclasses
       of ``nn.Linear`` included (hint: ``model.modules()`` and ``isinstance``); exclude biases,
       non-Linear layers and 2-D parameters that are not a Linear's weight (an ``nn.Embedding``'s
-      table, a bare ``nn.Parameter``).
-    - Return a 0-dim tensor that autograd can differentiate (no ``.item()``, no ``float``).
+      table, a bare ``nn.Parameter``). The weights of every other kind of layer (``Conv2d``,
+      ``BatchNorm``, ``LayerNorm``, ``RNN``/``LSTM``/``GRU``, ``Bilinear``, ...) and buffers are
+      excluded too.
+    - Return a 0-dim tensor (shape ``()``, like a criterion's loss: start a sum from
+      ``torch.zeros(())`` or 0, not ``torch.zeros(1)``) that autograd can differentiate (no
+      ``.item()``, no ``float``).
 
     Handout slide: "L1 loss in LogisticRegression", ``reg = model.linear.weight.abs().sum()``.
     """
@@ -28,7 +32,7 @@ def l2_penalty(model):
 
     This is the sum of the squared Frobenius norms ``||W||_F^2`` of the Linear weight matrices
     (squared: not the norm itself). Biases and non-Linear layers are excluded.
-    Return a differentiable 0-dim tensor.
+    Return a differentiable 0-dim tensor (shape ``()``, not ``(1,)``).
 
     Handout slide: "L2 loss in LogisticRegression", ``reg = model.linear.weight.pow(2.0).sum()``.
     """
@@ -45,7 +49,7 @@ def penalized_loss(loss, model, lmbd, batch_size, kind="l2"):
       ``kind == "l2"`` (the default); any other ``kind`` raises ``ValueError`` — ``kind`` is
       case-sensitive, so ``"L2"`` raises too.
     - ``lmbd``: the regularization strength λ; ``batch_size``: the number of samples in the batch.
-    - Return a 0-dim tensor that autograd can differentiate.
+    - Return a 0-dim tensor (shape ``()``) that autograd can differentiate.
 
     Handout slide: "Regularization" (J(w, b) = ... + λ/(2m)·||w||²) and the L2 training loop,
     ``loss += lmbd*reg/len(b_x)/2.``

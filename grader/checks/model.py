@@ -81,6 +81,8 @@ def dropout_p0(ctx):
         return fail(_("backward through DropoutMLP() fails: {error}").format(error=got["backward_error"][:300]),
                     mistake=N_("an in-place operation in forward breaks backward: compute new tensors instead"))
     verdict = ctx.compare("model.train_p0", ["out"], what=N_("the train-mode logits of DropoutMLP()"))
+    if not verdict.passed and "linear1/in" in got:
+        verdict = _input_verdict(got["linear1/in"], ctx.want("model.train_p0")["linear1/in"]) or verdict
     if not verdict.passed:
         zeros = got.get("linear2/in")
         if zeros is not None and (np.abs(zeros) <= 1e-7).mean() > 0.02 and verdict.mistake is None:
@@ -141,18 +143,15 @@ def _probability_mistake(used: float, p: float, other: tuple[dict, float] | None
     return None
 
 
-def dropout_verdict(values: dict, p: float, other: tuple[dict, float] | None = None) -> Verdict:
+def dropout_verdict(values: dict, p: float, flat, other: tuple[dict, float] | None = None) -> Verdict:
     """Judge one train-mode forward from what went in and out of each Linear layer.
 
-    After layer k, each input of layer k+1 must be 0 (dropped, with probability p, each activation
-    on its own) or sigmoid(output of layer k) / (1 - p) (kept and rescaled), whatever random masks
-    were drawn. ``other``: the same model's forward with another p, the evidence that tells a
-    hard-coded probability from others.
+    linear1 must receive the flattened images exactly (``flat``: what it receives in the
+    reference). After layer k, each input of layer k+1 must be 0 (dropped, with probability p, each
+    activation on its own) or sigmoid(output of layer k) / (1 - p) (kept and rescaled), whatever
+    random masks were drawn. ``other``: the same model's forward with another p, the evidence that
+    tells a hard-coded probability from others.
     """
-    if not values.get("seen"):
-        return fail(N_("the weights of linear1, linear2 and linear3 were not all used during forward"),
-                    hint=N_("forward must compute the three Linear layers linear1, linear2 and linear3 (calling them, "
-                         "their forward, or F.linear with their weights)."))
     if values.get("backward_error"):
         return fail(_("backward through the model in train mode fails: {error}").format(
                     error=values["backward_error"][:300]),
@@ -160,6 +159,14 @@ def dropout_verdict(values: dict, p: float, other: tuple[dict, float] | None = N
     if not all(v for k, v in values.items() if k.startswith("gradok/")):
         return fail(N_("with dropout on, backward does not reach every layer's parameters with finite gradients"),
                     mistake=N_("the model cannot be trained with dropout on (detached or non-finite gradients)"))
+    if not values.get("seen"):
+        return fail(_("{layers}: the gradients of the weight and bias are not those of a Linear layer applied to "
+                      "each sample's own input (z = x·Wᵀ + b)").format(layers=values.get("unseen") or "?"),
+                    hint=N_("forward must compute the three Linear layers linear1, linear2 and linear3 on each "
+                            "sample, with their own weight and bias (any way: calling them, F.linear, @, einsum)."))
+    verdict = _input_verdict(values["linear1/in"], flat)
+    if verdict:
+        return verdict
     for k, (layer, nxt) in enumerate((("linear1", "linear2"), ("linear2", "linear3")), start=1):
         z, d = values[f"{layer}/out"].astype(np.float64), values[f"{nxt}/in"].astype(np.float64)
         if z.shape != d.shape:
@@ -221,6 +228,27 @@ def dropout_verdict(values: dict, p: float, other: tuple[dict, float] | None = N
     return PASS
 
 
+def _input_verdict(got: np.ndarray, flat: np.ndarray) -> Verdict | None:
+    """linear1 receives the flattened image itself in train mode (the contract has no dropout or
+    noise before linear1); None when it does."""
+    got, flat = got.astype(np.float64), flat.astype(np.float64)
+    if got.shape == flat.shape and not differs(got, flat, rtol=1e-5, atol=1e-6):
+        return None
+    if got.shape != flat.shape:
+        return fail(_("in train mode linear1 receives shape {got}, not the flattened images {shape}").format(
+            got=got.shape, shape=flat.shape))
+    zero = (np.abs(got) <= 1e-7) & (np.abs(flat) > 1e-7)
+    kept = ~zero
+    scale = np.median(got[kept] / flat[kept]) if kept.any() else 1.0
+    message = _("in train mode linear1 does not receive the flattened images: {count} of {size} values differ "
+                "({zeroed} set to 0)").format(count=int((np.abs(got - flat) > 1e-6 + 1e-5 * np.abs(flat)).sum()),
+                                             size=got.size, zeroed=int(zero.sum()))
+    if zero.any() and np.allclose(got[kept], flat[kept] * scale, rtol=1e-5, atol=1e-6):
+        return fail(message, mistake=N_("dropout is applied to the input image before linear1: the lab's MLP drops "
+                                        "only the hidden activations (after each sigmoid)"))
+    return fail(message)
+
+
 @checks.add("model.dropout_train", points=6, title=N_("train mode, drop_prob=0.3: dropout after each hidden "
             "activation, scaled by 1/(1-p)"), contract=N_('DropoutMLP: dropout (probability `drop_prob` for each activation, kept ones scaled by 1/(1−`drop_prob`)) in train mode only'),
             probes=("model.train_p03",), location=LOCATION,
@@ -229,7 +257,8 @@ def dropout_verdict(values: dict, p: float, other: tuple[dict, float] | None = N
                  "both hidden layers, in train mode only."))
 def dropout_train(ctx):
     other = ctx.evidence.get("model.train_p06")
-    return dropout_verdict(ctx.got("model.train_p03"), 0.3, other and (other, 0.6))
+    return dropout_verdict(ctx.got("model.train_p03"), 0.3, ctx.want("model.train_p03")["linear1/in"],
+                           other and (other, 0.6))
 
 
 @checks.add("model.dropout_other_p", points=2, title=N_("train mode, drop_prob=0.6: the probability is the one given"),
@@ -238,4 +267,5 @@ def dropout_train(ctx):
             hint=N_("The drop probability is the constructor's argument, not a number written into the model."))
 def dropout_other_p(ctx):
     other = ctx.evidence.get("model.train_p03")
-    return dropout_verdict(ctx.got("model.train_p06"), 0.6, other and (other, 0.3))
+    return dropout_verdict(ctx.got("model.train_p06"), 0.6, ctx.want("model.train_p06")["linear1/in"],
+                           other and (other, 0.3))

@@ -24,6 +24,17 @@ def _differentiable(ctx: Context, probe: str, fn: str):
         return fail(_("{function} returned a {type} that autograd cannot differentiate").format(
                     function=fn, type=ctx.got(probe)["type"]),
                     mistake=N_("the penalty has no gradient: return the tensor itself, not .item() or float(...)"))
+    return _zero_dim(ctx.got(probe).get("shape"), fn)
+
+
+def _zero_dim(shape: str | None, what: str):
+    """The contract's 0-dim tensor: shape (), as a criterion's loss has (a (1,)-shaped penalty turns
+    the loss it is added to into shape (1,))."""
+    if shape is not None and shape != "()":
+        return fail(_("{what} returned a tensor of shape {shape}, not a 0-dim tensor").format(what=what, shape=shape),
+                    expected="()", got=shape,
+                    mistake=N_("the result has a dimension of size 1: start the sum from torch.zeros(()) or 0 (not "
+                               "torch.zeros(1) or torch.tensor([0.])), or return .sum() of it"))
     return None
 
 
@@ -49,8 +60,37 @@ def other_model(ctx):
     for probe, fn in (("pen.l1_other", "l1_penalty"), ("pen.l2_other", "l2_penalty")):
         verdict = ctx.compare(probe, ["value"], what=_("{function} on a model that is not DropoutMLP").format(function=fn))
         if not verdict.passed:
+            summed = _summed_besides(ctx.got(probe), ctx.want(probe))
+            if summed:
+                return fail(verdict.message, expected=verdict.expected, got=verdict.got,
+                            mistake=_("the penalty also sums {what}: only the weight of each nn.Linear counts "
+                                      "(select the modules with isinstance(m, nn.Linear))").format(what=summed))
             return verdict
     return PASS
+
+
+def _summed_besides(got: dict, want: dict) -> str:
+    """What the student's penalty reached besides the Linear weights, read from its gradient
+    ("touched": name=kind for every parameter or buffer it has a gradient on); "" when the gradient
+    says nothing (no gradient, or it reaches only what the reference's does)."""
+    def entries(values):
+        return dict(e.split("=", 1) for e in values.get("touched", "").split(";") if e)
+    extra = {name: kind for name, kind in entries(got).items() if name not in entries(want)}
+    if not extra:
+        return ""
+    biases = sorted({kind for name, kind in extra.items() if name.rpartition(".")[2].startswith("bias")})
+    weights = sorted({kind for name, kind in extra.items() if kind not in ("parameter", "buffer")
+                      and not name.rpartition(".")[2].startswith("bias")})
+    parts = []
+    if weights:
+        parts.append(_("the weights of {kinds}").format(kinds=", ".join(weights)))
+    if biases:
+        parts.append(_("the biases of {kinds}").format(kinds=", ".join(biases)))
+    if "parameter" in extra.values():
+        parts.append(_("free parameters (nn.Parameter outside any layer)"))
+    if "buffer" in extra.values():
+        parts.append(_("buffers (tensors that are not parameters)"))
+    return "; ".join(parts)
 
 
 @checks.add("penalties.gradients", points=3, title=N_("the penalties are differentiable, with the right gradients "
@@ -69,6 +109,9 @@ def gradients(ctx):
         if not verdict.passed:
             return verdict
     return PASS
+
+
+PENALTIES_KIND = [kind or "l2" for kind, _lmbd, _batch in PENALIZED_CASES]
 
 
 def _case(i: int) -> str:
@@ -100,6 +143,10 @@ def penalized_loss(ctx):
         if not got.get(f"case{i}/differentiable", False):
             return fail(_("{call} is not a tensor autograd can differentiate").format(call=_case(i)),
                         mistake=N_("the loss has no gradient: keep it a tensor (no .item())"))
+        own_shape = got.get(f"own/{PENALTIES_KIND[i]}/shape", "()")
+        verdict = _zero_dim(got.get(f"case{i}/shape"), _case(i))
+        if verdict and own_shape in ("()", ""):  # a (1,) own penalty is charged by the penalties' check
+            return verdict
     for i in range(len(PENALIZED_CASES)):
         verdict = ctx.compare("pen.penalized", [f"case{i}/value"], what=_case(i))
         if not verdict.passed and not _consistent(got, i):

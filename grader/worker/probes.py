@@ -23,10 +23,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from torch.overrides import TorchFunctionMode
 from torch.utils.data import DataLoader, TensorDataset
 
-from . import nets, standins
+from . import nets, observe, standins
 from .constants import MLP_SHAPES, PENALIZED_CASES, UNKNOWN_KINDS
 from .experiment import run_experiment
 from .impl import Impl
@@ -117,15 +116,21 @@ def _projections(n: int) -> np.ndarray:
 def _penalty(impl: Impl, kind: str, net: nn.Module) -> dict:
     name = f"{kind}_penalty"
     value = call(impl, "penalties", name, net)
-    out = {"value": scalar(value, f"{name}'s return value"), "type": type_name(value),
+    out = {"value": scalar(value, f"{name}'s return value"), "type": type_name(value), "shape": _shape(value),
            "differentiable": bool(isinstance(value, torch.Tensor) and value.requires_grad)}
     if out["differentiable"]:
         net.zero_grad(set_to_none=True)
         with blame(f"penalties.py:{name}"):
             torch.Tensor.backward(torch.Tensor.sum(value))
+        touched = []
         for pname, p in net.named_parameters():
             grad = np.zeros(p.shape) if p.grad is None else array(p.grad, "gradient")
             out[f"grad/{pname}"] = fingerprint(grad)
+            touched += [f"{pname}={nets.kind_of(net, pname, False)}"] if np.any(grad) else []
+        for bname, b in net.named_buffers():
+            if b.grad is not None and np.any(array(b.grad, "gradient")):
+                touched.append(f"{bname}={nets.kind_of(net, bname, True)}")
+        out["touched"] = ";".join(touched)  # what the penalty's gradient reaches: what it summed
     return out
 
 
@@ -149,6 +154,11 @@ def l2_on_other(impl, seeds):
     return _penalty(impl, "l2", nets.OtherNet(seed=seeds("pen.l2_other", 14)))
 
 
+def _shape(value) -> str:
+    """A tensor's shape as text ("()" for a 0-dim one); "" for anything else."""
+    return str(tuple(torch.Tensor.size(value))) if isinstance(value, torch.Tensor) else ""
+
+
 def criterion_loss(value: float) -> torch.Tensor:
     """A 0-dim loss like the one a criterion returns: not a leaf, so ``loss += ...`` works on it."""
     return torch.tensor(2 * value, requires_grad=True) / 2
@@ -166,17 +176,19 @@ def penalized(impl, seeds):
         value = call(impl, "penalties", "penalized_loss", loss, net, lmbd, batch_size, **kwargs)
         out[f"case{i}/value"] = scalar(value, "penalized_loss's return value")
         out[f"case{i}/differentiable"] = bool(isinstance(value, torch.Tensor) and value.requires_grad)
+        out[f"case{i}/shape"] = _shape(value)
     for kind in ("l1", "l2"):
-        out[f"own/{kind}"] = _own(impl, f"{kind}_penalty", net)
+        out[f"own/{kind}"], out[f"own/{kind}/shape"] = _own(impl, f"{kind}_penalty", net)
     return {**out, **defaults(impl.get("penalties", "penalized_loss"), ("kind",))}
 
 
-def _own(impl: Impl, name: str, net) -> float:
+def _own(impl: Impl, name: str, net) -> tuple[float, str]:
     try:
         with torch.no_grad():
-            return scalar(impl.original("penalties", name)(net), "the penalty")
+            value = impl.original("penalties", name)(net)
+            return scalar(value, "the penalty"), _shape(value)
     except Exception:  # noqa: BLE001 - the penalty's own checks report its failure
-        return np.nan
+        return np.nan, ""
 
 
 @probe("pen.unknown_kind", "penalties", uses_standins=True)
@@ -278,72 +290,41 @@ def eval_outputs(impl, seeds):
             "flat": array(flat, "forward's output")}
 
 
-class LinearInputs(TorchFunctionMode):
-    """Records what each of the given weights is applied to, however the code applies it:
-    ``layer(x)``, ``layer.forward(x)``, ``F.linear(x, layer.weight, ...)``, an ``nn.Sequential``,
-    ``x @ layer.weight.T + b``, ``torch.matmul`` / ``mm`` / ``addmm`` with ``weight.t()``."""
-
-    VIEWS = {"t", "transpose", "permute", "__get__", "mT", "T", "swapaxes", "swapdims"}
-    PRODUCTS = {"matmul", "__matmul__", "mm"}
-
-    def __init__(self, weights: dict[str, torch.Tensor]):
-        super().__init__()
-        self.names = {id(w): name for name, w in weights.items()}
-        self.keep: list[torch.Tensor] = []  # transposed views: alive, so their ids stay theirs
-        self.seen: dict[str, torch.Tensor] = {}
-
-    def _name(self, t) -> str | None:
-        return self.names.get(id(t)) if isinstance(t, torch.Tensor) else None
-
-    def _record(self, name: str | None, x) -> None:
-        if name and isinstance(x, torch.Tensor) and name not in self.seen:
-            with torch._C.DisableTorchFunctionSubclass():
-                self.seen[name] = torch.Tensor.clone(torch.Tensor.detach(x))
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        result = func(*args, **kwargs)
-        fname = getattr(func, "__name__", "")
-        if func in (F.linear, torch._C._nn.linear):
-            self._record(self._name(args[1] if len(args) > 1 else kwargs.get("weight")),
-                         args[0] if args else kwargs.get("input"))
-        elif fname in self.VIEWS and args and self._name(args[0]) and isinstance(result, torch.Tensor):
-            self.names[id(result)] = self._name(args[0])
-            self.keep.append(result)
-        elif fname in self.PRODUCTS and len(args) >= 2:
-            self._record(self._name(args[1]), args[0])
-        elif fname == "addmm" and len(args) >= 3:
-            self._record(self._name(args[2]), args[1])
-        return result
-
-
 def _train_mode(impl: Impl, seeds: Seeds, label: str, public: int, *args) -> dict:
-    """One train-mode forward and backward: the input each Linear's weight was applied to, each
-    layer's output computed here from that input, and the gradients."""
+    """One train-mode forward and backward: the input each Linear layer received (read from its
+    gradients, see observe.py), each layer's output computed here from that input, and the
+    gradients."""
     model = _model(impl, seeds, *args)
     layers = _layers(model)
     with blame("model.py:DropoutMLP (train)"):
         model.train()
     torch.manual_seed(seeds(label, public))
     x = _images(seeds(label + "/x", 23), 32)
-    mode = LinearInputs({name: m.weight for name, m in layers.items()})
-    with blame("model.py:DropoutMLP.forward"), mode:
+    with blame("model.py:DropoutMLP.forward"):
         result = model(x)
-    out = {"out": array(result, "forward's output").astype(np.float32), "seen": len(mode.seen) == 3,
-           "backward_error": ""}
-    for layer, inp in mode.seen.items():
-        m = layers[layer]
-        with torch.no_grad():
-            z = F.linear(inp, m.weight, m.bias)
-        out[f"{layer}/in"] = array(inp, "layer input").astype(np.float32)
-        out[f"{layer}/out"] = array(z, "layer output").astype(np.float32)
+    out = {"out": array(result, "forward's output").astype(np.float32), "backward_error": ""}
     weights = torch.rand(result.shape, generator=torch.Generator().manual_seed(seeds(label + "/w", 24)))
-    model.zero_grad(set_to_none=True)
+    seen = {}
     try:
         with blame("model.py:DropoutMLP.forward (backward through it)"):
-            torch.Tensor.backward(torch.Tensor.sum(result * weights))
+            seen = observe.linear_inputs(result, layers, weights)
     except ContractError as exc:
         out["backward_error"] = str(exc)[:2000]
+    out["seen"] = len(seen) == len(layers)
+    out["unseen"] = ";".join(layer for layer in layers if layer not in seen)
+    for layer, inp in seen.items():
+        m = layers[layer]
+        with torch.no_grad():
+            z = F.linear(inp.to(m.weight.dtype), m.weight, m.bias)
+        out[f"{layer}/in"] = array(inp, "layer input").astype(np.float32)
+        out[f"{layer}/out"] = array(z, "layer output").astype(np.float32)
+    model.zero_grad(set_to_none=True)
+    if not out["backward_error"]:
+        try:
+            with blame("model.py:DropoutMLP.forward (backward through it)"):
+                torch.Tensor.backward(torch.Tensor.sum(result * weights))
+        except ContractError as exc:
+            out["backward_error"] = str(exc)[:2000]
     for layer, m in layers.items():
         for pname in ("weight", "bias"):
             g = getattr(m, pname).grad
