@@ -290,15 +290,16 @@ DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 
 def landlock_view(work: str, readable: tuple[str, ...]) -> dict[str, list[str]]:
     """The paths of ``_bwrap_view`` as a Landlock allow-list (``worker/landlock.py``): read-only the system's
-    libraries, the Python installation, ``readable`` and /proc; read-write ``work`` and /dev/shm; the
-    harmless devices.
+    libraries, the Python installation, ``readable`` and /proc; read-write ``work`` and the shared
+    temporary folders; the harmless devices.
     A grader's secret inside a bound folder (a pip-installed grader's expected data) cannot be cut out
     of an allow-list: there ``check_exposure``'s permission check still keeps it from the sandbox user."""
     read = [p for p in (*SYSTEM_BINDS, "/proc", *interpreter_paths(), *readable) if os.path.exists(p)]
-    # /dev/shm: POSIX semaphores and shared memory (multiprocessing's locks, a DataLoader's batches) live
-    # there and nowhere else. It is the host's, shared by every sandbox user: what one leaves there with
-    # open permissions another could read, as without Landlock.
-    write = [work, *(["/dev/shm"] if os.path.isdir("/dev/shm") else [])]
+    # The shared temporary folders: POSIX semaphores and shared memory (multiprocessing's locks, a
+    # DataLoader's batches) live in /dev/shm and nowhere else, and ordinary code writes to /tmp by name.
+    # They are the host's, shared by every sandbox user: what one leaves there with open permissions
+    # another could read, as without Landlock, until the grader removes it when the worker ends.
+    write = [work, *(p for p in TEMPORARY if os.path.isdir(p))]
     return {"read": read, "write": write, "devices": [d for d in DEVICES if os.path.exists(d)]}
 
 
@@ -746,14 +747,17 @@ class Bounds:
 
     def exceeded(self) -> str:
         """'' while within the bounds, else which was passed, in words (the student's: their code ran in it)."""
-        if self.group.over_limit() if self.group else self.memory is not None and self.memory.over_limit():
-            return _("your code used more than {size} of memory (the sandbox's limit)").format(
-                size=f"{self.limits.sandbox_memory_mb} MB")
-        if self.scratch is not None and time.monotonic() >= self.next_look:
+        memory = self.group.over_limit() if self.group else self.memory is not None and self.memory.over_limit()
+        # Files written to the scratch folder are charged to the group's memory too (page cache): when the
+        # memory is passed, a look at the scratch says which bound the code really passed.
+        if self.scratch is not None and (memory or time.monotonic() >= self.next_look):
             self.next_look = time.monotonic() + cgroups.Watchdog.EVERY
             if _folder_bytes(self.scratch) > self.limits.scratch_mb << 20:
                 return _("your code wrote more than {size} to its scratch folder (the sandbox's limit)").format(
                     size=f"{self.limits.scratch_mb} MB")
+        if memory:
+            return _("your code used more than {size} of memory (the sandbox's limit)").format(
+                size=f"{self.limits.sandbox_memory_mb} MB")
         return ""
 
     def remove(self) -> None:

@@ -234,8 +234,10 @@ def test_no_socket_reaches_a_classmate_or_roots_listeners(batch):
 
 def test_the_expected_data_cache_is_created_private_before_the_check(batch):
     cache = batch.cache / "reglab"
-    files = [p for p in cache.rglob("expected-*")]
-    assert files, batch.describe()  # the cache was written where the attack could look for it
+    assert cache.is_dir(), batch.describe()  # made, private, before the exposure check
+    # What grade computes for a submission's own inputs never reaches the disk (grader/derive.py); whatever
+    # the cache holds (the public seed's data) is the grader's alone.
+    files = list(cache.rglob("*"))
     assert not batch.lines("read_cache", "ESCAPED"), [line[:300] for line in batch.lines("read_cache", "ESCAPED")]
     assert batch.lines("read_cache", "done"), batch.output("read_cache")[-2000:]
     for path in [cache, *files]:
