@@ -56,6 +56,12 @@ def test_a_repeated_metavariable_matches_the_same_expression_only():
     assert "(w * w).sum()" in ast.unparse(trees["penalties"])
 
 
+def test_a_wrong_rewrite_loses_points_in_its_own_part(public_expected, tmp_path):
+    wrong = Rule("l1_without_abs", "penalties", (Edit("l1_penalty", "_W.abs().sum()", "_W.sum()"),))
+    failed = lost(form_of([wrong]), public_expected, tmp_path)
+    assert failed and all(line.startswith("penalties.") for line in failed), failed
+
+
 def _single(rule):
     if rule.grader_bug:
         return pytest.param(rule, id=rule.name, marks=pytest.mark.xfail(reason=f"grader bug: {rule.grader_bug}",
