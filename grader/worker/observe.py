@@ -16,8 +16,9 @@ from torch import nn
 def linear_inputs(result: torch.Tensor, layers: dict[str, nn.Linear], cotangent: torch.Tensor
                   ) -> dict[str, torch.Tensor]:
     """``{layer: (N, in_features) input}`` for each layer that took part as a linear map of each
-    sample's own input (a layer missing from the answer did not). ``result`` is the model's (N, …)
-    output with its graph; ``cotangent`` weighs each sample's outputs in its backward pass."""
+    sample's own input (a layer missing from the answer did not); a sample whose output does not
+    depend on the layer at all gives a row of NaN. ``result`` is the model's (N, …) output with its
+    graph; ``cotangent`` weighs each sample's outputs in its backward pass."""
     params = [p for m in layers.values() for p in (m.weight, m.bias)]
     rows: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     for n in range(result.shape[0]):
@@ -26,12 +27,20 @@ def linear_inputs(result: torch.Tensor, layers: dict[str, nn.Linear], cotangent:
         grads = torch.autograd.grad(result, params, grad_outputs=seed, retain_graph=True, allow_unused=True)
         for i, name in enumerate(layers):
             gw, gb = grads[2 * i], grads[2 * i + 1]
-            x = None if rows[name] is None else _rank_one_input(gw, gb)
+            if rows[name] is None:
+                continue
+            if gw is not None and gb is not None and not gw.any() and not gb.any():
+                # No path from this layer to the sample's output (every unit after it dropped for this
+                # sample): no evidence either way, a row of NaN.
+                rows[name].append(torch.full(gw.shape[1:], float("nan"), dtype=torch.float64))
+                continue
+            x = _rank_one_input(gw, gb)
             if x is None:
                 rows[name] = None
             else:
                 rows[name].append(x)
-    return {name: torch.stack(xs) for name, xs in rows.items() if xs}
+    return {name: torch.stack(xs) for name, xs in rows.items()
+            if xs and any(bool(torch.isfinite(x).all()) for x in xs)}
 
 
 def _rank_one_input(gw: torch.Tensor | None, gb: torch.Tensor | None) -> torch.Tensor | None:
