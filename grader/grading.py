@@ -27,6 +27,7 @@ from .i18n import _
 from .intake import MODULE_FILES
 from .reference import Expected, expected_for, expected_lazily
 from .results import CheckResult, Outcome, SubmissionResult
+from .channel import Listener
 from .sandbox import Job, Limits, SandboxRun, run_probes
 from .stages import DATA_COMMAND, Plan, Report, stages_for
 from .text import clean
@@ -116,10 +117,11 @@ class Submission:
 def grade_submission(path: Path, config: Config, name: str | None = None, checks: tuple[Check, ...] | None = None,
                      expected: Expected | None = None,
                      settings: training.Settings = training.Settings(), original: str = "",
-                     key: str = "", inputs: Inputs = Inputs()) -> SubmissionResult:
+                     key: str = "", inputs: Inputs = Inputs(), listener: Listener | None = None) -> SubmissionResult:
     """Grade what was handed in at ``path`` (a folder, an archive, a notebook: see grader.intake).
     ``inputs``: where the probes' inputs are drawn from (the public seed by default, as in a release);
-    ``expected`` must have been computed for the same inputs."""
+    ``expected`` must have been computed for the same inputs. ``listener``: told what the worker is
+    doing as it does it, then ("judge", "", {}) (a display's progress lines; see channel.Listener)."""
     path = Path(path)
     sub = Submission(name or path.name, path, original, key)
     checks = checks if checks is not None else (REGISTRY if config.training else CORE)
@@ -137,7 +139,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
                           grader_error=traceback.format_exc(limit=6))
         stages = stages_for(checks, config, settings)
         try:
-            return _pipeline(sub, prepared, stages, config, checks, expected, inputs)
+            return _pipeline(sub, prepared, stages, config, checks, expected, inputs, listener)
         finally:
             for stage in stages:
                 stage.close()
@@ -146,7 +148,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
 
 
 def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: Config, checks,
-              expected: Expected | None, inputs: Inputs) -> SubmissionResult:
+              expected: Expected | None, inputs: Inputs, listener: Listener | None) -> SubmissionResult:
     """Prepare every stage, run the job in sandboxed workers, let every stage judge."""
     folder = prepared.folder
     plan = Plan(Job([]), limits_of(config), list(prepared.notices))
@@ -158,7 +160,7 @@ def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: 
     stubs = stubcheck.untouched(folder)  # read before any student code runs: the grader's copy, as text
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         # The worker starts (and imports torch) while this process loads or computes the expected data.
-        future = pool.submit(run_apart, folder, job, plan.limits, secrets(config), hidden_probes(checks))
+        future = pool.submit(run_apart, folder, job, plan.limits, secrets(config), hidden_probes(checks), listener)
         try:
             expected = expected or load_expected(config, checks, inputs)
         except Exception:  # noqa: BLE001 - the grader's own failure, reported as such
@@ -169,6 +171,8 @@ def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: 
             run = stubcheck.reclassify(future.result(), stubs)
         except Exception:  # noqa: BLE001
             return broken(sub, checks, _("the sandbox failed"), grader_error=traceback.format_exc(limit=4))
+    if listener is not None:
+        listener("judge", "", {})
     backend = isolation.current()
     report = Report(problems=plan.problems,
                     environment={"python": platform.python_version(), "workers": str(run.starts),
@@ -197,18 +201,20 @@ def hidden_probes(checks) -> set[str]:
     return {p for c in checks if c.hidden for p in c.probes} - shown
 
 
-def run_apart(folder: Path, job: Job, limits: Limits, hide: tuple[Path, ...], hidden: set[str]) -> SandboxRun:
+def run_apart(folder: Path, job: Job, limits: Limits, hide: tuple[Path, ...], hidden: set[str],
+              listener: Listener | None = None) -> SandboxRun:
     """The job's probes, the hidden ones in a worker of their own that starts after the other has
     ended. The first worker is never told a hidden probe's name or seed; of the second, only its
     probes' outcomes are kept (for the hidden checks): what student code printed there, its import
-    errors and its restarts reach no output a student sees before publication."""
+    errors and its restarts reach no output a student sees before publication (nor its steps the
+    ``listener``, which hears the first worker only)."""
     def part(probes: list[str]) -> Job:
         wanted = set(probes)
         pick = lambda d: {p: v for p, v in d.items() if p in wanted}  # noqa: E731
         return Job(probes, pick(job.params), pick(job.timeouts),
                    job.inputs if wanted & set(job.params) else (), pick(job.seeds))
 
-    run = run_probes(folder, part([p for p in job.probes if p not in hidden]), limits, hide=hide)
+    run = run_probes(folder, part([p for p in job.probes if p not in hidden]), limits, hide=hide, listener=listener)
     rest = [p for p in job.probes if p in hidden]
     if not rest:
         return run

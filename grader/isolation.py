@@ -483,10 +483,12 @@ def select(setting: str, unsafe: bool = False, required: bool = True) -> Backend
 def notice(backend: Backend) -> str:
     """One line for the terminal: which sandbox this run uses (and what it lacks)."""
     if backend.isolated:
-        extra = " as the sandbox user" if backend.drops_uid else ""
-        return f"sandbox: {backend.label()}{extra}"
+        if backend.drops_uid:
+            return _("sandbox: {name} as the sandbox user").format(name=backend.label())
+        return _("sandbox: {name}").format(name=backend.label())
+    # The reasons are the system's own diagnostics (commands, errors it printed): shown as they came.
     why = f" ({'; '.join(backend.why_not)})" if backend.why_not else ""
-    return f"sandbox: none — your code runs unisolated, with your own rights{why}"
+    return _("sandbox: none — your code runs unisolated, with your own rights") + why
 
 
 # ---------------------------------------------------------------- the sandbox user
