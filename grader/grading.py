@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import intake, isolation, stubcheck, training
-from .checks import CORE, REGISTRY, expected_probes
+from .checks import CORE, REGISTRY, TRAINING, expected_probes
 from .checks.registry import Check
 from .config import PROJECT_ROOT, Config
 from .derive import Inputs
@@ -111,6 +111,7 @@ class Submission:
     path: Path
     original: str = ""  # the name as handed in (before it was made folder-safe)
     key: str = ""       # the --resume key: a hash of its content and of this grader
+    not_run: dict[str, float] = dataclasses.field(default_factory=dict)  # part -> points not run (--no-training)
     started: float = dataclasses.field(default_factory=time.monotonic)
 
 
@@ -123,7 +124,9 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
     ``expected`` must have been computed for the same inputs. ``listener``: told what the worker is
     doing as it does it, then ("judge", "", {}) (a display's progress lines; see channel.Listener)."""
     path = Path(path)
-    sub = Submission(name or path.name, path, original, key)
+    # Without training its points are in neither score nor maximum: every page says so (results.not_run).
+    sub = Submission(name or path.name, path, original, key,
+                     not_run={} if config.training else {"experiment": sum(c.points for c in TRAINING)})
     checks = checks if checks is not None else (REGISTRY if config.training else CORE)
     if not path.exists():
         return broken(sub, checks, _("{path} is not a folder or a file that exists").format(path=path),
@@ -192,7 +195,7 @@ def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: 
                             duration=round(time.monotonic() - sub.started, 3), output=run.output,
                             problems=tuple(clean(p, 4000) for p in (*report.problems, *run.problems)),
                             environment=report.environment, extra=report.extra, modules=modules,
-                            original=sub.original, key=sub.key)
+                            original=sub.original, key=sub.key, not_run=sub.not_run)
 
 
 def hidden_probes(checks) -> set[str]:
@@ -232,4 +235,5 @@ def broken(sub: Submission, checks, problem: str, grader_error: str | None = Non
                     for c in checks)
     return SubmissionResult(name=sub.name, checks=results, source=str(sub.path),
                             duration=round(time.monotonic() - sub.started, 3), problems=(clean(problem, 4000),),
-                            grader_error=grader_error, intake=status, original=sub.original, key=sub.key)
+                            grader_error=grader_error, intake=status, original=sub.original, key=sub.key,
+                            not_run=sub.not_run)
