@@ -18,6 +18,8 @@ import threading
 import time
 from typing import Callable, TextIO
 
+from wcwidth import wcwidth
+
 from .i18n import _
 from .results import STATUS_LABELS, SubmissionResult, status
 
@@ -212,8 +214,6 @@ def _columns(stream: TextIO) -> int:
 def _fit(text: str, columns: int) -> str:
     """``text`` cut to fit one terminal line (a Hangul syllable takes two cells): a status line that
     wrapped could not be rewritten in place."""
-    from wcwidth import wcwidth
-
     cells, out = 0, []
     for ch in text:
         cells += max(wcwidth(ch), 0)

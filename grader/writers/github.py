@@ -232,7 +232,8 @@ def summary(result: SubmissionResult, folder: Path, note: str | None = None, wor
     if failing:
         out += ["", "### " + _("What to fix"), ""]
         if len(failing) > MAX_ANNOTATIONS:
-            out += [f"Most points lost first; the first {MAX_ANNOTATIONS} are also annotated in your files.", ""]
+            out += [_("Most points lost first; the first {n} are also annotated in your files.").format(
+                n=MAX_ANNOTATIONS), ""]
         for c in failing:
             path, line = locate(folder, c.location, c.part, c.message)
             where = f"`{_md(_relative(path, workspace))}`" + (
