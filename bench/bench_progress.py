@@ -1,7 +1,7 @@
 """How soon and how often `python -m grader check` (with the training check) says something on a
 terminal: the first line's delay after start and the longest silence, under a pseudo-terminal.
 
-    REGLAB_DATA=/path/to/cifar python bench/bench_progress.py [SUBMISSION]
+    REGLAB_DATA=/path/to/cifar [BENCH_LOG=events.txt] python bench/bench_progress.py [SUBMISSION]
 
 Without REGLAB_DATA it makes a small CIFAR-format fixture (grader/cifar_fixture.py). Every write
 counts as something the student sees: a new line, or the status line rewritten in place (\\r).
@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def run(submission: Path, data: Path, out: Path) -> list[tuple[float, str]]:
-    """(seconds since start, text) for every line or status rewrite the command wrote to the terminal."""
+def run(submission: Path, data: Path, out: Path, log=None) -> list[tuple[float, str]]:
+    """(seconds since start, text) for every line or status rewrite the command wrote to the terminal,
+    each also written to ``log`` (a file) as it comes."""
     leader, follower = pty.openpty()
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "grader", "check", str(submission), "--data", str(data),
@@ -45,7 +46,11 @@ def run(submission: Path, data: Path, out: Path) -> list[tuple[float, str]]:
         now = time.monotonic() - started
         pending += chunk
         *done, pending = re.split(r"[\r\n]", pending)
-        events += [(now, ESCAPES.sub("", piece)) for piece in done if ESCAPES.sub("", piece).strip()]
+        for piece in (ESCAPES.sub("", piece) for piece in done):
+            if piece.strip():
+                events.append((now, piece))
+                if log:
+                    print(f"{now:8.2f} {piece}", file=log, flush=True)
     proc.wait()
     os.close(leader)
     return events
@@ -59,7 +64,9 @@ def main() -> None:
             from grader.cifar_fixture import write_fixture
 
             data = write_fixture(Path(tmp) / "cifar", n_train=1000, n_test=500)
-        events = run(submission, Path(data), Path(tmp) / "reports")
+        log_path = os.environ.get("BENCH_LOG")
+        with open(log_path, "w", encoding="utf-8") if log_path else open(os.devnull, "w") as log:
+            events = run(submission, Path(data), Path(tmp) / "reports", log)
     times = [t for t, _ in events]
     gaps = [b - a for a, b in zip(times, times[1:])]
     epochs = [text for _, text in events if "epoch" in text]
@@ -68,7 +75,9 @@ def main() -> None:
     print(f"{len(events)} lines or status updates in {times[-1]:.1f} s; longest silence {max(gaps):.2f} s "
           f"(ending at {times[gaps.index(max(gaps)) + 1]:.1f} s: {events[gaps.index(max(gaps)) + 1][1].strip()[:80]})")
     print(f"epoch updates: {len(epochs)}; first: {epochs[0].strip() if epochs else '-'}")
-    print(f"summary line: {next((x for _, x in events if x.startswith('reglab —')), '-').strip()}")
+    print("last lines:")
+    for t, text in events[-6:]:
+        print(f"  {t:7.1f} s  {text.rstrip()[:110]}")
 
 
 if __name__ == "__main__":
