@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import intake, isolation, stubcheck, training
+from .channel import Listener
 from .checks import CORE, REGISTRY, TRAINING, expected_probes
 from .checks.registry import Check
 from .config import PROJECT_ROOT, Config
@@ -27,7 +28,6 @@ from .i18n import _
 from .intake import MODULE_FILES
 from .reference import Expected, expected_for, expected_lazily
 from .results import CheckResult, Outcome, SubmissionResult
-from .channel import Listener
 from .sandbox import Job, Limits, SandboxRun, run_probes
 from .stages import DATA_COMMAND, Plan, Report, stages_for
 from .text import clean
