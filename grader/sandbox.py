@@ -261,7 +261,7 @@ class _End:
 
 def _run_worker(pristine: Path, job: Job, blocked: dict[str, str], limits: Limits, env_extra: dict[str, str],
                 deadline: float, hide: tuple[Path, ...], output: Output, budget: list[int],
-                listener: Listener | None) -> _End:
+                listener: Listener | None = None) -> _End:
     """Run one worker to its end in a folder of its own, reading its frames and its output as they come."""
     work = _workspace(pristine)
     try:
