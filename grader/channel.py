@@ -9,7 +9,9 @@ The protocol of one worker run, in order::
 
     hello · jailed · (import <module>)* · ready {errors} · (start <probe> · result <probe>)*
 
-with the probes in the order the request listed them. Anything else (a frame out of order, for a
+with the probes in the order the request listed them. A ``progress`` frame (the training probe's
+epochs, without arrays) may come at any time: it is only shown, never changes the run's state, and
+one that comes out of turn or whose counts are not small integers is dropped. Anything else (a frame out of order, for a
 probe not asked or not started, a second result, a bad header, a cap passed) is a ``ChannelError``:
 the run is stopped and the step it happened in is charged with corrupting the channel.
 
@@ -28,12 +30,16 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from .text import clean
 from .worker.frames import DTYPES, HEADER, MAGIC
 
+# What the grader's display is told: (kind, name, counts): ("import", module, {}), ("probe", name, {}),
+# ("progress", probe, {run, runs, epoch, epochs}) as the worker reports them; only ever shown.
+Listener = Callable[[str, str, dict], None]
 WORKER_STATUSES = ("ok", "not_implemented", "raised", "bad_return", "missing", "import_error")
 
 
@@ -195,6 +201,17 @@ def parse_result(meta: dict, blob: bytes, caps: Caps):
     return ProbeOutcome("ok", values=out)
 
 
+PROGRESS_FIELDS = ("run", "runs", "epoch", "epochs")
+
+
+def parse_progress(meta: dict) -> dict[str, int] | None:
+    """A progress frame's counts, or None: small non-negative integers only (display, never a grade)."""
+    values = {k: meta.get(k) for k in PROGRESS_FIELDS}
+    if all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1_000_000 for v in values.values()):
+        return values
+    return None
+
+
 def _key(key, caps: Caps) -> str:
     if not isinstance(key, str) or not key or len(key) > caps.key or clean(key, caps.key) != key:
         raise ChannelError("a result key that is not a short plain name")
@@ -214,6 +231,7 @@ class Protocol:
     probes: list[str]
     modules: tuple[str, ...]            # the modules the worker may import in this run
     caps: Caps
+    listener: Listener | None = None  # told each step as it begins and each progress frame
     step: tuple[str, str] | None = ("startup", "")
     last: tuple[str, str] | None = None  # the last step the worker was in
     student: bool = False
@@ -235,6 +253,11 @@ class Protocol:
 
     def handle(self, meta: dict, blob: bytes) -> None:
         kind = meta["kind"]
+        if kind == "progress" and not blob:  # display only: dropped unless a probe is running and it is well formed
+            counts = parse_progress(meta)
+            if counts and self.step and self.step[0] == "probe" and not self.done:
+                self._tell("progress", self.step[1], counts)
+            return
         if blob and kind != "result":
             raise ChannelError(f"a {clean(kind, 40)!r} frame that carries arrays")
         if self.done:
@@ -254,6 +277,7 @@ class Protocol:
             self.imported.append(module)
             self.step = self.last = ("import", module)
             self.student = True
+            self._tell("import", module, {})
         elif kind == "ready" and not self.ready:
             errors = meta.get("errors")
             if not isinstance(errors, dict) or not set(errors) <= set(self.imported):
@@ -265,6 +289,7 @@ class Protocol:
                 and self.next_probe is not None:
             self.step = self.last = ("probe", self.next_probe)
             self.student = True
+            self._tell("probe", self.next_probe, {})
         elif kind == "result" and self.step and self.step[0] == "probe" and meta.get("probe") == self.step[1]:
             self.results[self.step[1]] = parse_result(meta, blob, caps_for(self.step[1], self.caps))
             self.step = None
@@ -272,3 +297,7 @@ class Protocol:
         else:
             where = "before any step" if self.step is None else f"during {self.step[0]} {self.step[1]}"
             raise ChannelError(f"a {clean(kind, 40)!r} frame out of turn ({where})")
+
+    def _tell(self, kind: str, name: str, counts: dict) -> None:
+        if self.listener is not None:
+            self.listener(kind, name, counts)

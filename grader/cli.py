@@ -168,7 +168,28 @@ def _require_data(cfg: configuration.Config) -> None:
         raise UsageError(str(exc)) from None
 
 
+def _check_progress(args):
+    """check's progress lines on stderr: live on a terminal, plain elsewhere, none with --ci (its log is
+    the annotations and the summary)."""
+    if args.ci:
+        return None
+    from .progress import CheckProgress
+
+    return CheckProgress(sys.stderr, live=sys.stderr.isatty())
+
+
 def cmd_check(args) -> int:
+    show = _check_progress(args)
+    if show:  # first, before the imports that take seconds
+        show.line(_("reglab: checking {path} (the first start imports torch: up to a minute)").format(path=args.path))
+    try:
+        return _check(args, show)
+    finally:
+        if show:
+            show.close()
+
+
+def _check(args, show) -> int:
     cfg = _config(args)
     isolation.prestart(cfg.warm_start)  # first: the fork server's imports are a check's critical path
     from .batch import write_report
@@ -178,7 +199,9 @@ def cmd_check(args) -> int:
     from .writers import github, gradescope, terminal
 
     backend = _sandbox(cfg, required=False)
-    if not backend.isolated:  # the student's own code on their own machine
+    if show:
+        show.line(isolation.notice(backend))
+    elif not backend.isolated:  # the student's own code on their own machine
         print(isolation.notice(backend), file=sys.stderr)
     if not args.path.exists():
         raise UsageError(_("{path} does not exist: pass the folder with your penalties.py, model.py, ...")
@@ -186,8 +209,13 @@ def cmd_check(args) -> int:
     selection = select_checks(cfg)
     if args.ci and any(c.part == "experiment" for c in selection.checks):
         _require_data(cfg)  # in CI a missing data set is the workflow's fault, not a student's zero
+    if show:
+        show.plan(selection.checks)
+        show.line(_("starting the sandboxed worker that runs your code"))
     result = grade_submission(args.path, cfg, name=safe_name(args.path.resolve().name), checks=selection.checks,
-                              expected=selection.expected)
+                              expected=selection.expected, listener=show)
+    if show:
+        show.close()
     folder = args.out / result.name
     gradescope.write(result, folder)
     write_report(result, folder)

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import intake, isolation, stubcheck, training
-from .checks import CORE, REGISTRY, expected_probes
+from .channel import Listener
+from .checks import CORE, REGISTRY, TRAINING, expected_probes
 from .checks.registry import Check
 from .config import PROJECT_ROOT, Config
 from .derive import Inputs
@@ -110,18 +111,22 @@ class Submission:
     path: Path
     original: str = ""  # the name as handed in (before it was made folder-safe)
     key: str = ""       # the --resume key: a hash of its content and of this grader
+    not_run: dict[str, float] = dataclasses.field(default_factory=dict)  # part -> points not run (--no-training)
     started: float = dataclasses.field(default_factory=time.monotonic)
 
 
 def grade_submission(path: Path, config: Config, name: str | None = None, checks: tuple[Check, ...] | None = None,
                      expected: Expected | None = None,
                      settings: training.Settings = training.Settings(), original: str = "",
-                     key: str = "", inputs: Inputs = Inputs()) -> SubmissionResult:
+                     key: str = "", inputs: Inputs = Inputs(), listener: Listener | None = None) -> SubmissionResult:
     """Grade what was handed in at ``path`` (a folder, an archive, a notebook: see grader.intake).
     ``inputs``: where the probes' inputs are drawn from (the public seed by default, as in a release);
-    ``expected`` must have been computed for the same inputs."""
+    ``expected`` must have been computed for the same inputs. ``listener``: told what the worker is
+    doing as it does it, then ("judge", "", {}) (a display's progress lines; see channel.Listener)."""
     path = Path(path)
-    sub = Submission(name or path.name, path, original, key)
+    # Without training its points are in neither score nor maximum: every page says so (results.not_run).
+    sub = Submission(name or path.name, path, original, key,
+                     not_run={} if config.training else {"experiment": sum(c.points for c in TRAINING)})
     checks = checks if checks is not None else (REGISTRY if config.training else CORE)
     if not path.exists():
         return broken(sub, checks, _("{path} is not a folder or a file that exists").format(path=path),
@@ -137,7 +142,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
                           grader_error=traceback.format_exc(limit=6))
         stages = stages_for(checks, config, settings)
         try:
-            return _pipeline(sub, prepared, stages, config, checks, expected, inputs)
+            return _pipeline(sub, prepared, stages, config, checks, expected, inputs, listener)
         finally:
             for stage in stages:
                 stage.close()
@@ -146,7 +151,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
 
 
 def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: Config, checks,
-              expected: Expected | None, inputs: Inputs) -> SubmissionResult:
+              expected: Expected | None, inputs: Inputs, listener: Listener | None) -> SubmissionResult:
     """Prepare every stage, run the job in sandboxed workers, let every stage judge."""
     folder = prepared.folder
     plan = Plan(Job([]), limits_of(config), list(prepared.notices))
@@ -158,7 +163,7 @@ def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: 
     stubs = stubcheck.untouched(folder)  # read before any student code runs: the grader's copy, as text
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         # The worker starts (and imports torch) while this process loads or computes the expected data.
-        future = pool.submit(run_apart, folder, job, plan.limits, secrets(config), hidden_probes(checks))
+        future = pool.submit(run_apart, folder, job, plan.limits, secrets(config), hidden_probes(checks), listener)
         try:
             expected = expected or load_expected(config, checks, inputs)
         except Exception:  # noqa: BLE001 - the grader's own failure, reported as such
@@ -169,6 +174,8 @@ def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: 
             run = stubcheck.reclassify(future.result(), stubs)
         except Exception:  # noqa: BLE001
             return broken(sub, checks, _("the sandbox failed"), grader_error=traceback.format_exc(limit=4))
+    if listener is not None:
+        listener("judge", "", {})
     backend = isolation.current()
     report = Report(problems=plan.problems,
                     environment={"python": platform.python_version(), "workers": str(run.starts),
@@ -188,7 +195,7 @@ def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: 
                             duration=round(time.monotonic() - sub.started, 3), output=run.output,
                             problems=tuple(clean(p, 4000) for p in (*report.problems, *run.problems)),
                             environment=report.environment, extra=report.extra, modules=modules,
-                            original=sub.original, key=sub.key)
+                            original=sub.original, key=sub.key, not_run=sub.not_run)
 
 
 def hidden_probes(checks) -> set[str]:
@@ -197,18 +204,20 @@ def hidden_probes(checks) -> set[str]:
     return {p for c in checks if c.hidden for p in c.probes} - shown
 
 
-def run_apart(folder: Path, job: Job, limits: Limits, hide: tuple[Path, ...], hidden: set[str]) -> SandboxRun:
+def run_apart(folder: Path, job: Job, limits: Limits, hide: tuple[Path, ...], hidden: set[str],
+              listener: Listener | None = None) -> SandboxRun:
     """The job's probes, the hidden ones in a worker of their own that starts after the other has
     ended. The first worker is never told a hidden probe's name or seed; of the second, only its
     probes' outcomes are kept (for the hidden checks): what student code printed there, its import
-    errors and its restarts reach no output a student sees before publication."""
+    errors and its restarts reach no output a student sees before publication (nor its steps the
+    ``listener``, which hears the first worker only)."""
     def part(probes: list[str]) -> Job:
         wanted = set(probes)
         pick = lambda d: {p: v for p, v in d.items() if p in wanted}  # noqa: E731
         return Job(probes, pick(job.params), pick(job.timeouts),
                    job.inputs if wanted & set(job.params) else (), pick(job.seeds))
 
-    run = run_probes(folder, part([p for p in job.probes if p not in hidden]), limits, hide=hide)
+    run = run_probes(folder, part([p for p in job.probes if p not in hidden]), limits, hide=hide, listener=listener)
     rest = [p for p in job.probes if p in hidden]
     if not rest:
         return run
@@ -226,4 +235,5 @@ def broken(sub: Submission, checks, problem: str, grader_error: str | None = Non
                     for c in checks)
     return SubmissionResult(name=sub.name, checks=results, source=str(sub.path),
                             duration=round(time.monotonic() - sub.started, 3), problems=(clean(problem, 4000),),
-                            grader_error=grader_error, intake=status, original=sub.original, key=sub.key)
+                            grader_error=grader_error, intake=status, original=sub.original, key=sub.key,
+                            not_run=sub.not_run)

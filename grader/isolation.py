@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import cgroups, forkserver
-from .i18n import _
+from .i18n import N_, _
 
 try:
     import fcntl
@@ -64,10 +64,10 @@ PRIVATE_UMASK = 0o077          # the grader's, set before it creates anything: w
 NPROC = 512                    # processes of the sandbox uid (one worker's): fork bombs stop here
 SCRATCH = "home"               # the worker's writable folder in its work folder (HOME and TMPDIR)
 TEMPORARY = ("/tmp", "/var/tmp", "/dev/shm")  # shared by every user where there is no mount namespace
-INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), "
-                "or run the grader as root in a container that allows namespaces, or as root with the "
-                "Python package pyseccomp (pip install pyseccomp) and a Python installation readable by "
-                "other users")
+INSTALL_HINT = N_("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap), "
+                  "or run the grader as root in a container that allows namespaces, or as root with the "
+                  "Python package pyseccomp (pip install pyseccomp) and a Python installation readable by "
+                  "other users")
 
 
 class SandboxUnavailable(Exception):
@@ -470,10 +470,10 @@ def select(setting: str, unsafe: bool = False, required: bool = True) -> Backend
     global _selected
     backend = choose(setting)
     if required and not backend.isolated and not unsafe:
-        missing = "; ".join(backend.why_not) or "the sandbox was turned off (sandbox = none)"
-        raise SandboxUnavailable(f"no sandbox can keep submissions from the grader's files here ({missing}). "
-                                 f"To fix: {INSTALL_HINT}. Or pass --unsafe-no-sandbox to grade anyway "
-                                 "(every result then says so).")
+        missing = "; ".join(backend.why_not) or _("the sandbox was turned off (sandbox = none)")
+        raise SandboxUnavailable(_("no sandbox can keep submissions from the grader's files here ({missing}). "
+                                   "To fix: {hint}. Or pass --unsafe-no-sandbox to grade anyway "
+                                   "(every result then says so).").format(missing=missing, hint=_(INSTALL_HINT)))
     _selected = backend
     if backend.isolated:
         cgroups.protect_grader()  # when memory runs out, a worker (+1000) goes first, the grader never
@@ -483,10 +483,12 @@ def select(setting: str, unsafe: bool = False, required: bool = True) -> Backend
 def notice(backend: Backend) -> str:
     """One line for the terminal: which sandbox this run uses (and what it lacks)."""
     if backend.isolated:
-        extra = " as the sandbox user" if backend.drops_uid else ""
-        return f"sandbox: {backend.label()}{extra}"
+        if backend.drops_uid:
+            return _("sandbox: {name} as the sandbox user").format(name=backend.label())
+        return _("sandbox: {name}").format(name=backend.label())
+    # The reasons are the system's own diagnostics (commands, errors it printed): shown as they came.
     why = f" ({'; '.join(backend.why_not)})" if backend.why_not else ""
-    return f"sandbox: none — your code runs unisolated, with your own rights{why}"
+    return _("sandbox: none — your code runs unisolated, with your own rights") + why
 
 
 # ---------------------------------------------------------------- the sandbox user

@@ -16,6 +16,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from . import stubgen
+from .checks import TRAINING
 from .generated import template
 from .notebook import CONTRACT, MODULES
 
@@ -80,7 +81,8 @@ def percent_to_cells(text: str) -> list:
 def render(solution: Path, repo_url: str | None) -> nbformat.NotebookNode:
     imports, parts = _parts(solution)
     text = template("lab_notebook.py.j2").render(imports="\n".join(imports), parts=parts, repo_url=repo_url or "",
-                                                 notebook=NOTEBOOK)
+                                                 notebook=NOTEBOOK,
+                                                 training_points=f"{sum(c.points for c in TRAINING):g}")
     cells = percent_to_cells(text)
     for i, cell in enumerate(cells):  # fixed ids: the same source gives the same file (no drift from nbformat's random ones)
         cell.id = cell.metadata["id"] = f"reglab-{i:02d}"

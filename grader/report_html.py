@@ -31,6 +31,7 @@ from grader.i18n import N_, _, current, ngettext
 # status is re-exported: the summary's view and grades.csv share one definition (grader.results)
 from grader.results import (PARTS, STATUS_LABELS, CheckResult, Outcome, SubmissionResult, status,  # noqa: F401
                             troubles, worst)
+from grader.writers.notes import not_run
 
 OUTCOME_LABELS = {  # message ids: the templates translate them
     Outcome.PASSED: N_("passed"),
@@ -42,9 +43,9 @@ OUTCOME_LABELS = {  # message ids: the templates translate them
     Outcome.GRADER_ERROR: N_("grader error"),
 }
 # What a person reads for each status key; grades.csv keeps results.STATUS_LABELS (machine-read).
-# Every status has a badge (results.STATUS_LABELS, marked for translation); the headline counts these.
+# Every status has a badge (results.STATUS_LABELS, marked for translation); the headline counts each
+# of them, worst first, so that the counts add up to the submissions.
 STATUS_TEXT = dict(STATUS_LABELS)
-HEADLINE_STATUSES = ("grader_error", "crashed", "timeout", "ok")
 EXPECTED_RUNS = ("baseline", "l2", "dropout", "both")
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 _RUN_COLOURS = {"baseline": "#000000", "l2": "#0072B2", "dropout": "#E69F00", "both": "#009E73"}
@@ -91,7 +92,7 @@ def make_environment() -> jinja2.Environment:
     # newstyle: _("... %(n)s ...", n=x) formats after translating and escapes the values
     env.install_gettext_callables(_, ngettext, newstyle=True)
     env.filters.update(points=fmt_points, seconds=fmt_seconds, loss=fmt_loss, percent=fmt_percent)
-    env.globals.update(OUTCOME_LABELS=OUTCOME_LABELS, STATUS_TEXT=STATUS_TEXT, HEADLINE_STATUSES=HEADLINE_STATUSES, current_lang=current)
+    env.globals.update(OUTCOME_LABELS=OUTCOME_LABELS, STATUS_TEXT=STATUS_TEXT, not_run=not_run, current_lang=current)
     return env
 
 
@@ -463,6 +464,7 @@ def render_summary(results: list[SubmissionResult], *, links: dict[str, str], el
         mean=statistics.fmean(percents) if percents else 0.0,
         median=statistics.median(percents) if percents else 0.0,
         status_counts=Counter(statuses[r.name] for r in results),
+        not_run_counts=Counter(note for r in results for note in not_run(r)),
         histogram=svg_histogram(percents),
         check_stats=check_stats(results),
         mistakes=common_mistakes(results),

@@ -76,6 +76,7 @@ class SubmissionResult:
     intake: str = ""                 # "unsupported" | "unreadable" when nothing could be graded
     modules: Mapping[str, str] = field(default_factory=dict)  # module -> a STATUS_LABELS key (its trouble)
     key: str = ""                    # what the result was made from (content + grader), for --resume
+    not_run: Mapping[str, float] = field(default_factory=dict)  # part -> its points, left out (--no-training)
 
     @property
     def display(self) -> str:
@@ -118,6 +119,7 @@ class SubmissionResult:
             "intake": self.intake,
             "modules": dict(self.modules),
             "key": self.key,
+            "not_run": dict(self.not_run),
             "status": status(self),
         }
 
@@ -137,6 +139,7 @@ class SubmissionResult:
             intake=str(d.get("intake", "")),
             modules={str(k): str(v) for k, v in dict(d.get("modules", {})).items() if v in STATUS_LABELS},
             key=str(d.get("key", "")),
+            not_run={str(k): float(v) for k, v in dict(d.get("not_run", {})).items() if k in NOT_RUN_LABELS},
         )
 
 
@@ -154,7 +157,10 @@ STATUS_LABELS = {
     "incomplete": N_("incomplete"),
     "ok": N_("ok"),
 }
-CRASH_MESSAGE = N_("your code crashed the process")  # how judge.judge words a crashed probe
+CRASH_MESSAGE = N_("your code crashed the process")
+# A part left out of grading altogether (its points in neither the score nor the maximum), as every
+# page that shows a score says it (writers/notes.py).
+NOT_RUN_LABELS = {"experiment": N_("training check not run ({points} points)")}  # how judge.judge words a crashed probe
 
 
 def _crash_messages() -> tuple[str, ...]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import isolation
-from .channel import Caps, ChannelError, Decoder, Protocol
+from .channel import Caps, ChannelError, Decoder, Listener, Protocol
 from .isolation import MODULE_FILES, copy_submission, environment
 from .i18n import _
 from .text import clean
@@ -102,10 +102,12 @@ class Job:
 
 
 def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limits(),
-               env_extra: dict[str, str] | None = None, hide: tuple[Path, ...] = ()) -> SandboxRun:
+               env_extra: dict[str, str] | None = None, hide: tuple[Path, ...] = (),
+               listener: Listener | None = None) -> SandboxRun:
     """Run ``probes`` on the submission in a sandboxed worker, restarting it after hangs or crashes.
 
     ``hide``: folders and files (the reference, expected data) the worker must not be able to read.
+    ``listener``: told each import and probe as it starts and the training's progress (display only).
     """
     job = probes if isinstance(probes, Job) else Job(list(probes))
     probes = job.probes
@@ -124,7 +126,7 @@ def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limit
         while pending and starts <= len(probes) + 4:
             starts += 1
             end = _run_worker(pristine, dataclasses.replace(job, probes=pending), blocked, limits,
-                              env_extra or {}, deadline, hide, output, budget)
+                              env_extra or {}, deadline, hide, output, budget, listener)
             if end.status != "corrupted":  # a corrupted run's results may be forged: none is kept
                 outcomes.update(end.protocol.results)
                 module_errors.update(end.protocol.import_errors)
@@ -258,24 +260,27 @@ class _End:
 
 
 def _run_worker(pristine: Path, job: Job, blocked: dict[str, str], limits: Limits, env_extra: dict[str, str],
-                deadline: float, hide: tuple[Path, ...], output: Output, budget: list[int]) -> _End:
+                deadline: float, hide: tuple[Path, ...], output: Output, budget: list[int],
+                listener: Listener | None = None) -> _End:
     """Run one worker to its end in a folder of its own, reading its frames and its output as they come."""
     work = _workspace(pristine)
     try:
-        return _run_in(work, job, blocked, limits, env_extra, deadline, hide, output, budget)
+        return _run_in(work, job, blocked, limits, env_extra, deadline, hide, output, budget, listener)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # never follows links the worker left
 
 
 def _run_in(work: Path, job: Job, blocked: dict[str, str], limits: Limits, env_extra: dict[str, str],
-            deadline: float, hide: tuple[Path, ...], output: Output, budget: list[int]) -> _End:
+            deadline: float, hide: tuple[Path, ...], output: Output, budget: list[int],
+            listener: Listener | None) -> _End:
     package = work / "sub" / "assignment"
     nonce = secrets.token_bytes(8)
     request = json.dumps({"package_dir": str(package), "work_dir": str(work), "probes": job.probes,
                           "params": job.params, "blocked": blocked, "nonce": nonce.hex(),
                           "seeds": {p: job.seeds[p] for p in job.probes if p in job.seeds},
                           "threads": limits.threads}).encode()
-    protocol = Protocol(list(job.probes), tuple(m[:-3] for m in MODULE_FILES if m[:-3] not in blocked), limits.caps)
+    protocol = Protocol(list(job.probes), tuple(m[:-3] for m in MODULE_FILES if m[:-3] not in blocked), limits.caps,
+                        listener)
     decoder = Decoder(nonce, protocol, budget)
     req_r, req_w = os.pipe()
     res_r, res_w = os.pipe()

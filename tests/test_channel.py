@@ -235,3 +235,28 @@ def test_frames_encode_only_numeric_arrays():
     meta = json.loads(data[HEADER.size:HEADER.size + meta_len])
     assert meta["arrays"] == [["big", "<i4", [3]]] and blob_len == 12
     assert struct.calcsize(">4s8sIQ") == HEADER.size == 24
+
+
+def test_progress_frames_are_only_shown_and_never_change_what_is_accepted():
+    """A well-formed progress frame during a probe reaches the listener as counts; anywhere else, or
+    with anything but small integers, it is dropped; in no case does it change the run's state."""
+    told = []
+    protocol = Protocol(list(PROBES), ("penalties", "model"), Caps(), lambda *event: told.append(event))
+    decoder = Decoder(NONCE, protocol, [Caps().submission_bytes])
+    counts = {"run": 1, "runs": 4, "epoch": 7, "epochs": 60}
+    decoder.feed(frame({"kind": "progress", **counts}))  # before hello: dropped, not out of turn
+    started(decoder)
+    assert told == [("import", "penalties", {}), ("probe", "pen.l1_mlp", {})]
+    forged = [{"run": "1; rm -rf", "runs": 4, "epoch": 7, "epochs": 60}, {**counts, "epoch": True},
+              {**counts, "epochs": 10 ** 12}, {**counts, "run": -1}, {"run": 1}]
+    for meta in [counts, *forged]:
+        decoder.feed(frame({"kind": "progress", **meta}))
+    assert told[2:] == [("progress", "pen.l1_mlp", counts)]
+    decoder.feed(result() + frame({"kind": "progress", **counts}))  # between probes: dropped
+    decoder.feed(frame({"kind": "start", "probe": "pen.l2_mlp"}) + result("pen.l2_mlp"))
+    decoder.feed(frame({"kind": "progress", **counts}))  # after the last result: dropped, no corruption
+    assert protocol.done and set(protocol.results) == set(PROBES) and len(told) == 4
+    with pytest.raises(ChannelError, match="carries arrays"):  # a progress frame is never a carrier
+        _, decoder = session()
+        started(decoder)
+        decoder.feed(frame({"kind": "progress", **counts}, {"x": np.zeros(3)}))

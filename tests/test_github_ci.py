@@ -157,6 +157,8 @@ def test_ci_on_the_reference_reports_full_points_and_no_errors(tmp_path, cache):
     assert text.startswith("# earlier step\n")
     assert f"## reglab: {total}/{top} points (100%)" in text
     assert "| penalties | 20/20 |" in text and "What to fix" not in text
+    assert "> training check not run (20 points)" in text  # --no-training, said where the score is
+    assert "importing penalties.py" not in proc.stdout + proc.stderr  # --ci: no progress lines in the log
 
 
 def test_ci_annotates_each_failed_check_at_the_students_function(tmp_path, cache):

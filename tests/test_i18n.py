@@ -359,3 +359,63 @@ def test_checks_read_korean_on_the_stubs_a_buggy_submission_and_the_reference(fo
         assert "l1_penalty in penalties.py is not implemented yet" in {c.message for c in english.checks}
     if folder == "solution":
         assert {c.message for c in english.checks} == {"correct"}
+
+
+def test_progress_and_sandbox_lines_read_korean():
+    import dataclasses
+
+    from grader.isolation import Backend, notice
+    from grader.progress import CheckProgress, Progress
+
+    def batch_lines():
+        out = io.StringIO()
+        show = Progress(out, live=False, clock=iter([0.0, 5.0, 10.0]).__next__)
+        show(dataclasses.replace(sample(), name="ann", grader_error=None, checks=sample().checks[:1]), 1, 2)
+        show(dataclasses.replace(sample(), name="ben", grader_error=None, checks=sample().checks[1:2]), 2, 2)
+        return out.getvalue().splitlines()
+
+    class Check:
+        part, probes = "experiment", ("experiment.runs",)
+
+    def check_lines():
+        out = io.StringIO()
+        show = CheckProgress(out, live=False, clock=iter([0.0, 1.0, 2.0, 3.0, 4.0]).__next__)
+        show.plan([Check()])
+        show("import", "train", {})
+        show("probe", "experiment.runs", {})
+        show("progress", "experiment.runs", {"run": 0, "runs": 4, "epoch": 1, "epochs": 60})
+        show("judge", "", {})
+        return out.getvalue().splitlines()
+
+    def sandbox_lines():
+        return [notice(Backend("bwrap")), notice(Backend("uid", drops_uid=True)),
+                notice(Backend("none", why_not=("bwrap: not installed",)))]
+
+    i18n.activate("ko")
+    korean = batch_lines() + check_lines() + sandbox_lines()
+    i18n.activate("en")
+    english = batch_lines() + check_lines() + sandbox_lines()
+    assert english[0] == "[1/2] ann: 0/3 in 75.0 s · 12.0/min · ETA 0m05s  ! 0 points"
+    assert english[-3:] == ["sandbox: bwrap", "sandbox: uid as the sandbox user",
+                            "sandbox: none — your code runs unisolated, with your own rights (bwrap: not installed)"]
+    assert korean[0] == "[1/2] ann: 0/3점, 75.0초 · 분당 12.0개 · 남은 시간 0m05s  ! 0점"
+    assert korean[2] == "살펴볼 제출: ann (0점)"
+    assert korean[3:7] == ["  train.py을(를) import하는 중", "[1/1] 학습 검사 (CIFAR-10)",
+                           "  학습 1/4: epoch 1/60 · 남은 시간 …", "결과를 채점하는 중"]
+    assert korean[-1].startswith("sandbox: 없음 — 코드가 격리되지 않고") and korean[-1].endswith("(bwrap: not installed)")
+    assert all(HANGUL.search(line.replace("sandbox: bwrap", "")) for line in korean if line != "sandbox: bwrap")
+
+
+def test_check_in_korean_says_what_it_does_and_what_was_not_run(tmp_path):
+    """`check --lang ko --no-training` off a terminal: its step lines, the sandbox line and the note on
+    the training check left out read Korean."""
+    proc = subprocess.run([sys.executable, "-m", "grader", "check", "examples/complete", "--no-training", "--lang", "ko",
+                           "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    steps = proc.stderr.splitlines()
+    assert steps[0].startswith("reglab: examples/complete을(를) 검사합니다"), steps
+    from grader.checks import TRAINING
+
+    assert any(line.startswith("sandbox: ") for line in steps), steps  # translated: see the test above
+    assert "[1/4] penalties.py 검사 중" in steps and "결과를 채점하는 중" in steps
+    assert f"학습 검사를 실행하지 않았습니다 ({sum(c.points for c in TRAINING):g}점)" in proc.stdout

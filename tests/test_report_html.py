@@ -376,3 +376,16 @@ def test_failed_write_leaves_the_old_page_and_no_temporary_file(tmp_path, monkey
         write_student(buggy(), path)
     assert path.read_text() == before
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_the_headline_counts_every_status_so_the_counts_add_up():
+    unsupported = SubmissionResult(name="erin", checks=(), intake="unsupported", problems=("a .rar",))
+    broken_import = SubmissionResult(name="fay", checks=(check("penalties.l1", Outcome.PASSED),),
+                                     modules={"model": "syntax_error"})
+    results = [full_marks(), stubs(), buggy(), crashed(), timed_out(), unsupported, broken_import]
+    html = render_summary(results, links={}, elapsed=1.0)
+    headline = html.split('class="total"', 1)[1].split('<p class="meta">', 1)[1].split("</p>", 1)[0]
+    counts = {label: int(n) for n, label in (part.strip().split(" ", 1) for part in headline.split(" · "))}
+    assert counts == {"ok": 1, "incomplete": 1, "grader error": 1, "crashed": 1, "timed out": 1,
+                      "unsupported": 1, "syntax error": 1}, headline
+    assert sum(counts.values()) == len(results)

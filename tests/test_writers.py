@@ -81,3 +81,28 @@ def test_outcomes_are_a_fixed_set():
     with pytest.raises(ValueError):
         CheckResult.from_dict({"id": "x", "part": "model", "title": "t", "outcome": "maybe", "score": 0,
                                "max_score": 1})
+
+
+def test_without_training_every_score_says_what_was_not_run(results, tmp_path):
+    """--no-training: the training check's points are in neither score nor maximum, and each place a
+    score is shown says so, with the points its declarations give."""
+    import dataclasses
+
+    from grader.checks import TRAINING
+    from grader.report_html import render_student, render_summary
+    from grader.writers import github
+
+    points = sum(c.points for c in TRAINING)
+    note = f"training check not run ({points:g} points)"
+    ref = results[0]
+    assert ref.not_run == {"experiment": points} and ref.max_score == 80
+    data = json.loads(gradescope.write(ref, tmp_path / "ref").read_text())
+    shown = {"terminal": terminal.render(ref), "results.json": data["output"],
+             "step summary": github.summary(ref, tmp_path), "student page": render_student(ref),
+             "class summary": render_summary(results, links={}, elapsed=1.0)}
+    assert {where: note in text for where, text in shown.items()} == dict.fromkeys(shown, True)
+    assert f"{note}: 3 submissions" in shown["class summary"]
+    assert gradescope.read(tmp_path / "ref" / gradescope.RESULTS_FILE).not_run == ref.not_run
+    trained = dataclasses.replace(ref, not_run={})
+    assert not any(note in text for text in (terminal.render(trained), render_student(trained),
+                                             gradescope.to_gradescope(trained)["output"]))

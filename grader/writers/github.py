@@ -25,6 +25,7 @@ from typing import Mapping
 from ..i18n import _
 from ..results import PARTS, CheckResult, Outcome, SubmissionResult
 from . import terminal
+from .notes import not_run
 
 MAX_SOURCE_BYTES = 1 << 20
 MAX_MESSAGE = 3000
@@ -212,6 +213,7 @@ def summary(result: SubmissionResult, folder: Path, note: str | None = None, wor
         score=f"{result.score:g}", max=f"{result.max_score:g}", percent=f"{result.percent:.0f}"), ""]
     if note:
         out += [f"> {_md(note)}.", ""]
+    out += [x for text in not_run(result) for x in (f"> {_md(text)}", "")]
     if result.grader_error:
         out += ["> ⚠️ " + _("The grader failed on this submission — not your fault, tell your TA."), ""]
     for problem in result.problems:
@@ -230,7 +232,8 @@ def summary(result: SubmissionResult, folder: Path, note: str | None = None, wor
     if failing:
         out += ["", "### " + _("What to fix"), ""]
         if len(failing) > MAX_ANNOTATIONS:
-            out += [f"Most points lost first; the first {MAX_ANNOTATIONS} are also annotated in your files.", ""]
+            out += [_("Most points lost first; the first {n} are also annotated in your files.").format(
+                n=MAX_ANNOTATIONS), ""]
         for c in failing:
             path, line = locate(folder, c.location, c.part, c.message)
             where = f"`{_md(_relative(path, workspace))}`" + (

@@ -11,6 +11,7 @@ from typing import Any
 from ..files import write_atomic
 from ..i18n import _, ngettext
 from ..results import CheckResult, Outcome, SubmissionResult, status, status_label
+from .notes import not_run
 from .terminal import expected_got
 
 RESULTS_FILE = "results.json"
@@ -64,7 +65,7 @@ def to_gradescope(result: SubmissionResult) -> dict[str, Any]:
     return {
         "score": result.score,
         "execution_time": round(result.duration, 3),
-        "output": first_look(result) + (f"\n\n{problems}" if problems else ""),
+        "output": "\n".join([first_look(result), *not_run(result)]) + (f"\n\n{problems}" if problems else ""),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": tests,

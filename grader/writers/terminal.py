@@ -9,6 +9,7 @@ from wcwidth import wcswidth, wcwidth
 
 from ..i18n import _
 from ..results import Outcome, SubmissionResult, status, status_label
+from .notes import not_run
 
 MARK = {Outcome.PASSED: "✓", Outcome.FAILED: "✗", Outcome.ERROR: "!", Outcome.TIMEOUT: "⏱",
         Outcome.NOT_IMPLEMENTED: "·", Outcome.SKIPPED: "-", Outcome.GRADER_ERROR: "?"}
@@ -50,6 +51,7 @@ def render(result: SubmissionResult, *, color: bool = False, verbose: bool = Fal
     lines = [_("reglab — {name}: {score}/{max} points ({percent}%)").format(
         name=result.display, score=f"{result.score:g}", max=f"{result.max_score:g}", percent=f"{result.percent:.0f}")
              + ("" if status(result) == "ok" else f" — {_(status_label(result))}")]
+    lines += [paint("33", f"  - {note}") for note in not_run(result)]
     if result.grader_error:
         lines.append(paint("35", _("The grader failed on this submission — not your fault, tell your TA.")))
     lines += [f"  ! {p}" for p in result.problems]
