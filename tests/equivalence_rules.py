@@ -14,11 +14,6 @@ F = ("import torch.nn.functional as F",)
 TORCH = ("import torch",)
 WEIGHTS = "[_M.weight for _M in _MODEL.modules() if isinstance(_M, nn.Linear)]"
 SUM = "sum((_E for _W in _WS), torch.zeros(()))"
-UNSEEN = ("model.dropout_train and model.dropout_other_p: 'the weights of linear1, linear2 and linear3 were "
-          "not all used during forward' - the forward probe sees a weight used only through a list of "
-          "operations, and {op} is not in it (issue 21, item 1)")
-
-
 def _both(name, before, after, **kw):
     """The same edit in l1_penalty and l2_penalty."""
     return Rule(name, "penalties", (Edit(L1, before, after), Edit(L2, before, after)), **kw)
@@ -76,10 +71,9 @@ RULES = (
     _linear("linear_addmm", "torch.addmm(self._L.bias, _X, self._L.weight.t())", imports=TORCH),
     _linear("linear_torch_matmul", "torch.matmul(_X, self._L.weight.transpose(0, 1)) + self._L.bias",
             imports=TORCH),
-    _linear("linear_einsum", "torch.einsum('bi,oi->bo', _X, self._L.weight) + self._L.bias", imports=TORCH,
-            grader_bug=UNSEEN.format(op="torch.einsum")),
+    _linear("linear_einsum", "torch.einsum('bi,oi->bo', _X, self._L.weight) + self._L.bias", imports=TORCH),
     _linear("linear_tensordot", "torch.tensordot(_X, self._L.weight, dims=([1], [1])) + self._L.bias",
-            imports=TORCH, grader_bug=UNSEEN.format(op="torch.tensordot")),
+            imports=TORCH),
     _linear("linear_forward_method", "self._L.forward(_X)"),
     # ---- model: sigmoid
     Rule("sigmoid_torch", "model", (Edit(FWD, "self.activation(_X)", "torch.sigmoid(_X)"),), imports=TORCH),

@@ -48,15 +48,16 @@ def _rank_one_input(gw: torch.Tensor | None, gb: torch.Tensor | None) -> torch.T
     two fixed projections: W r = g (x·r) and gᵀW = |g|² x, cheaper than the whole outer product)."""
     if gw is None or gb is None or gw.dim() != 2 or gb.shape != gw.shape[:1]:
         return None
-    gw, gb = gw.detach().float(), gb.detach().float()
+    gw, gb = gw.detach().double(), gb.detach().double()
     o = int(gb.abs().argmax())
     if not bool(torch.isfinite(gb).all()) or gb[o] == 0:
         return None
-    x = gw[o].double() / gb[o].double()
-    r = torch.cos(torch.arange(gw.shape[1], dtype=torch.float32))
-    by_rows, by_cols = (gw @ r).double(), (gb @ gw).double()
-    if not (torch.allclose(by_rows, gb.double() * (x @ r.double()), rtol=1e-3, atol=1e-4 * float(by_rows.abs().max()))
-            and torch.allclose(by_cols, (gb.double() @ gb.double()) * x, rtol=1e-3,
-                               atol=1e-4 * float(by_cols.abs().max()))):
+    x = gw[o] / gb[o]
+    r = torch.cos(torch.arange(gw.shape[1], dtype=torch.float64))
+    by_rows, by_cols = gw @ r, gb @ gw
+    # Tolerances scaled by the sums of absolute terms: a projection that cancels to near zero must not
+    # turn float32 rounding into a verdict.
+    if not (torch.allclose(by_rows, gb * (x @ r), rtol=1e-3, atol=1e-4 * float((gw.abs() @ r.abs()).max()))
+            and torch.allclose(by_cols, (gb @ gb) * x, rtol=1e-3, atol=1e-4 * float((gb.abs() @ gw.abs()).max()))):
         return None
     return x
