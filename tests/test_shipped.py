@@ -40,7 +40,7 @@ NOTEBOOK = "lab5_regularization.ipynb"
 # The machine's package index (its registry access serves PyTorch's wheels too); another with this variable.
 TORCH_INDEX = os.environ.get("REGLAB_TEST_TORCH_INDEX", "https://pypi.org/simple")
 
-pytestmark = [pytest.mark.shipped, pytest.mark.realdata,
+pytestmark = [pytest.mark.shipped, pytest.mark.realdata, pytest.mark.timeout(3600),
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: bash, venv, the sandbox")]
 
 
@@ -221,10 +221,12 @@ def test_the_notebook_runs_top_to_bottom_and_grades_itself(tmp_path, data_root, 
         nb.cells[index].source = ast.get_source_segment(source, node)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            cell.source = re.sub(r"^EPOCHS = \d+", "EPOCHS = 1", cell.source, flags=re.M)
+            cell.source = re.sub(r"^(EPOCHS\b[^=]*= )\d+", r"\g<1>1", cell.source, flags=re.M)
+    assert any("EPOCHS" in c.source and re.search(r"^EPOCHS\b[^=]*= 1\b", c.source, re.M) for c in nb.cells)
     nb.cells.insert(0, nbformat.v4.new_code_cell(
-        "import torchvision  # the test's stand-in for the network: the copy in ./data is taken as verified\n"
-        "torchvision.datasets.CIFAR10._check_integrity = lambda self: True"))
+        "import torchvision.datasets.cifar as cifar  # the test's stand-in for the network: the copy in ./data\n"
+        "cifar.check_integrity = lambda *args, **kwargs: True  # is taken as the verified download\n"
+        "cifar.CIFAR10._check_integrity = lambda self: True"))
     work = tmp_path / "content"  # Colab's working folder
     work.mkdir()
     from grader.cifar_fixture import write_fixture
