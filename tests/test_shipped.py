@@ -180,7 +180,7 @@ def test_the_autograder_sets_up_and_grades_in_its_container_layout(tmp_path, dat
         assert right["score"] == sum(t["max_score"] for t in right["tests"]) == 100, right.get("output")
         assert any(t["name"].startswith("experiment") or "training" in t["name"].lower() or
                    "experiment" in t.get("tags", []) for t in right["tests"])
-        wrong = grade({"penalties": ("abs().sum()", "pow(2).sum()")})  # L1 computed as L2
+        wrong = grade({"penalties": ("w.abs().sum() for w", "w.pow(2).sum() for w")})  # L1 computed as L2
         lost = {t["tags"][0] for t in wrong["tests"] if t["score"] < t["max_score"]}
         assert wrong["score"] < 100 and "penalties" in lost, wrong.get("output")
     finally:
