@@ -273,9 +273,12 @@ def _bwrap_view(work: str, readable: tuple[str, ...], hide: tuple[Path, ...], sc
         parents(path)
         args.extend(["--ro-bind", path, path])
     parents(work)
-    # The work folder is the grader's, read-only (the package and inputs it rebuilds for every start);
-    # the worker writes only in its scratch, a private size-capped tmpfs.
-    args.extend(["--ro-bind", work, work, *_scratch_tmpfs(str(Path(work) / SCRATCH), scratch_mb)])
+    # The work folder, the worker's current folder, is a private size-capped tmpfs it may write (code that
+    # saves a file by a relative name runs), its scratch inside; what the grader wrote there for this
+    # start (the package, the inputs) is bound over it read-only, from the grader's copy on the host.
+    args.extend([*_scratch_tmpfs(work, scratch_mb), "--perms", "1777", "--dir", str(Path(work) / SCRATCH)])
+    for path in inside:
+        args.extend(["--ro-bind", path, path])
     # What the bound libraries hold but the worker must not read (a pip-installed grader's expected data).
     bound = (*interpreter_paths(), *readable)
     for secret in hide:
