@@ -726,7 +726,6 @@ class Bounds:
         self.limits, self.group = limits, group
         self.memory: cgroups.Watchdog | None = None
         self.scratch: Path | None = None
-        self.next_look = 0.0
 
     @classmethod
     def make(cls, backend: Backend, limits: Limits) -> Bounds | None:
@@ -753,13 +752,12 @@ class Bounds:
     def exceeded(self) -> str:
         """'' while within the bounds, else which was passed, in words (the student's: their code ran in it)."""
         memory = self.group.over_limit() if self.group else self.memory is not None and self.memory.over_limit()
-        # Files written to the scratch folder are charged to the group's memory too (page cache): when the
-        # memory is passed, a look at the scratch says which bound the code really passed.
-        if self.scratch is not None and (memory or time.monotonic() >= self.next_look):
-            self.next_look = time.monotonic() + cgroups.Watchdog.EVERY
-            if _folder_bytes(self.scratch) > self.limits.scratch_mb << 20:
-                return _("your code wrote more than {size} to its scratch folder (the sandbox's limit)").format(
-                    size=f"{self.limits.scratch_mb} MB")
+        # The scratch folder is measured at every look (the grader's loop, a few times a second: files are
+        # written faster than the memory watchdog's pace) and first: its files are the group's page cache
+        # too, so a passed memory bound may really be the scratch's.
+        if self.scratch is not None and _folder_bytes(self.scratch) > self.limits.scratch_mb << 20:
+            return _("your code wrote more than {size} to its scratch folder (the sandbox's limit)").format(
+                size=f"{self.limits.scratch_mb} MB")
         if memory:
             return _("your code used more than {size} of memory (the sandbox's limit)").format(
                 size=f"{self.limits.sandbox_memory_mb} MB")

@@ -44,6 +44,18 @@ def small_cifar(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def umask():
+    """A test that runs ``grade`` in this process gets the grader's private umask (077): put back, so
+    that what later tests create (a venv, an installed package) is as readable as on any machine."""
+    import os
+
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)
+
+
+@pytest.fixture(autouse=True)
 def english():
     """Tests read English unless they switch language themselves (a developer's LANG=ko_KR.UTF-8
     must not fail them); a test that switches is put back."""

@@ -77,7 +77,8 @@ def fresh_venv(path: Path) -> Path:
 
 
 def sh(command: str, cwd: Path, env: dict[str, str], timeout: float = 1200) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=cwd, env=env, capture_output=True,
+    # umask 022: a shell's default (a CI runner, Colab, Gradescope's image build).
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", f"umask 022; {command}"], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
     assert proc.returncode == 0, f"$ {command}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return proc
