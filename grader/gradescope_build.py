@@ -48,7 +48,8 @@ from .checks.registry import Check
 from .config import Config
 from .derive import Inputs
 from .release import (Built, ReleaseError, _now, copy_grader, expected_now, find_reference_code, find_text, has_reference,
-                      hidden_checks, listing, pyproject, training_subset, verify, write_expected)
+                      hidden_checks, install_context, listing, pyproject, training_subset, verify,
+                      write_expected)
 from .isolation import MODULE_FILES
 
 ROOT_VAR, PYTHON_VAR = "REGLAB_AUTOGRADER_ROOT", "REGLAB_PYTHON"
@@ -56,9 +57,8 @@ EXECUTABLE = ("setup.sh", "run_autograder")
 
 
 def _context() -> dict:
-    req = shipping.load()
-    return {"root_var": ROOT_VAR, "python_var": PYTHON_VAR, "min_python": req.min_python, "pytorch": req.pytorch,
-            "others": req.others, "cpu_index": shipping.CPU_INDEX, "torch_index_var": shipping.TORCH_INDEX_VAR,
+    """The release's install context (Python range, PyTorch's index), and what only setup.sh needs."""
+    return {**install_context(), "root_var": ROOT_VAR, "python_var": PYTHON_VAR, "others": shipping.load().others,
             "subset_file": training.SUBSET_FILE}
 
 

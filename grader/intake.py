@@ -30,7 +30,7 @@ from .files import display_name, safe_name
 from .i18n import _
 from .isolation import MODULE_FILES, copy_submission
 from .outputs import RESERVED
-from .text import clean
+from .text import shown_name
 
 MAX_UNPACKED = 64 << 20      # bytes an archive may unpack to
 MAX_MEMBERS = 2000           # entries an archive may hold
@@ -122,18 +122,13 @@ def discover(root: Path, skip: tuple[Path, ...] = ()) -> list[Entry]:
     return found
 
 
-def shown(entry: Entry) -> str:
-    """The entry's name as the grader shows it (results.SubmissionResult.display)."""
-    return clean(entry.original, 300)
-
-
 def look_alikes(entries: list[Entry]) -> dict[str, str]:
     """For each entry whose name is shown like another entry's (their bytes differ only by Unicode
     normalisation, or by characters the display removes), a notice for the TA with every original
     name spelled out, keyed by the entry's folder name."""
     groups: dict[str, list[Entry]] = {}
     for entry in entries:
-        groups.setdefault(shown(entry), []).append(entry)
+        groups.setdefault(shown_name(entry.original), []).append(entry)
     notices = {}
     for name, group in groups.items():
         if len(group) < 2:

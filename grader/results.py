@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 from .i18n import LANGUAGES, N_, catalog
-from .text import clean
+from .text import shown_name
 
 
 class Outcome(str, enum.Enum):
@@ -81,7 +81,7 @@ class SubmissionResult:
     @property
     def display(self) -> str:
         """The name as handed in, without the escape sequences a file name can carry to a terminal."""
-        return clean(self.original, 300) if self.original else self.name
+        return shown_name(self.original) if self.original else self.name
 
     @property
     def score(self) -> float:

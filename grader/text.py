@@ -38,3 +38,8 @@ def clean(value: object, cap: int = DEFAULT_CAP) -> str:
     if len(text) > cap or total > cap * 2 + 64:
         return text[:cap] + f"… [cut: {total} characters in all]"
     return text
+
+
+def shown_name(original: str) -> str:
+    """A submission's name as handed in, as every page and terminal shows it (no escape sequences)."""
+    return clean(original, 300)
