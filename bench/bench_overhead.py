@@ -1,0 +1,168 @@
+"""Sandbox v3's cost per submission and the grader's peak memory, against the grader before it (37f114a).
+
+``python bench/bench_overhead.py [--runs 5] [--jobs 2]``: grades, in one run and alternated run for run,
+
+- ``one``: ``grade`` of examples/typical_mistakes alone (a TA grading one late submission: every
+  failing check asks for its known mistakes, so this is the worst case of per-submission inputs);
+- ``class``: ``grade --jobs J`` of a class of ten (reference, stubs, the three examples, known
+  mistakes, correct variants);
+
+each by ``old`` (commit 37f114a unpacked with ``git archive``; the course seed shared by every
+submission, its expected data cached on disk) and by ``new`` (the working tree: every submission's
+inputs derived from the course secret, its expected data computed for them). ``--no-training``
+both. Every variant's cache is warmed by an untimed round first.
+
+Prints the median wall time of each, ``new``/``old`` per submission, and the peak resident memory
+(VmHWM, polled) of the grader's own process and of its largest other grader-side process (the
+expected-data process; workers run as the sandbox and are bounded by its limits, not counted here).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+OLD = "37f114a"
+
+from fixtures.build import VARIANTS, build_submission  # noqa: E402
+from fixtures.mutations import MUTATIONS  # noqa: E402
+
+
+def make_class(folder: Path) -> None:
+    build_submission(folder / "ref")
+    shutil.copytree(REPO / "assignment", folder / "stubs", ignore=shutil.ignore_patterns("__pycache__"))
+    for example in ("complete", "half_done", "typical_mistakes"):
+        shutil.copytree(REPO / "examples" / example, folder / example, ignore=shutil.ignore_patterns("__pycache__"))
+    for m in (MUTATIONS[0], MUTATIONS[len(MUTATIONS) // 2], MUTATIONS[-1]):
+        build_submission(folder / f"bug-{m.name}", mutation=m)
+    for v in sorted(VARIANTS.iterdir())[:2]:
+        build_submission(folder / f"ok-{v.name}", overlay=v)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (read from /proc/*/stat's parent field)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def peak_kib(pid: int) -> tuple[int, int]:
+    """(VmHWM, owner uid) of one process, (0, -1) once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0, -1
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    hwm = int(fields.get("VmHWM", "0 kB").split()[0])
+    return hwm, int(fields["Uid"].split()[0])
+
+
+def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, int, int, int]:
+    """(wall seconds, exit status, grader's peak KiB, largest other grader-side process's peak KiB)."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    own, helper = [0], [0]
+    done = threading.Event()
+
+    def poll() -> None:
+        me = os.getuid()
+        while not done.is_set():
+            own[0] = max(own[0], peak_kib(proc.pid)[0])
+            for child in descendants(proc.pid):
+                hwm, uid = peak_kib(child)
+                if uid == me:
+                    helper[0] = max(helper[0], hwm)
+            time.sleep(0.05)
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    _, err = proc.communicate()
+    took = time.monotonic() - started
+    done.set()
+    poller.join()
+    if proc.returncode not in (0, 1):
+        print(f"  exit {proc.returncode}: {err.decode(errors='replace')[-800:]}", file=sys.stderr)
+    return took, proc.returncode, own[0], helper[0]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--jobs", type=int, default=2)
+    args = p.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="reglab-bench-overhead-", dir="/var/tmp"))
+    os.chmod(base, 0o755)
+    try:
+        trees = {"old": base / "old", "new": base / "new"}
+        for name, rev in (("old", OLD), ("new", None)):
+            trees[name].mkdir()
+            if rev is None:  # the working tree as it is, uncommitted changes included
+                files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                                       capture_output=True, text=True, check=True).stdout.split()
+                for f in files:
+                    if (REPO / f).is_file():
+                        (trees[name] / f).parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy2(REPO / f, trees[name] / f)
+            else:
+                archive = subprocess.run(["git", "archive", rev], cwd=REPO, capture_output=True, check=True).stdout
+                subprocess.run(["tar", "-x", "-C", str(trees[name])], input=archive, check=True)
+        subs = base / "class"
+        make_class(subs)
+        one = base / "one"
+        shutil.copytree(REPO / "examples" / "typical_mistakes", one / "typical_mistakes")
+        n = len(list(subs.iterdir()))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGLAB_")}
+        env["XDG_CACHE_HOME"] = str(base / "cache")
+        env["REGLAB_SECRET_SEED"] = "bench-overhead-course-secret"
+        jobs = {"one": (one, 1), "class": (subs, args.jobs)}
+        times = {(t, j): [] for t in trees for j in jobs}
+        memory = {t: [0, 0] for t in trees}
+        for round_ in range(args.runs + 1):  # round 0 warms every cache
+            for job, (folder, j) in jobs.items():
+                for tree, cwd in trees.items():
+                    out = base / "out"
+                    shutil.rmtree(out, ignore_errors=True)
+                    cmd = [sys.executable, "-m", "grader", "grade", str(folder), "--out", str(out),
+                           "--jobs", str(j), "--no-training"]
+                    took, _, own, helper = timed(cmd, cwd, env)
+                    if round_:
+                        times[(tree, job)].append(took)
+                        memory[tree] = [max(memory[tree][0], own), max(memory[tree][1], helper)]
+        print(f"grade --no-training, medians of {args.runs}, alternated (os.cpu_count()={os.cpu_count()}, "
+              f"load average now {os.getloadavg()[0]:.1f}):")
+        for job, (folder, j) in jobs.items():
+            count = 1 if job == "one" else n
+            old, new = (statistics.median(times[(t, job)]) for t in trees)
+            print(f"  {job:<6} ({count} submission{'s' * (count > 1)}, --jobs {j}): old {old:6.2f} s, new {new:6.2f} s"
+                  f" = {new / old:.2f}x  ({old / count:.2f} -> {new / count:.2f} s per submission)")
+            for t in trees:
+                print(f"           {t}: {', '.join(f'{v:.2f}' for v in times[(t, job)])}")
+        for t in trees:
+            print(f"  peak memory, {t}: grader process {memory[t][0] / 1024:.0f} MiB, "
+                  f"largest other grader-side process {memory[t][1] / 1024:.0f} MiB")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
