@@ -4,8 +4,9 @@
 
 - ``one``: ``grade`` of examples/typical_mistakes alone (a TA grading one late submission: every
   failing check asks for its known mistakes, so this is the worst case of per-submission inputs);
-- ``class``: ``grade --jobs J`` of a class of ten (reference, stubs, the three examples, known
-  mistakes, correct variants);
+- ``class-10``, ``class-30``: ``grade --jobs J`` of a class of ten (reference, stubs, the three
+  examples, known mistakes, correct variants), and of three times as many: their difference over 20 is
+  the cost of one more submission, the rest the cost of starting a grade;
 
 each by ``old`` (commit 37f114a unpacked with ``git archive``; the course seed shared by every
 submission, its expected data cached on disk) and by ``new`` (the working tree: every submission's
@@ -37,15 +38,22 @@ from fixtures.build import VARIANTS, build_submission  # noqa: E402
 from fixtures.mutations import MUTATIONS  # noqa: E402
 
 
-def make_class(folder: Path) -> None:
-    build_submission(folder / "ref")
-    shutil.copytree(REPO / "assignment", folder / "stubs", ignore=shutil.ignore_patterns("__pycache__"))
-    for example in ("complete", "half_done", "typical_mistakes"):
-        shutil.copytree(REPO / "examples" / example, folder / example, ignore=shutil.ignore_patterns("__pycache__"))
-    for m in (MUTATIONS[0], MUTATIONS[len(MUTATIONS) // 2], MUTATIONS[-1]):
-        build_submission(folder / f"bug-{m.name}", mutation=m)
-    for v in sorted(VARIANTS.iterdir())[:2]:
-        build_submission(folder / f"ok-{v.name}", overlay=v)
+def make_class(folder: Path, copies: int) -> None:
+    """``copies`` times ten kinds: the reference, the stubs, the three examples, three known mistakes and
+    two correct variants (each copy differs by a comment: every submission has content of its own)."""
+    for k in range(copies):
+        build_submission(folder / f"ref-{k}")
+        shutil.copytree(REPO / "assignment", folder / f"stubs-{k}", ignore=shutil.ignore_patterns("__pycache__"))
+        for example in ("complete", "half_done", "typical_mistakes"):
+            shutil.copytree(REPO / "examples" / example, folder / f"{example}-{k}",
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        for m in (MUTATIONS[0], MUTATIONS[len(MUTATIONS) // 2], MUTATIONS[-1]):
+            build_submission(folder / f"bug-{m.name}-{k}", mutation=m)
+        for v in sorted(VARIANTS.iterdir())[:2]:
+            build_submission(folder / f"ok-{v.name}-{k}", overlay=v)
+    for sub in folder.iterdir():
+        with open(sub / "model.py", "a", encoding="utf-8") as fh:
+            fh.write(f"# {sub.name}\n")
 
 
 def descendants(pid: int) -> list[int]:
@@ -126,15 +134,15 @@ def main() -> None:
             else:
                 archive = subprocess.run(["git", "archive", rev], cwd=REPO, capture_output=True, check=True).stdout
                 subprocess.run(["tar", "-x", "-C", str(trees[name])], input=archive, check=True)
-        subs = base / "class"
-        make_class(subs)
+        small, large = base / "class-10", base / "class-30"
+        make_class(small, 1)
+        make_class(large, 3)
         one = base / "one"
         shutil.copytree(REPO / "examples" / "typical_mistakes", one / "typical_mistakes")
-        n = len(list(subs.iterdir()))
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGLAB_")}
         env["XDG_CACHE_HOME"] = str(base / "cache")
         env["REGLAB_SECRET_SEED"] = "bench-overhead-course-secret"
-        jobs = {"one": (one, 1), "class": (subs, args.jobs)}
+        jobs = {"one": (one, 1), "class-10": (small, args.jobs), "class-30": (large, args.jobs)}
         times = {(t, j): [] for t in trees for j in jobs}
         memory = {t: [0, 0] for t in trees}
         for round_ in range(args.runs + 1):  # round 0 warms every cache
@@ -150,13 +158,22 @@ def main() -> None:
                         memory[tree] = [max(memory[tree][0], own), max(memory[tree][1], helper)]
         print(f"grade --no-training, medians of {args.runs}, alternated (os.cpu_count()={os.cpu_count()}, "
               f"load average now {os.getloadavg()[0]:.1f}):")
+        med = {key: statistics.median(values) for key, values in times.items()}
         for job, (folder, j) in jobs.items():
-            count = 1 if job == "one" else n
-            old, new = (statistics.median(times[(t, job)]) for t in trees)
-            print(f"  {job:<6} ({count} submission{'s' * (count > 1)}, --jobs {j}): old {old:6.2f} s, new {new:6.2f} s"
-                  f" = {new / old:.2f}x  ({old / count:.2f} -> {new / count:.2f} s per submission)")
+            count = len(list(folder.iterdir()))
+            old, new = med[("old", job)], med[("new", job)]
+            print(f"  {job:<8} ({count} submission{'s' * (count > 1)}, --jobs {j}): old {old:6.2f} s, new {new:6.2f} s"
+                  f" = {new / old:.2f}x")
             for t in trees:
-                print(f"           {t}: {', '.join(f'{v:.2f}' for v in times[(t, job)])}")
+                print(f"             {t}: {', '.join(f'{v:.2f}' for v in times[(t, job)])}")
+        # Each grade pays a start (imports, fork server, expected data) once, then each submission: the
+        # difference of the two classes is the cost of 20 submissions alone.
+        per = {t: (med[(t, "class-30")] - med[(t, "class-10")]) / 20 for t in trees}
+        fixed = {t: med[(t, "class-10")] - 10 * per[t] for t in trees}
+        print(f"  per submission (class-30 - class-10) / 20: old {per['old']:.3f} s, new {per['new']:.3f} s "
+              f"= {per['new'] / per['old']:.2f}x")
+        print(f"  start of a grade (class-10 - 10 x per submission): old {fixed['old']:.2f} s, "
+              f"new {fixed['new']:.2f} s")
         for t in trees:
             print(f"  peak memory, {t}: grader process {memory[t][0] / 1024:.0f} MiB, "
                   f"largest other grader-side process {memory[t][1] / 1024:.0f} MiB")

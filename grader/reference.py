@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import io
 import json
 import os
 import sys
@@ -26,7 +25,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 REFERENCE_NAME = "reglab_reference"
 REFERENCE = "reference"
 ALTERNATIVE = "reference_true"   # the reference without stand-ins (for students who inline a penalty)
-FORMAT = 1
+FORMAT = 2  # 2: every array in one buffer (one read, not one zip member each)
 
 
 @dataclass(frozen=True)
@@ -83,7 +82,7 @@ def load_reference(solution: Path):
         sys.modules[REFERENCE_NAME] = package
         spec.loader.exec_module(package)
     modules = {m: importlib.import_module(f"{REFERENCE_NAME}.{m}") for m in MODULES}
-    return Impl(modules)
+    return Impl(modules, trusted=True)
 
 
 def compute(solution: Path, probes: list[str], seeds: Mapping[str, str] | None = None,
@@ -136,31 +135,39 @@ def _attempt(fn) -> ProbeOutcome:
 
 
 def save(expected: Expected, path: Path) -> None:
-    """One ``.npz`` of arrays plus one ``.json`` of everything else; both written atomically."""
-    arrays, meta = _split(expected)
+    """One ``.npz`` holding every array in one buffer, plus one ``.json`` of everything else (the
+    buffer's index included); both written atomically."""
+    blob, meta = _split(expected)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     with open(tmp.with_suffix(".npz"), "wb") as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, data=blob)
     tmp.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
     os.replace(tmp.with_suffix(".npz"), path.with_suffix(".npz"))
     os.replace(tmp.with_suffix(".json"), path.with_suffix(".json"))
 
 
-def _split(expected: Expected) -> tuple[dict[str, np.ndarray], dict]:
-    """The arrays (keyed "variant|probe|key") and the JSON-able rest."""
-    arrays, meta = {}, {"format": FORMAT, "mistakes": expected.mistakes, "table": {}}
+def _split(expected: Expected) -> tuple[np.ndarray, dict]:
+    """The arrays packed in one byte buffer (indexed "variant|probe|key" -> [dtype, shape, offset] in
+    the JSON-able rest)."""
+    meta = {"format": FORMAT, "mistakes": expected.mistakes, "table": {}, "index": {}}
+    chunks, offset = [], 0
     for variant, rows in expected.table.items():
         for probe, outcome in rows.items():
             scalars = {}
             for key, value in outcome.values.items():
                 if isinstance(value, np.ndarray):
-                    arrays[f"{variant}|{probe}|{key}"] = value
+                    data = np.ascontiguousarray(value)
+                    meta["index"][f"{variant}|{probe}|{key}"] = [data.dtype.str, list(data.shape), offset]
+                    raw = data.reshape(-1).view(np.uint8)
+                    pad = -raw.size % 8  # every array starts 8-aligned
+                    chunks += [raw, np.zeros(pad, np.uint8)]
+                    offset += raw.size + pad
                 else:
                     scalars[key] = value
             meta["table"].setdefault(variant, {})[probe] = {"status": outcome.status, "message": outcome.message,
                                                             "values": scalars}
-    return arrays, meta
+    return (np.concatenate(chunks) if chunks else np.zeros(0, np.uint8)), meta
 
 
 def load(path: Path) -> Expected:
@@ -168,16 +175,20 @@ def load(path: Path) -> Expected:
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: expected-data format {meta.get('format')} is not {FORMAT}")
     with np.load(path.with_suffix(".npz"), allow_pickle=False) as npz:
-        return _join({k: npz[k] for k in npz.files}, meta)
+        return _join(npz["data"], meta)
 
 
-def _join(arrays: dict[str, np.ndarray], meta: dict) -> Expected:
+def _join(blob: np.ndarray, meta: dict) -> Expected:
+    by_row: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for name, (dtype, shape, offset) in meta["index"].items():  # "variant|probe|key": probe names hold no "|"
+        variant, probe, key = name.split("|", 2)
+        dtype = np.dtype(dtype)
+        size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        by_row.setdefault((variant, probe), {})[key] = blob[offset:offset + size].view(dtype).reshape(shape)
     table: dict[str, dict[str, ProbeOutcome]] = {}
     for variant, rows in meta["table"].items():
         for probe, row in rows.items():
-            values = dict(row["values"])
-            prefix = f"{variant}|{probe}|"
-            values.update({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+            values = {**row["values"], **by_row.get((variant, probe), {})}
             table.setdefault(variant, {})[probe] = ProbeOutcome(row["status"], values=values, message=row["message"])
     return Expected(table, dict(meta["mistakes"]))
 
@@ -239,7 +250,7 @@ class ReferenceServer:
     expected data computed there), so that the judging process stays small however many submissions
     it grades. Requests go over its stdin (a derived seed never on a command line, which other users'
     processes can read in /proc); each answer comes back on its stdout as two length-prefixed blobs
-    (JSON, then the arrays as .npz: no pickle). Used under ``_COMPUTING``."""
+    (JSON, then the arrays' bytes it indexes: no pickle). Used under ``_COMPUTING``."""
 
     def __init__(self):
         self.proc = None
@@ -261,8 +272,7 @@ class ReferenceServer:
                     raise
         if "error" in meta:
             raise RuntimeError(f"computing the expected data failed:\n{meta['error'][-3000:]}")
-        with np.load(io.BytesIO(arrays), allow_pickle=False) as npz:
-            return _join({k: npz[k] for k in npz.files}, meta)
+        return _join(np.frombuffer(bytearray(arrays), np.uint8), meta)
 
     def _blob(self) -> bytes:
         head = self.proc.stdout.read(8)
@@ -303,10 +313,8 @@ def serve(solution: str) -> None:
     for line in sys.stdin.buffer:
         try:
             a = json.loads(line)
-            arrays, meta = _split(compute(Path(a["solution"]), a["probes"], a["seeds"], a["variants"]))
-            buf = io.BytesIO()
-            np.savez(buf, **arrays)
-            blobs = (json.dumps(meta).encode(), buf.getvalue())
+            blob, meta = _split(compute(Path(a["solution"]), a["probes"], a["seeds"], a["variants"]))
+            blobs = (json.dumps(meta).encode(), blob.tobytes())
         except Exception:  # noqa: BLE001 - said to the grader, which reports it as its own failure
             import traceback
 

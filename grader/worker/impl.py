@@ -22,8 +22,10 @@ class Unavailable(Exception):
 
 
 class Impl:
-    def __init__(self, modules: dict[str, ModuleType], broken: dict[str, str] | None = None):
+    def __init__(self, modules: dict[str, ModuleType], broken: dict[str, str] | None = None, trusted: bool = False):
         self.modules = modules
+        # The reference, in the grader: a probe may read what its layers receive instead of observing it.
+        self.trusted = trusted
         self.broken = broken or {}  # module -> why it could not be imported
         self._overrides: list[dict[str, object]] = []  # what patched() has put in place, innermost last
         self._originals: dict[tuple[str, str], object] = {}  # (module, name) -> what patched() replaced
@@ -113,4 +115,4 @@ class Impl:
             for name, value in replacements.items():
                 if name in vars(fresh):
                     setattr(fresh, name, value)
-        return Impl({**self.modules, module: fresh}, self.broken)
+        return Impl({**self.modules, module: fresh}, self.broken, self.trusted)

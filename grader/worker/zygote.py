@@ -38,10 +38,11 @@ from . import jail
 from .__main__ import main
 
 MAX_MESSAGE = 1 << 20
-# Imported once the server serves, while it has nothing to fork: only some workers need them (the first
-# torch.optim step imports torch._dynamo, about 900 modules; data.py often torchvision), so the first
-# worker does not wait for them, and the ones after find them loaded.
-LATER = ("torch._dynamo", "torchvision.transforms")
+# Done once the server serves, while it has nothing to fork: only some workers need these modules (the
+# first torch.optim step imports torch._dynamo, about 900 modules; data.py often torchvision), and the
+# probes' first-use work (worker/warm.py) is paid once here: the first worker does not wait for them, and
+# the ones after find them done.
+LATER = ("torch._dynamo", "torchvision.transforms", "warm")
 
 
 def serve(sock_fd: int) -> None:
@@ -109,7 +110,12 @@ def _forkable() -> bool:
 
 def _preload(name: str) -> None:
     try:
-        importlib.import_module(name)
+        if name == "warm":
+            from .warm import warm_up
+
+            warm_up()
+        else:
+            importlib.import_module(name)
     except Exception:  # noqa: BLE001 - not installed or broken: a worker that needs it meets the error itself
         pass
 
