@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -71,6 +72,10 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("-v", "--verbose", action="store_true", help="also show passed checks' details")
     check.add_argument("--ci", action="store_true",
                        help="GitHub Actions output: annotations, Classroom points, $GITHUB_STEP_SUMMARY")
+    check.add_argument("--fresh", action="store_true",
+                       help="run every part (by default a part whose files did not change is not run again)")
+    check.add_argument("--watch", action="store_true",
+                       help="stay up and check again on every save (Ctrl-C ends it); training in the background")
     _common(check)
     grade = sub.add_parser("grade", help="grade every folder or .zip inside SUBMISSIONS")
     grade.add_argument("submissions", type=Path)
@@ -194,7 +199,8 @@ def _check(args, show) -> int:
     isolation.prestart(cfg.warm_start)  # first: the fork server's imports are a check's critical path
     from .batch import write_report
     from .files import safe_name
-    from .grading import find_lab_folder, grade_submission
+    from . import selfcheck
+    from .grading import find_lab_folder
     from .release import select_checks
     from .writers import github, gradescope, terminal
 
@@ -209,13 +215,19 @@ def _check(args, show) -> int:
     selection = select_checks(cfg)
     if args.ci and any(c.part == "experiment" for c in selection.checks):
         _require_data(cfg)  # in CI a missing data set is the workflow's fault, not a student's zero
+    plan = selfcheck.plan_for(args.path, cfg, selection.checks, selection.expected, args.out,
+                              fresh=args.fresh or args.ci, name=safe_name(args.path.resolve().name))
+    if args.watch:
+        return _watch(args, plan, show)
     if show:
         show.plan(selection.checks)
         show.line(_("starting the sandboxed worker that runs your code"))
-    result = grade_submission(args.path, cfg, name=safe_name(args.path.resolve().name), checks=selection.checks,
-                              expected=selection.expected, listener=show)
+    result, ran = selfcheck.run(plan, selfcheck.salt(cfg), listener=show)
     if show:
         show.close()
+    if plan.cache and {c.part for c in selection.checks} - ran:
+        say(_("not run again, their files unchanged since the last check: {parts} (--fresh runs every part)")
+            .format(parts=", ".join(sorted({c.part for c in selection.checks} - ran))), file=sys.stderr)
     folder = args.out / result.name
     gradescope.write(result, folder)
     write_report(result, folder)
@@ -231,6 +243,38 @@ def _check(args, show) -> int:
         say(_("below --fail-under: {percent}% < {limit}% (exit status 1)").format(
             percent=f"{result.percent:.1f}", limit=f"{cfg.fail_under:g}"), file=sys.stderr)
         return EXIT_BELOW
+    return EXIT_OK
+
+
+def _watch(args, plan, show) -> int:
+    """check --watch: the result of every save, what changed since the last one; Ctrl-C ends it."""
+    from . import selfcheck
+    from .batch import write_report
+    from .writers import gradescope, terminal
+
+    if show:
+        show.close()
+    color = sys.stdout.isatty()
+
+    def shown(result, changes: list[str], what: str) -> None:
+        folder = args.out / result.name
+        gradescope.write(result, folder)
+        write_report(result, folder)
+        stamp = time.strftime("%H:%M:%S")
+        if not changes:  # the first run: the whole report
+            say(terminal.render(result, color=color, verbose=args.verbose))
+        else:
+            head = terminal.render(result, color=color).splitlines()[0]
+            label = _("training check") if what == "training" else _("check")
+            say(f"[{stamp}] {label}: {head}")
+            for line in changes:
+                say(f"  {line}")
+        say(_("watching {path}: save a file to check again (Ctrl-C to stop)").format(path=plan.path))
+
+    try:
+        selfcheck.watch(plan, shown)
+    except KeyboardInterrupt:
+        pass
     return EXIT_OK
 
 
