@@ -8,6 +8,7 @@ it is for a student's second and later self-checks.
 """
 from __future__ import annotations
 
+import os
 import argparse
 import statistics
 import subprocess
@@ -15,6 +16,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+os.environ["REGLAB_REUSE"] = "0"  # every check times its work: none answered from the content cache
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+os.environ["REGLAB_REUSE"] = "0"  # every check times its work: none answered from the content cache
+
 ROOT = Path(__file__).resolve().parent.parent
 ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -32,7 +32,7 @@ from .writers import gradescope, tables
 
 PACKAGE = Path(__file__).resolve().parent
 # Settings that change no grade: left out of the key, so changing them does not force a re-grade.
-NOT_GRADING = {"jobs", "fail_under", "sources", "lang", "sandbox", "unsafe_no_sandbox", "cache"}
+NOT_GRADING = {"jobs", "fail_under", "sources", "lang", "sandbox", "unsafe_no_sandbox", "cache", "reuse"}
 
 
 class BatchError(Exception):

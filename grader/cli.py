@@ -72,8 +72,9 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("-v", "--verbose", action="store_true", help="also show passed checks' details")
     check.add_argument("--ci", action="store_true",
                        help="GitHub Actions output: annotations, Classroom points, $GITHUB_STEP_SUMMARY")
-    check.add_argument("--fresh", action="store_true",
-                       help="run every part (by default a part whose files did not change is not run again)")
+    check.add_argument("--fresh", dest="reuse", action="store_const", const=False, default=None,
+                       help="run every part (by default a part whose files did not change is not run again; "
+                            "env REGLAB_REUSE=0)")
     check.add_argument("--watch", action="store_true",
                        help="stay up and check again on every save (Ctrl-C ends it); training in the background")
     _common(check)
@@ -147,7 +148,7 @@ def _course_commands(sub) -> None:
 
 def _config(args) -> configuration.Config:
     cli = {k: getattr(args, k, None) for k in ("training", "data", "fail_under", "device", "jobs", "unsafe_no_sandbox",
-                                           "roster", "shard")}
+                                           "roster", "shard", "reuse")}
     return configuration.resolve(cli, config_file=args.config)
 
 
@@ -216,7 +217,7 @@ def _check(args, show) -> int:
     if args.ci and any(c.part == "experiment" for c in selection.checks):
         _require_data(cfg)  # in CI a missing data set is the workflow's fault, not a student's zero
     plan = selfcheck.plan_for(args.path, cfg, selection.checks, selection.expected, args.out,
-                              fresh=args.fresh or args.ci, name=safe_name(args.path.resolve().name))
+                              fresh=not cfg.reuse or args.ci, name=safe_name(args.path.resolve().name))
     if args.watch:
         return _watch(args, plan, show)
     if show:

@@ -54,6 +54,7 @@ class Config:
     warm_start: bool = True                          # Linux: fork workers from a process that imported torch once
     secret_seed: str = ""                            # the course secret probes draw their inputs from ("" = public)
     lang: str = ""                                   # ko | en ("" = from the locale)
+    reuse: bool = True                               # check: a part whose files did not change is not run again
     # A course (grader/roster.py, grader/late.py): the roster and the late-work policy.
     roster: str = ""                                 # roster CSV ("" = none)
     roster_columns: tuple[str, ...] = ()             # "field=Header" overrides, e.g. ["id=Matrikel", "name=Student"]
