@@ -34,6 +34,7 @@ from typing import Callable
 
 import numpy as np
 
+from .outcome import ProbeOutcome
 from .text import clean
 from .worker.frames import DTYPES, HEADER, MAGIC
 
@@ -145,8 +146,6 @@ def _string(value, cap: int, what: str) -> str:
 
 def parse_result(meta: dict, blob: bytes, caps: Caps):
     """A result frame as a ``ProbeOutcome``: plain, bounded, cleaned."""
-    from .sandbox import ProbeOutcome  # sandbox imports this module
-
     status = meta.get("status")
     message = _string(meta.get("message"), caps.message, "the message")
     location = _string(meta.get("location"), caps.message, "the location")

@@ -479,10 +479,10 @@ def cmd_similarity(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from . import shard
+    from . import merging
     from .batch import write_class_files
 
-    results = shard.merge(args.parts, args.out)
+    results = merging.merge(args.parts, args.out)
     write_class_files(results, args.out, round(sum(r.duration for r in results), 3))
     print(f"merged {len(results)} submission(s) from {len(args.parts)} folder(s) into {args.out}")
     return EXIT_OK

@@ -28,7 +28,9 @@ from .i18n import _
 from .intake import MODULE_FILES
 from .reference import Expected, expected_for, expected_lazily
 from .results import CheckResult, Outcome, SubmissionResult
-from .sandbox import Job, Limits, SandboxRun, run_probes
+from .limits import Limits
+from .outcome import SandboxRun
+from .sandbox import Job, run_probes
 from .stages import DATA_COMMAND, Plan, Report, stages_for
 from .text import clean
 

@@ -51,7 +51,7 @@ except ImportError:  # pragma: no cover
     fcntl = None
 
 if TYPE_CHECKING:
-    from .sandbox import Limits
+    from .limits import Limits
 
 MODULE_FILES = ("penalties.py", "model.py", "data.py", "train.py")
 MAX_FILE_BYTES = 1 << 20       # a submission's single source file

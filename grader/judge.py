@@ -15,7 +15,7 @@ from .checks.registry import Check, Context
 from .i18n import N_, _
 from .reference import Expected
 from .results import CRASH_MESSAGE, CheckResult, Outcome
-from .sandbox import ProbeOutcome, SandboxRun
+from .outcome import ProbeOutcome, SandboxRun
 
 STATUS_OUTCOME = {
     "not_implemented": Outcome.NOT_IMPLEMENTED, "missing": Outcome.NOT_IMPLEMENTED,

@@ -16,9 +16,10 @@ import re
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from .config import Config
+if TYPE_CHECKING:  # config validates late-policy settings with check_setting below: no import back at run time
+    from .config import Config
 
 UNITS = {"day": dt.timedelta(days=1), "hour": dt.timedelta(hours=1)}
 

@@ -19,7 +19,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .sandbox import ProbeOutcome
+from .outcome import ProbeOutcome
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 REFERENCE_NAME = "reglab_reference"

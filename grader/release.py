@@ -255,7 +255,7 @@ def expected_reads(check: Check, expected: Expected) -> set[tuple[str, str, str]
 
 def without_values(expected: Expected, reads: set[tuple[str, str, str]]) -> Expected:
     """A copy without these ``(variant, probe, key)`` values."""
-    from .sandbox import ProbeOutcome
+    from .outcome import ProbeOutcome
 
     table = {v: {p: ProbeOutcome(o.status, {k: x for k, x in o.values.items() if (v, p, k) not in reads}, o.message,
                                  o.location, o.traceback)

@@ -32,53 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import isolation
-from .channel import Caps, ChannelError, Decoder, Listener, Protocol
+from .channel import ChannelError, Decoder, Listener, Protocol
 from .isolation import MODULE_FILES, copy_submission, environment
+from .limits import Limits
+from .outcome import ProbeOutcome, SandboxRun
 from .i18n import _
 from .text import clean
-
-
-@dataclass(frozen=True)
-class Limits:
-    probe_timeout: float = 20.0     # seconds of wall time for one probe
-    startup_timeout: float = 90.0   # starting Python and torch, before any student code runs
-    import_timeout: float = 20.0    # importing one of the submission's modules
-    total_timeout: float = 300.0    # the whole submission
-    memory_mb: int = 8192           # address space (torch alone maps about 3.5 GB)
-    sandbox_memory_mb: int = 4096   # memory of the worker and all it starts, together (cgroup or watchdog)
-    processes: int = 512            # processes and threads of the worker and all it starts, together
-    scratch_mb: int = 1024          # each of its scratch folder, /tmp and /dev/shm (tmpfs, or measured: uid)
-    cgroup: bool = True             # a cgroup per worker where the grader can make one
-    file_mb: int = 128              # largest file the worker may write (output log included)
-    output_kb: int = 64             # printed text kept for the report
-    caps: Caps = field(default_factory=Caps)  # what the result channel carries
-    threads: int = 1
-    warm_start: bool = True         # fork workers from a process that imported torch once (Linux)
-
-
-@dataclass(frozen=True)
-class ProbeOutcome:
-    status: str                     # ok | not_implemented | raised | bad_return | missing | import_error
-                                    # | timeout | crashed | corrupted | worker | grader
-    values: dict = field(default_factory=dict)
-    message: str = ""
-    location: str = ""
-    traceback: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-
-@dataclass(frozen=True)
-class SandboxRun:
-    outcomes: dict[str, ProbeOutcome]
-    module_errors: dict[str, str]   # module -> why it could not be imported
-    output: str                     # what the student's code printed (capped)
-    starts: int                     # how many workers it took
-    elapsed: float
-    copied: tuple[str, ...]         # the files that were graded
-    problems: tuple[str, ...] = ()  # e.g. files too large or links left out
 
 
 def _signal_name(code: int | None) -> str:

@@ -21,7 +21,9 @@ from .i18n import _
 from .judge import judge, skip
 from .reference import Expected
 from .results import CheckResult
-from .sandbox import Job, Limits, SandboxRun
+from .limits import Limits
+from .outcome import SandboxRun
+from .sandbox import Job
 
 DATA_COMMAND = "python -m grader data"
 

@@ -11,7 +11,7 @@ import ast
 import dataclasses
 from pathlib import Path
 
-from .sandbox import ProbeOutcome, SandboxRun
+from .outcome import ProbeOutcome, SandboxRun
 from .stubgen import STUB_MESSAGE
 
 

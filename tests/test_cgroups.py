@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from grader import cgroups, isolation
-from grader.sandbox import Limits
+from grader.limits import Limits
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="cgroups are Linux's")
 

@@ -9,7 +9,8 @@ import signal
 import pytest
 
 from grader import forkserver, isolation
-from grader.sandbox import Job, Limits, run_probes
+from grader.limits import Limits
+from grader.sandbox import Job, run_probes
 
 pytestmark = pytest.mark.skipif(not isolation.warm(), reason="the fork server needs Linux")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

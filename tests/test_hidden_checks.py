@@ -27,7 +27,7 @@ from grader.reference import REFERENCE, Expected, load, save
 from grader.release import (MANIFEST, ReleaseError, expected_probes, expected_reads, hidden_data, needs_expected,
                             select_checks, without_values)
 from grader.results import Outcome
-from grader.sandbox import ProbeOutcome, SandboxRun
+from grader.outcome import ProbeOutcome, SandboxRun
 
 REPO = Path(__file__).resolve().parent.parent
 COMPARED = tuple(c for c in REGISTRY if needs_expected(c))

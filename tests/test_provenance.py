@@ -32,7 +32,8 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from grader import intake, isolation
-from grader.sandbox import Limits, run_probes
+from grader.limits import Limits
+from grader.sandbox import run_probes
 from simulate_machine import cannot_simulate
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from grader.isolation import copy_submission
-from grader.sandbox import Limits, run_probes
+from grader.limits import Limits
+from grader.sandbox import run_probes
 
 FAST = Limits(probe_timeout=4, import_timeout=4, total_timeout=120, memory_mb=8192, file_mb=8, output_kb=4)
 GOOD_PENALTIES = """

@@ -5,7 +5,7 @@ import re
 import shutil
 
 from grader import stubcheck, stubgen
-from grader.sandbox import ProbeOutcome, SandboxRun
+from grader.outcome import ProbeOutcome, SandboxRun
 
 from conftest import REPO
 

@@ -174,7 +174,7 @@ def test_a_penalties_bug_is_charged_once_however_train_py_refers_to_penalized_lo
 def test_a_check_blocked_by_an_unimplemented_dependency_says_not_run_without_its_own_hint(expected):
     from grader.checks import REGISTRY
     from grader.judge import judge
-    from grader.sandbox import ProbeOutcome, SandboxRun
+    from grader.outcome import ProbeOutcome, SandboxRun
 
     check = next(c for c in REGISTRY if c.id == "experiment.l2")
     elsewhere = ProbeOutcome("not_implemented", message="channel_stats in data.py is not implemented yet",
