@@ -25,6 +25,7 @@ from typing import Iterable
 from .results import CheckResult, SubmissionResult
 
 FOLDER = ".reglab-cache"
+KEEP = 256              # result files kept: the oldest beyond these are removed when one is written
 LIMIT = (200, 8 << 20)  # files, bytes: beyond this the folder is not keyed
 WHOLE = "*"             # the key of the whole result: every part's key together
 DYNAMIC = re.compile(r"\bimportlib\b|__import__|\bexec\s*\(|\beval\s*\(")
@@ -134,6 +135,18 @@ class PartCache:
         tmp = self.folder / f".{key}.{os.getpid()}"
         tmp.write_text(json.dumps(data), encoding="utf-8")
         os.replace(tmp, self._path(key))
+        self._prune()
+
+    def _prune(self) -> None:
+        """An evening of saves writes a file per part and save: only the newest ``KEEP`` stay."""
+        found = []
+        for path in self.folder.glob("*.json"):
+            try:
+                found.append((path.stat().st_mtime_ns, path))
+            except OSError:
+                continue
+        for _, path in sorted(found, reverse=True)[KEEP:]:
+            path.unlink(missing_ok=True)
 
 
 def merged(result: SubmissionResult, cached: dict[str, list[CheckResult]], order: Iterable[str]) -> SubmissionResult:

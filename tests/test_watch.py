@@ -132,3 +132,16 @@ def test_a_part_is_keyed_by_every_file_its_code_can_reach(tmp_path):
     (sub / "penalties.py").write_text("def l1_penalty(m): return 2\n")
     assert part_keys(sub, parts, "grader")["model"] != dynamic["model"] != again["model"]
     assert part_keys(sub, parts, "other grader") != part_keys(sub, parts, "grader")
+
+
+def test_the_cache_keeps_only_its_newest_files(tmp_path, monkeypatch):
+    from grader import partcache
+    from grader.results import SubmissionResult
+
+    monkeypatch.setattr(partcache, "KEEP", 3)
+    cache = partcache.PartCache(tmp_path / "cache")
+    result = SubmissionResult(name="x", checks=())
+    for k in range(5):
+        cache.store(result, {"*": f"whole{k}"}, ())
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["whole2.json", "whole3.json", "whole4.json"]
+    assert cache.whole("whole4") is not None and cache.whole("whole0") is None
