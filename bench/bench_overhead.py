@@ -119,7 +119,6 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2)
     args = p.parse_args()
     base = Path(tempfile.mkdtemp(prefix="reglab-bench-overhead-", dir="/var/tmp"))
-    os.chmod(base, 0o755)
     try:
         trees = {"old": base / "old", "new": base / "new"}
         for name, rev in (("old", OLD), ("new", None)):

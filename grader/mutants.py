@@ -29,7 +29,7 @@ class Mutant:
 
 MUTANTS: list[Mutant] = []
 
-PENALTY_VALUES = ("pen.l1_mlp", "pen.l2_mlp", "pen.l1_other", "pen.l2_other")
+PENALTY_VALUES = ("pen.l1_mlp", "pen.l2_mlp", "pen.l1_other", "pen.l2_other", "pen.l1_none", "pen.l2_none")
 PENALIZED = ("pen.penalized",)
 MODEL = ("model.eval",)
 STATS = ("data.stats_a", "data.stats_b", "data.stats_many")

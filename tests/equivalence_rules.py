@@ -46,9 +46,7 @@ RULES = (
     _both("type_check_issubclass", "isinstance(_M, nn.Linear)", "issubclass(type(_M), torch.nn.Linear)"),
     _both("sum_stack", SUM, "torch.stack([_E for _W in _WS]).sum()",
           non_equivalent="'model is any nn.Module': on a model without nn.Linear torch.stack([]) raises "
-                         "instead of returning a zero penalty",
-          grader_bug="penalties.*: no probe model lacks nn.Linear, so the raise is never seen (issue 21, "
-                     "item 2: probe models)"),
+                         "instead of returning a zero penalty"),
     _both("sum_stack_with_zero", SUM, "torch.stack([torch.zeros(())] + [_E for _W in _WS]).sum()"),
     _both("sum_loop", f"return {SUM}", "total = torch.zeros(())\nfor _W in _WS:\n    total = total + _E\nreturn total"),
     _both("sum_loop_inplace", f"return {SUM}", "total = torch.zeros(())\nfor _W in _WS:\n    total += _E\nreturn total"),

@@ -52,13 +52,22 @@ def l2_value(ctx):
     return ctx.compare("pen.l2_mlp", ["value"], what="l2_penalty(DropoutMLP)")
 
 
-@checks.add("penalties.other_model", points=4, title=N_("both penalties on another model (other names, nesting, "
-            "a LayerNorm, a Conv1d, a bias-free Linear)"), contract=N_("l1_penalty: subclasses and nested layers included, biases and other 2-D parameters (an `nn.Embedding`'s table, a bare `nn.Parameter`) excluded"),
-            probes=("pen.l1_other", "pen.l2_other"),
+@checks.add("penalties.other_model", points=4, title=N_("both penalties on other models (other names, nesting, "
+            "a LayerNorm, a Conv1d, a bias-free Linear; and no Linear at all)"), contract=N_("l1_penalty: subclasses and nested layers included, biases and other 2-D parameters (an `nn.Embedding`'s table, a bare `nn.Parameter`) excluded"),
+            probes=("pen.l1_other", "pen.l2_other", "pen.l1_none", "pen.l2_none"),
             location="penalties.py:l1_penalty / l2_penalty", hint=LINEAR_ONLY)
 def other_model(ctx):
-    for probe, fn in (("pen.l1_other", "l1_penalty"), ("pen.l2_other", "l2_penalty")):
-        verdict = ctx.compare(probe, ["value"], what=_("{function} on a model that is not DropoutMLP").format(function=fn))
+    for probe, fn in (("pen.l1_none", "l1_penalty"), ("pen.l2_none", "l2_penalty")):
+        if ctx.got(probe).get("raised"):
+            return fail(_("{function} raised on a model without any nn.Linear, whose penalty is 0: {error}").format(
+                        function=fn, error=ctx.got(probe)["raised"]), expected="0", got=ctx.got(probe)["raised"],
+                        mistake=N_("the sum has no starting value: on a model without nn.Linear there is nothing to "
+                                   "stack or concatenate; start from torch.zeros(()) (or sum(..., torch.zeros(())))"))
+    for probe, fn, what in (("pen.l1_other", "l1_penalty", N_("{function} on a model that is not DropoutMLP")),
+                            ("pen.l2_other", "l2_penalty", N_("{function} on a model that is not DropoutMLP")),
+                            ("pen.l1_none", "l1_penalty", N_("{function} on a model without any nn.Linear")),
+                            ("pen.l2_none", "l2_penalty", N_("{function} on a model without any nn.Linear"))):
+        verdict = ctx.compare(probe, ["value"], what=_(what).format(function=fn))
         if not verdict.passed:
             summed = _summed_besides(ctx.got(probe), ctx.want(probe))
             if summed:

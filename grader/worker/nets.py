@@ -40,6 +40,22 @@ class PenaltyMLP(nn.Module):
         self.load_state_dict(torch_state(mlp_state(seed)))
 
 
+class NoLinear(nn.Module):
+    """Layers with weights, none of them an nn.Linear (a Conv1d, a LayerNorm, an embedding table, a free
+    2-D parameter): every penalty of it is 0, and a sum with no starting value has nothing to add up."""
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 2, 3)
+        self.norm = nn.LayerNorm(4)
+        self.table = nn.Embedding(3, 2)
+        self.mix = nn.Parameter(torch.ones(2, 2))
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for param in self.parameters():
+                param.copy_(torch.rand(param.shape, generator=g) * 4 - 2)
+
+
 class ScaledLinear(nn.Linear):
     """A subclass of nn.Linear: still a Linear layer (``type(m) is nn.Linear`` misses it)."""
 

@@ -154,6 +154,25 @@ def l2_on_other(impl, seeds):
     return _penalty(impl, "l2", nets.OtherNet(seed=seeds("pen.l2_other", 14)))
 
 
+def _penalty_of_none(impl: Impl, kind: str, seed: int) -> dict:
+    """The penalty of a model without any nn.Linear, or what it raised (as data: the check names the
+    mistake, a sum with no starting value, rather than reporting a crash)."""
+    try:
+        return _penalty(impl, kind, nets.NoLinear(seed=seed))
+    except Exception as exc:  # noqa: BLE001 - the student's penalty raised on it
+        return {"raised": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+@probe("pen.l1_none", "penalties")
+def l1_on_none(impl, seeds):
+    return _penalty_of_none(impl, "l1", seeds("pen.l1_none", 15))
+
+
+@probe("pen.l2_none", "penalties")
+def l2_on_none(impl, seeds):
+    return _penalty_of_none(impl, "l2", seeds("pen.l2_none", 16))
+
+
 def _shape(value) -> str:
     """A tensor's shape as text ("()" for a 0-dim one); "" for anything else."""
     return str(tuple(torch.Tensor.size(value))) if isinstance(value, torch.Tensor) else ""
