@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -20,7 +20,7 @@ from . import i18n
 from .checks import Check
 from .config import Config
 from .i18n import _
-from .partcache import WHOLE, PartCache, merged, part_keys
+from .partcache import FOLDER, WHOLE, PartCache, merged, part_keys
 from .results import Outcome, SubmissionResult
 from .similarity import PART_FILES
 
@@ -64,7 +64,8 @@ def run(plan: Plan, grader: str, listener=None, parts: set[str] | None = None,
     cached = {}
     if cache is not None:
         if parts is None and (whole := cache.whole(keys[WHOLE])) is not None:
-            return whole, set()
+            # The same content checked under another name or path: the stored result, shown as this one.
+            return replace(whole, name=plan.name, source=str(plan.path)), set()
         for part in {c.part for c in wanted}:
             found = cache.part(keys[part])
             if found is not None and {c.id for c in found} == {c.id for c in wanted if c.part == part}:
@@ -182,6 +183,5 @@ def watch(plan: Plan, show: Callable[[SubmissionResult, list[str], str], None], 
 
 def plan_for(path: Path, config: Config, checks: tuple[Check, ...], expected, out: Path, fresh: bool,
              name: str) -> Plan:
-    return Plan(Path(path), config, checks, expected, None if fresh or not Path(path).is_dir() else out / ".reglab-cache",
-                name)
+    return Plan(Path(path), config, checks, expected, None if fresh or not Path(path).is_dir() else out / FOLDER, name)
 

@@ -1,6 +1,7 @@
 """check's content cache and --watch: a re-check after an edit gives exactly what a fresh check of the
 same files gives, only the edited part runs again, and hostile code in an edit is contained as in a
 single check."""
+import dataclasses
 import queue
 import shutil
 import threading
@@ -101,6 +102,9 @@ def test_a_plain_check_runs_only_the_parts_whose_files_changed(tmp_path, config,
     assert ran == {"penalties", "model", "data", "train"}
     again, ran = selfcheck.run(plan, grader)
     assert ran == set() and same(again, first) is True
+    shutil.copytree(sub, tmp_path / "elsewhere")  # the same content under another name: its own name shown
+    renamed, ran = selfcheck.run(dataclasses.replace(plan, name="copy", path=tmp_path / "elsewhere"), grader)
+    assert ran == set() and renamed.name == "copy" and renamed.source == str(tmp_path / "elsewhere")
     _fix_penalties(sub)
     edited, ran = selfcheck.run(plan, grader)
     # train.py imports penalized_loss from penalties.py: it runs again too; model and data do not.
