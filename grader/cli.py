@@ -226,9 +226,10 @@ def _check(args, show) -> int:
     result, ran = selfcheck.run(plan, selfcheck.salt(cfg), listener=show)
     if show:
         show.close()
-    if plan.cache and {c.part for c in selection.checks} - ran:
+    reused = sorted({c.part for c in selection.checks} - ran) if plan.cache else []
+    if reused:
         say(_("not run again, their files unchanged since the last check: {parts} (--fresh runs every part)")
-            .format(parts=", ".join(sorted({c.part for c in selection.checks} - ran))), file=sys.stderr)
+            .format(parts=", ".join(reused)), file=sys.stderr)
     folder = args.out / result.name
     gradescope.write(result, folder)
     write_report(result, folder)
@@ -265,9 +266,8 @@ def _watch(args, plan, show) -> int:
         if not changes:  # the first run: the whole report
             say(terminal.render(result, color=color, verbose=args.verbose))
         else:
-            head = terminal.render(result, color=color).splitlines()[0]
             label = _("training check") if what == "training" else _("check")
-            say(f"[{stamp}] {label}: {head}")
+            say(f"[{stamp}] {label}: {terminal.headline(result)}")
             for line in changes:
                 say(f"  {line}")
         say(_("watching {path}: save a file to check again (Ctrl-C to stop)").format(path=plan.path))

@@ -39,22 +39,24 @@ def part_keys(folder: Path, parts: dict[str, str], salt: str) -> dict[str, str] 
     if not folder.is_dir():
         return None
     files: dict[str, bytes] = {}
+    total = 0
     for path in sorted(folder.rglob("*")):
         if "__pycache__" in path.parts or path.is_dir():
             continue
         if not path.is_file() or path.is_symlink() or len(files) >= LIMIT[0]:
             return None
-        files[path.relative_to(folder).as_posix()] = path.read_bytes()
-        if sum(map(len, files.values())) > LIMIT[1]:
+        total += path.stat().st_size  # before reading it: a huge file is never read
+        if total > LIMIT[1]:
             return None
+        files[path.relative_to(folder).as_posix()] = path.read_bytes()
     stems = {name[:-3]: name for name in parts.values() if name.endswith(".py")}
     imports = {name: _imports(files.get(name), stems) for name in stems.values()}
+    shared = {name for name in files if name not in imports}  # helpers and data files: every part reaches them
     keys = {}
     for part in sorted(parts):
         reached = _reach(parts[part], imports) if parts[part] in imports else set(files)
-        shared = [name for name in files if name not in imports]  # helpers and data files
         h = hashlib.sha256(f"{salt}\0{part}".encode())
-        for name in sorted(reached | set(shared)):
+        for name in sorted(reached | shared):
             if name in files:
                 h.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
             else:
@@ -97,8 +99,8 @@ def _reach(start: str, imports: dict[str, set[str] | None]) -> set[str]:
             continue
         reached.add(name)
         more = imports.get(name, set())
-        if more is None:
-            return set(imports) | {"*"}  # "*": no file is called that; it marks "everything" in the key
+        if more is None:  # it may import any of them
+            return set(imports)
         todo.extend(more)
     return reached
 

@@ -19,6 +19,7 @@ The server tells the grader each child's pid when it is forked and its status wh
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -36,13 +37,15 @@ import torch.utils.data  # noqa: F401
 
 from . import jail
 from .__main__ import main
+from .warm import warm_up
 
 MAX_MESSAGE = 1 << 20
 # Done once the server serves, while it has nothing to fork: only some workers need these modules (the
 # first torch.optim step imports torch._dynamo, about 900 modules; data.py often torchvision), and the
 # probes' first-use work (worker/warm.py) is paid once here: the first worker does not wait for them, and
 # the ones after find them done.
-LATER = ("torch._dynamo", "torchvision.transforms", "warm")
+LATER = (functools.partial(importlib.import_module, "torch._dynamo"),
+         functools.partial(importlib.import_module, "torchvision.transforms"), warm_up)
 
 
 def serve(sock_fd: int) -> None:
@@ -108,14 +111,9 @@ def _forkable() -> bool:
     return len(os.listdir("/proc/self/task")) == 1 and not torch.cuda.is_initialized()
 
 
-def _preload(name: str) -> None:
+def _preload(step) -> None:
     try:
-        if name == "warm":
-            from .warm import warm_up
-
-            warm_up()
-        else:
-            importlib.import_module(name)
+        step()
     except Exception:  # noqa: BLE001 - not installed or broken: a worker that needs it meets the error itself
         pass
 

@@ -46,11 +46,16 @@ def _indent(text: str, pad: str = "      ") -> str:
     return "\n".join(pad + line for line in text.splitlines())
 
 
+def headline(result: SubmissionResult) -> str:
+    """The report's first line: the name, the score and, when it is not plain, the result's status."""
+    return (_("reglab — {name}: {score}/{max} points ({percent}%)").format(
+        name=result.display, score=f"{result.score:g}", max=f"{result.max_score:g}", percent=f"{result.percent:.0f}")
+            + ("" if status(result) == "ok" else f" — {_(status_label(result))}"))
+
+
 def render(result: SubmissionResult, *, color: bool = False, verbose: bool = False) -> str:
     paint = (lambda code, s: f"\033[{code}m{s}\033[0m") if color else (lambda code, s: s)  # noqa: E731
-    lines = [_("reglab — {name}: {score}/{max} points ({percent}%)").format(
-        name=result.display, score=f"{result.score:g}", max=f"{result.max_score:g}", percent=f"{result.percent:.0f}")
-             + ("" if status(result) == "ok" else f" — {_(status_label(result))}")]
+    lines = [headline(result)]
     lines += [paint("33", f"  - {note}") for note in not_run(result)]
     if result.grader_error:
         lines.append(paint("35", _("The grader failed on this submission — not your fault, tell your TA.")))
