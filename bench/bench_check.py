@@ -2,8 +2,11 @@
 
     python bench/bench_check.py [--runs 5] [--training] [--data data]
 
-Prints the median of `python -m grader check solution --no-training` (or with the training check)
-and of `python -c "import torch"`, and their ratio. The expected-data cache is warmed first, as
+Prints the median of `python -m grader check solution --no-training` and of its floors, `python -c
+"import torch"` and the same with torchvision.transforms (which the lab's data.py imports; it and
+torch.optim import torch._dynamo), alternated run for run, and the ratios. With `--training`: `check
+solution` against bench/training_floor.py, the check's training work as a plain tensor loop, and
+the same for the work the check did when issue 22 was filed. The expected-data cache is warmed first, as
 it is for a student's second and later self-checks.
 """
 from __future__ import annotations
@@ -36,16 +39,26 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     out = tempfile.mkdtemp(prefix="reglab-bench-")
     check = [sys.executable, "-m", "grader", "check", "solution", "--out", out, "--data", args.data]
-    if not args.training:
+    floor = [sys.executable, str(ROOT / "bench" / "training_floor.py"), "--data", args.data]
+    if args.training:  # the floors: the check's own training work, and the work it did when issue 22 was filed
+        commands = {"training floor (this work)": floor, "training floor (issue 22's work)": [*floor, "--issue-22"]}
+    else:  # the floors: torch alone, and with what the lab's code imports (torchvision, torch.optim's torch._dynamo)
+        commands = {"python -c 'import torch'": [sys.executable, "-c", "import torch"],
+                    "import torch, torchvision.transforms": [sys.executable, "-c", "import torch, torchvision.transforms"]}
         check.append("--no-training")
-    timed(check)  # warm the expected-data (and CIFAR-10) caches
-    imports = [timed([sys.executable, "-c", "import torch"]) for _ in range(args.runs)]
-    checks = [timed(check) for _ in range(args.runs)]
-    mi, mc = statistics.median(imports), statistics.median(checks)
     label = "check solution" + ("" if args.training else " --no-training")
-    print(f"python -c 'import torch': median {mi:.2f} s over {args.runs} (min {min(imports):.2f})")
-    print(f"{label}: median {mc:.2f} s over {args.runs} (min {min(checks):.2f}, max {max(checks):.2f})")
-    print(f"ratio check / import torch: {mc / mi:.2f}")
+    commands[label] = check
+    timed(check)  # warm the expected-data (and CIFAR-10) caches
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(args.runs):  # alternated, run for run
+        for name, cmd in commands.items():
+            times[name].append(timed(cmd))
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    for name, t in times.items():
+        print(f"{name}: median {medians[name]:.2f} s over {args.runs} (min {min(t):.2f}, max {max(t):.2f})")
+    for name in commands:
+        if name != label:
+            print(f"ratio check / {name}: {medians[label] / medians[name]:.2f}")
 
 
 if __name__ == "__main__":

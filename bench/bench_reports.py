@@ -49,7 +49,7 @@ def synthetic_check(rng: random.Random, part: str, cid: str) -> CheckResult:
 def synthetic_curves(rng: random.Random) -> dict:
     epochs = rng.randint(5, 30)
     runs = {}
-    for name, gain in (("baseline", 0.0), ("l2", 0.1), ("dropout", 0.15), ("both", 0.2)):
+    for name, gain in (("baseline", 0.0), ("l2", 0.1), ("dropout", 0.15)):
         if rng.random() < 0.05:
             continue  # a run that never finished
         train = [2.3 * math.exp(-e / 8) + 0.3 + rng.gauss(0, 0.02) for e in range(epochs)]

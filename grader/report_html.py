@@ -31,6 +31,7 @@ from grader.i18n import N_, _, current, ngettext
 # status is re-exported: the summary's view and grades.csv share one definition (grader.results)
 from grader.results import (PARTS, STATUS_LABELS, CheckResult, Outcome, SubmissionResult, status,  # noqa: F401
                             troubles, worst)
+from grader.training import Settings
 from grader.writers.notes import not_run
 
 OUTCOME_LABELS = {  # message ids: the templates translate them
@@ -46,10 +47,10 @@ OUTCOME_LABELS = {  # message ids: the templates translate them
 # Every status has a badge (results.STATUS_LABELS, marked for translation); the headline counts each
 # of them, worst first, so that the counts add up to the submissions.
 STATUS_TEXT = dict(STATUS_LABELS)
-EXPECTED_RUNS = ("baseline", "l2", "dropout", "both")
+EXPECTED_RUNS = tuple(run.name for run in Settings().runs)
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
-_RUN_COLOURS = {"baseline": "#000000", "l2": "#0072B2", "dropout": "#E69F00", "both": "#009E73"}
-_SPARE_COLOURS = ("#CC79A7", "#D55E00", "#56B4E9", "#999999")
+_RUN_COLOURS = {"baseline": "#000000", "l2": "#0072B2", "dropout": "#E69F00"}
+_SPARE_COLOURS = ("#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#999999")
 _PASS, _FAIL, _INK, _MUTED = "#1a7f37", "#b42318", "#1b1b1b", "#5c5c5c"
 # The same Korean fonts as the stylesheet's: an SVG's font-family attribute does not inherit the page's.
 SVG_FONTS = ('system-ui, "Noto Sans CJK KR", "Noto Sans KR", "Apple SD Gothic Neo", "Malgun Gothic", '
@@ -171,6 +172,17 @@ def _series(run: Mapping[str, Any], key: str) -> list[float | None]:
     return [_finite(v) for v in values] if isinstance(values, (list, tuple)) else []
 
 
+def _epochs_of(run: Mapping[str, Any], key: str) -> list[int]:
+    """The epoch of each value of a curve: the test curves name theirs (``test_epoch``: the test set
+    is evaluated every few epochs); otherwise, and in results written before, one value an epoch."""
+    count = len(_series(run, key))
+    named = run.get("test_epoch") if key.startswith("test") else None
+    if isinstance(named, (list, tuple)) and len(named) == count and \
+            all(isinstance(e, int) and not isinstance(e, bool) and 1 <= e <= 100_000 for e in named):
+        return list(named)
+    return list(range(1, count + 1))
+
+
 def _final_test(run: Mapping[str, Any]) -> float | None:
     # The last epoch's value, not the last finite one: a run that ended in NaN ended in NaN.
     if "final_test_loss" in run:
@@ -207,7 +219,7 @@ def training_view(extra: Mapping[str, Any]) -> TrainingView | None:
         views.append(RunView(
             name=name,
             colour=colours[name],
-            epochs=max(len(trains), len(_series(run, "test_loss"))),
+            epochs=max([len(trains), *_epochs_of(run, "test_loss")]),
             final_train=trains[-1] if trains else None,
             final_test=_final_test(run),
             margin=margin,
@@ -284,6 +296,7 @@ def svg_curves(runs: Mapping[str, Any], margins: Mapping[str, Any] | None, thres
     names = _run_order(runs)
     colours = _run_colours(names)
     curves = {(n, kind): _series(runs[n], f"{kind}_loss") for n in names for kind in ("train", "test")}
+    epochs = {(n, kind): _epochs_of(runs[n], f"{kind}_loss") for n, kind in curves}
     bracket = _bracket(runs, margins or {}, names)
     values = [v for vals in curves.values() for v in vals if v is not None]
     values += [bracket[1], bracket[2]] if bracket else []
@@ -292,7 +305,7 @@ def svg_curves(runs: Mapping[str, Any], margins: Mapping[str, Any] | None, thres
 
     width, left, right, top, plot_h = 640, 56, 130, 12, 240
     plot_right, bottom = width - right, top + plot_h
-    n_epochs = max(2, max(len(vals) for vals in curves.values()))
+    n_epochs = max([2, *(max(e) for e in epochs.values() if e)])
     x = _Scale(1, n_epochs, left, plot_right)
     y_lo, y_hi, y_ticks = _nice_range(min(values), max(values), 5)
     y = _Scale(y_lo, y_hi, bottom, top)
@@ -311,7 +324,7 @@ def svg_curves(runs: Mapping[str, Any], margins: Mapping[str, Any] | None, thres
                        ).format((top + bottom) / 2, _MUTED, _("loss")))
 
     for (name, kind), vals in curves.items():
-        points = [(x(i + 1), y(v)) for i, v in enumerate(vals) if v is not None]
+        points = [(x(e), y(v)) for e, v in zip(epochs[name, kind], vals) if v is not None]
         if not points:
             continue
         dash = ' stroke-dasharray="6 4"' if kind == "train" else ""

@@ -74,7 +74,7 @@ class TrainingStage:
         self.scratch: Path | None = None
 
     def prepare(self, plan: Plan) -> None:
-        from .cifar import CifarDataError  # imports torch: only the training check pays for it
+        from .cifar import CifarDataError
 
         try:
             self.subset = training.subset_for(self.config, self.settings)

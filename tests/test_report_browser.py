@@ -22,10 +22,11 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "bench" / "screenshots"
 # Chromium logs every console message as ":INFO:CONSOLE..."; our pages log nothing, so any is a problem.
 CONSOLE_MARKERS = (":CONSOLE", "Uncaught", "SyntaxError", "Refused", "violates the following Content Security Policy")
 HOSTILE = '<script>alert(1)</script> "><img src=x onerror=alert(1)> {{ 7*7 }} </textarea>'
-CURVES = {"device": "cpu", "threshold": 0.1, "margins": {"l2": 0.15, "dropout": -0.02, "both": 0.2},
+CURVES = {"device": "cpu", "threshold": 0.1, "margins": {"l2": 0.15, "dropout": -0.02},
           "runs": {name: {"train_loss": [2.2 - 0.2 * e - 0.01 * k for e in range(8)],
-                          "test_loss": [2.3 - 0.15 * e + (0.02 * e * e if k == 0 else 0) - 0.03 * k for e in range(8)]}
-                   for k, name in enumerate(("baseline", "l2", "dropout", "both"))}}
+                          "test_epoch": [2, 4, 6, 8],
+                          "test_loss": [2.3 - 0.15 * e + (0.02 * e * e if k == 0 else 0) - 0.03 * k for e in (2, 4, 6, 8)]}
+                   for k, name in enumerate(("baseline", "l2", "dropout"))}}
 
 
 def check(i: int, part: str, o: Outcome, message: str) -> CheckResult:

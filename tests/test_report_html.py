@@ -83,10 +83,8 @@ def training(**overrides) -> dict:
         "baseline": {"train_loss": [2.0, 1.5, 1.2, 1.0], "test_loss": [2.1, 1.8, 1.7, 1.75], "final_test_loss": 1.75},
         "l2": {"train_loss": [2.0, 1.6, 1.3, 1.1], "test_loss": [2.1, 1.7, 1.6, 1.55], "final_test_loss": 1.55},
         "dropout": {"train_loss": [2.1, 1.7, 1.4, 1.2], "test_loss": [2.1, 1.7, 1.6, 1.7], "final_test_loss": 1.7},
-        "both": {"train_loss": [2.1, 1.8, 1.5, 1.3], "test_loss": [2.1, 1.7, 1.55, 1.5], "final_test_loss": 1.5},
     }
-    return {"device": "cpu", "threshold": 0.1, "runs": runs,
-            "margins": {"l2": 0.2, "dropout": 0.05, "both": 0.25}, **overrides}
+    return {"device": "cpu", "threshold": 0.1, "runs": runs, "margins": {"l2": 0.2, "dropout": 0.05}, **overrides}
 
 
 CHECK_IDS = ["penalties.l1", "penalties.l2", "model.forward", "model.dropout_eval", "data.normalize",
@@ -251,26 +249,36 @@ def polylines(html: str) -> dict[tuple[str, str], int]:
 
 
 def test_one_polyline_point_per_epoch():
-    assert polylines(render_student(full_marks())) == {(n, s): 4 for n in ("baseline", "l2", "dropout", "both")
+    assert polylines(render_student(full_marks())) == {(n, s): 4 for n in ("baseline", "l2", "dropout")
                                                        for s in ("train", "test")}
+
+
+def test_test_points_sit_at_the_epochs_they_were_evaluated():
+    run = {"train_loss": [2.0 - 0.1 * i for i in range(10)], "test_loss": [1.9, 1.6], "test_epoch": [5, 10]}
+    svg = parse(svg_curves({"baseline": run}, None, None)).named("polyline")
+    xs = {a["data-series"]: [p.split(",")[0] for p in a["points"].split()] for a in svg}
+    assert xs["test"] == [xs["train"][4], xs["train"][9]]
+    ragged = parse(svg_curves({"baseline": {**run, "test_epoch": [5]}}, None, None)).named("polyline")
+    assert [p.split(",")[0] for a in ragged if a["data-series"] == "test" for p in a["points"].split()] == \
+        xs["train"][:2]  # epochs that do not match the values: one value an epoch, as before
 
 
 def test_partial_training_data_is_drawn_as_far_as_it_goes():
     t = training()
     t["runs"]["l2"] = {"train_loss": [2.0, None, 1.3, float("nan")], "test_loss": [2.1, 1.7], "final_test_loss": None}
-    t["runs"]["dropout"] = {"train_loss": [None, None], "test_loss": [1.9, 1.8, 1.7, 1.6, 1.5, 1.4]}
-    del t["runs"]["both"], t["margins"]["both"]
+    t["runs"]["extra"] = {"train_loss": [None, None], "test_loss": [1.9, 1.8, 1.7, 1.6, 1.5, 1.4]}
+    del t["runs"]["dropout"], t["margins"]["dropout"]
     html = render_student(SubmissionResult(name="p", checks=(), extra={"training": t}))
     assert polylines(html) == {("baseline", "train"): 4, ("baseline", "test"): 4, ("l2", "train"): 2,
-                               ("l2", "test"): 2, ("dropout", "test"): 6}
-    assert "Runs missing: both." in html
+                               ("l2", "test"): 2, ("extra", "test"): 6}
+    assert "Runs missing: dropout." in html
 
 
 def test_margin_bracket_shows_the_best_run_against_the_threshold():
     svg = svg_curves(training()["runs"], training()["margins"], 0.1)
-    assert "baseline − both" in svg and "margin 0.250" in svg and "≥ 0.1 ✓" in svg
-    weak = svg_curves(training()["runs"], {"l2": 0.05}, 0.1)
-    assert "baseline − l2" in weak and "&lt; 0.1 ✗" in weak
+    assert "baseline − l2" in svg and "margin 0.200" in svg and "≥ 0.1 ✓" in svg
+    weak = svg_curves(training()["runs"], {"dropout": 0.05}, 0.1)
+    assert "baseline − dropout" in weak and "&lt; 0.1 ✗" in weak
     assert "margin" not in svg_curves(training()["runs"], None, 0.1)
 
 

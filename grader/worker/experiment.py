@@ -44,8 +44,8 @@ def _transformed(transform, images: np.ndarray) -> torch.Tensor:
     return out
 
 
-def run_experiment(impl: Impl, *, data: str, runs: list[dict], epochs: int, batch_size: int, lr: float, seed: int,
-                   device: str, threads: int, gpu_memory_fraction: float | None = None) -> dict:
+def run_experiment(impl: Impl, *, data: str, runs: list[dict], epochs: int, eval_every: int, batch_size: int, lr: float,
+                   seed: int, device: str, threads: int, gpu_memory_fraction: float | None = None) -> dict:
     started = time.monotonic()
     torch.set_num_threads(threads)
     dev = _device(device)
@@ -71,18 +71,22 @@ def run_experiment(impl: Impl, *, data: str, runs: list[dict], epochs: int, batc
         with blame("model.py:DropoutMLP (moving it to the device)"):
             model = model.to(dev)
         optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-        curves = {"train_loss": [], "test_loss": [], "test_acc": []}
+        curves = {"train_loss": [], "test_epoch": [], "test_loss": [], "test_acc": []}
         for epoch in range(1, epochs + 1):
             train_loss = scalar(call(impl, "train", "train_epoch", model, train_loader, optimizer, criterion, dev,
                                      lmbd=run["lmbd"], kind="l2"), "train_epoch's return value")
-            result = call(impl, "train", "evaluate", model, test_loader, criterion, dev)
-            if not isinstance(result, (tuple, list)) or len(result) != 2:
-                raise BadReturn("evaluate did not return (loss, accuracy)")
             curves["train_loss"].append(train_loss)
-            curves["test_loss"].append(scalar(result[0], "evaluate's loss"))
-            curves["test_acc"].append(scalar(result[1], "evaluate's accuracy"))
+            # The verdict reads only the final weights: the test set is evaluated every eval_every
+            # epochs (for the curves), at the last epoch, and when the training loss stops being finite.
+            if epoch % eval_every == 0 or epoch == epochs or not math.isfinite(train_loss):
+                result = call(impl, "train", "evaluate", model, test_loader, criterion, dev)
+                if not isinstance(result, (tuple, list)) or len(result) != 2:
+                    raise BadReturn("evaluate did not return (loss, accuracy)")
+                curves["test_epoch"].append(epoch)
+                curves["test_loss"].append(scalar(result[0], "evaluate's loss"))
+                curves["test_acc"].append(scalar(result[1], "evaluate's accuracy"))
             progress({"run": index, "runs": len(runs), "epoch": epoch, "epochs": epochs})
-            if not all(math.isfinite(c[-1]) for c in curves.values()):
+            if not all(math.isfinite(v) for v in (train_loss, *curves["test_loss"][-1:], *curves["test_acc"][-1:])):
                 break  # diverged: the curves so far tell the story
         for key, values in curves.items():
             out[f"{name}/{key}"] = np.array(values, dtype=np.float64)
