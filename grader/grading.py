@@ -13,6 +13,7 @@ import shutil
 import site
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -208,23 +209,76 @@ def hidden_probes(checks) -> set[str]:
 
 def run_apart(folder: Path, job: Job, limits: Limits, hide: tuple[Path, ...], hidden: set[str],
               listener: Listener | None = None) -> SandboxRun:
-    """The job's probes, the hidden ones in a worker of their own that starts after the other has
-    ended. The first worker is never told a hidden probe's name or seed; of the second, only its
-    probes' outcomes are kept (for the hidden checks): what student code printed there, its import
-    errors and its restarts reach no output a student sees before publication (nor its steps the
-    ``listener``, which hears the first worker only)."""
+    """The job's probes in workers: the probes of ``job.apart`` each in a worker of its own, beside the
+    first worker (the training runs: a machine's cores do more as separate processes than as threads
+    of one); the hidden ones in a worker of their own that starts after the others have ended. The
+    first worker is never told a hidden probe's name or seed; of the last, only its probes' outcomes
+    are kept (for the hidden checks): what student code printed there, its import errors and its
+    restarts reach no output a student sees before publication (nor its steps the ``listener``, which
+    hears the first worker, and the progress of those apart as one)."""
     def part(probes: list[str]) -> Job:
         wanted = set(probes)
         pick = lambda d: {p: v for p, v in d.items() if p in wanted}  # noqa: E731
         return Job(probes, pick(job.params), pick(job.timeouts),
                    job.inputs if wanted & set(job.params) else (), pick(job.seeds))
 
-    run = run_probes(folder, part([p for p in job.probes if p not in hidden]), limits, hide=hide, listener=listener)
+    shown = [p for p in job.probes if p not in hidden]
+    apart = [p for p in shown if p in job.apart]
+    first = [p for p in shown if p not in job.apart]
+    if apart:
+        told = _Progress(listener, len(apart)) if listener is not None else None
+        with concurrent.futures.ThreadPoolExecutor(len(apart)) as pool:
+            futures = [pool.submit(run_probes, folder, part([p]), limits, hide=hide,
+                                   listener=told.of(i) if told else None) for i, p in enumerate(apart)]
+            runs = [run_probes(folder, part(first), limits, hide=hide, listener=listener)] if first else []
+            if listener is not None:
+                listener("probe", apart[0], {})  # the part they belong to, now the only one left
+            runs += [f.result() for f in futures]
+        run = _together(runs, limits.output_kb * 1024)
+    else:
+        run = run_probes(folder, part(first), limits, hide=hide, listener=listener)
     rest = [p for p in job.probes if p in hidden]
     if not rest:
         return run
     more = run_probes(folder, part(rest), limits, hide=hide)
     return dataclasses.replace(run, outcomes={**run.outcomes, **more.outcomes}, elapsed=run.elapsed + more.elapsed)
+
+
+def _together(runs: list[SandboxRun], cap: int) -> SandboxRun:
+    """Runs made at the same time, as one: every outcome, import error (the first worker's first),
+    problem and output (capped as one worker's), the workers added up, the longest time."""
+    errors: dict[str, str] = {}
+    for run in runs:
+        for module, why in run.module_errors.items():
+            errors.setdefault(module, why)
+    return dataclasses.replace(runs[0], outcomes={p: o for run in runs for p, o in run.outcomes.items()},
+                               module_errors=errors, output=clean("\n".join(r.output for r in runs if r.output), cap),
+                               starts=sum(r.starts for r in runs), elapsed=max(r.elapsed for r in runs),
+                               problems=tuple(dict.fromkeys(p for r in runs for p in r.problems)))
+
+
+class _Progress:
+    """The progress of workers running at the same time (channel.PROGRESS_FIELDS: run, runs, epoch,
+    epochs), told to the listener as one sequence: epochs done by all of them, in runs of ``epochs``."""
+
+    def __init__(self, listener: Listener, workers: int):
+        self.listener, self.lock = listener, threading.Lock()
+        self.done, self.total = [0] * workers, [0] * workers
+
+    def of(self, worker: int) -> Listener:
+        def told(kind: str, name: str, counts: dict) -> None:
+            if kind == "progress":
+                self._tell(worker, name, counts)
+        return told
+
+    def _tell(self, worker: int, name: str, counts: dict) -> None:
+        epochs = max(1, counts["epochs"])
+        with self.lock:
+            self.done[worker] = counts["run"] * epochs + counts["epoch"]
+            self.total[worker] = max(1, counts["runs"]) * epochs
+            done, runs = sum(self.done), max(len(self.total), sum(self.total) // epochs)
+            run = min(max(0, (done - 1) // epochs), runs - 1)
+            self.listener("progress", name, {"run": run, "runs": runs, "epoch": done - run * epochs, "epochs": epochs})
 
 
 def broken(sub: Submission, checks, problem: str, grader_error: str | None = None,

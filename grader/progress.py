@@ -110,6 +110,7 @@ class CheckProgress:
         self.activity, self.since, self.status = "", clock(), ""
         self.part: str | None = None
         self.training: tuple[float, int] | None = None  # (when, epochs done) at the first epoch seen
+        self.run_began = 0.0  # when the current training run began
         self.last_plain = float("-inf")
         self.stop = threading.Event()
         self.ticker: threading.Thread | None = None
@@ -134,7 +135,7 @@ class CheckProgress:
         if kind == "import":
             self.line("  " + _("importing {file}").format(file=f"{name}.py"))
         elif kind == "probe":
-            part = self.parts.get(name)
+            part = self.parts.get(name.partition("/")[0])  # "probe/label": an instance of the probe
             if part and part != self.part:
                 self.part = part
                 number = self.order.index(part) + 1
@@ -162,12 +163,14 @@ class CheckProgress:
         run, epoch = min(counts["run"], runs - 1) + 1, min(counts["epoch"], epochs)
         done, total, now = (run - 1) * epochs + epoch, runs * epochs, self.clock()
         if self.training is None:
-            self.training = (now, done)
+            self.training, self.run_began = (now, done), self.since
         began, first = self.training
         eta = _eta((total - done) * (now - began) / (done - first)) if done > first else "…"
-        if epoch == epochs:
+        if epoch == epochs:  # timed from the previous run's end (the first from the line before the first
+            # epoch), not from the last line: other probes' lines come between when runs train beside them
             self.line("  " + _("training run {run}/{runs}: {epochs} epochs in {seconds} s").format(
-                run=run, runs=runs, epochs=epochs, seconds=f"{now - self.since:.0f}"))
+                run=run, runs=runs, epochs=epochs, seconds=f"{now - self.run_began:.0f}"))
+            self.run_began = now
             return
         text = _("training run {run}/{runs}: epoch {epoch}/{epochs} · ETA {eta}").format(
             run=run, runs=runs, epoch=epoch, epochs=epochs, eta=eta)

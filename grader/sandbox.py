@@ -58,6 +58,8 @@ class Job:
     inputs: tuple[Path, ...] = ()  # data files for the probes: copied to the worker's inputs/ folder
     seeds: dict[str, str] = field(default_factory=dict)  # probe -> the seed its inputs are drawn from
                                                           # (derived: grader/derive.py; absent = public)
+    apart: tuple[str, ...] = ()  # probes each run in a worker of its own, beside the others (grading.run_apart);
+                                 # a name may be an instance, "probe/label", with params of its own
 
 
 def run_probes(submission: Path, probes: list[str] | Job, limits: Limits = Limits(),

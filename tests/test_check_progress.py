@@ -100,3 +100,17 @@ def test_off_a_terminal_one_plain_line_per_step_and_the_training_now_and_then():
         "judging the results",
     ]
     assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()
+
+
+def test_runs_training_side_by_side_are_shown_as_one_sequence_of_epochs():
+    from grader.grading import _Progress
+
+    heard = []
+    told = _Progress(lambda kind, name, counts: heard.append(counts), 3)
+    for epoch in range(1, 4):
+        for worker in range(3):
+            told.of(worker)("progress", "experiment.runs/x", {"run": 0, "runs": 1, "epoch": epoch, "epochs": 3})
+    told.of(0)("probe", "ignored", {})
+    done = [c["run"] * c["epochs"] + c["epoch"] for c in heard]
+    assert done == list(range(1, 10)) and all(c["runs"] == 3 and c["epochs"] == 3 for c in heard)
+    assert [(c["run"], c["epoch"]) for c in heard][2::3] == [(0, 3), (1, 3), (2, 3)]  # each run's end once

@@ -128,3 +128,32 @@ def test_real_data_verdict(config, expected):
     cfg = dataclasses.replace(config, training=True, data=root)
     result = grade_submission(REPO / "solution", cfg, checks=TRAINING, expected=expected)
     assert all(c.outcome is Outcome.PASSED for c in result.checks), [(c.id, c.message) for c in result.checks]
+
+
+def test_runs_in_workers_of_their_own_give_the_numbers_of_one_worker(config, expected, data_root, monkeypatch):
+    """With cores to spare each run trains in a worker of its own (stages.TrainingStage): the same
+    numbers as all runs in one worker, since every run starts from set_seed (one thread each here)."""
+    from grader import stages
+    from grader.grading import grade_submission
+
+    cfg = dataclasses.replace(config, training=True, data=data_root)
+    views = {}
+    for threads, workers in ((1, 1), (2, len(SYNTHETIC.runs))):
+        monkeypatch.setattr(stages, "training_threads", lambda config, t=threads: t)
+        result = grade_submission(REPO / "solution", cfg, checks=TRAINING, expected=expected, settings=SYNTHETIC)
+        assert result.environment["workers"] == str(workers)
+        views[threads] = result.extra["training"]
+    assert views[1]["runs"] == views[2]["runs"] and views[1]["margins"] == views[2]["margins"]
+
+
+def test_a_failed_run_is_the_training_checks_outcome():
+    from grader.outcome import ProbeOutcome
+    from grader.stages import joined
+
+    ok = [ProbeOutcome("ok", {"baseline/train_loss": [1.0], "seconds": 3.0}), ProbeOutcome("ok", {"l2/x": 1, "seconds": 5.0})]
+    both = joined(ok)
+    assert both.ok and both.values["baseline/train_loss"] == [1.0] and both.values["l2/x"] == 1
+    assert both.values["seconds"] == 5.0
+    crashed = ProbeOutcome("crashed", message="killed")
+    assert joined([ok[0], crashed, ok[1]]) is crashed
+    assert joined([ok[0], None]).status == "grader"

@@ -65,7 +65,7 @@ def probe(name: str, part: str, uses_standins: bool = False):
 
 
 def run(impl: Impl, name: str, standins_on: bool = True, params: dict | None = None, seed: str = "") -> dict:
-    spec = PROBES[name]
+    spec = PROBES[name.partition("/")[0]]  # "probe/label": an instance of the probe, with params of its own
     seeds = Seeds(seed)
     if spec.uses_standins and standins_on:
         if spec.part == "penalties":
