@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import training
+from . import isolation, training
 from .checks import probes_for
 from .checks.registry import Check
 from .config import Config
@@ -89,9 +89,10 @@ class TrainingStage:
         data = self.subset.write(self.scratch)
         # With cores to spare, each run trains in a worker of its own, beside the other probes: the
         # lab's small matrices gain ~1.2× from a second thread but ~2× from a second process. Every
-        # run starts from set_seed(seed) in either case, so the runs stay paired.
+        # run starts from set_seed(seed) in either case, so the runs stay paired. Only with forked
+        # workers: a fresh interpreter a run would import torch again for each.
         threads, runs = training_threads(self.config), self.settings.runs
-        apart = threads >= 2 and len(runs) > 1 and not _gpu(self.config)
+        apart = threads >= 2 and len(runs) > 1 and not _gpu(self.config) and isolation.warm(self.config.warm_start)
         groups = {f"{self.PROBE}/{r.name}": (r,) for r in runs} if apart else {self.PROBE: runs}
         params = {}
         for name, group in groups.items():
