@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import itertools
 import math
 import statistics
 from collections import Counter, defaultdict
@@ -48,9 +47,9 @@ OUTCOME_LABELS = {  # message ids: the templates translate them
 # of them, worst first, so that the counts add up to the submissions.
 STATUS_TEXT = dict(STATUS_LABELS)
 EXPECTED_RUNS = tuple(run.name for run in Settings().runs)
-# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
-_RUN_COLOURS = {"baseline": "#000000", "l2": "#0072B2", "dropout": "#E69F00"}
-_SPARE_COLOURS = ("#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#999999")
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies. Each of the lab's
+# runs keeps its place (the first, its baseline, in black); other runs take the colours after them.
+_COLOURS = ("#000000", "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#999999")
 _PASS, _FAIL, _INK, _MUTED = "#1a7f37", "#b42318", "#1b1b1b", "#5c5c5c"
 # The same Korean fonts as the stylesheet's: an SVG's font-family attribute does not inherit the page's.
 SVG_FONTS = ('system-ui, "Noto Sans CJK KR", "Noto Sans KR", "Apple SD Gothic Neo", "Malgun Gothic", '
@@ -197,8 +196,8 @@ def _run_order(runs: Mapping[str, Any]) -> list[str]:
 
 
 def _run_colours(names: Iterable[str]) -> dict[str, str]:
-    spare = itertools.cycle(_SPARE_COLOURS)
-    return {n: _RUN_COLOURS.get(n) or next(spare) for n in names}
+    order = [*EXPECTED_RUNS, *(n for n in names if n not in EXPECTED_RUNS)]
+    return {n: _COLOURS[order.index(n) % len(_COLOURS)] for n in names}
 
 
 def training_view(extra: Mapping[str, Any]) -> TrainingView | None:
