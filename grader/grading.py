@@ -222,7 +222,8 @@ def run_apart(folder: Path, job: Job, limits: Limits, hide: tuple[Path, ...], hi
         return Job(probes, pick(job.params), pick(job.timeouts),
                    job.inputs if wanted & set(job.params) else (), pick(job.seeds))
 
-    shown = [p for p in job.probes if p not in hidden]
+    secret = lambda p: p in hidden or p.partition("/")[0] in hidden  # noqa: E731 - an instance of a hidden probe too
+    shown = [p for p in job.probes if not secret(p)]
     apart = [p for p in shown if p in job.apart]
     first = [p for p in shown if p not in job.apart]
     if apart:
@@ -237,7 +238,7 @@ def run_apart(folder: Path, job: Job, limits: Limits, hide: tuple[Path, ...], hi
         run = _together(runs, limits.output_kb * 1024)
     else:
         run = run_probes(folder, part(first), limits, hide=hide, listener=listener)
-    rest = [p for p in job.probes if p in hidden]
+    rest = [p for p in job.probes if secret(p)]
     if not rest:
         return run
     more = run_probes(folder, part(rest), limits, hide=hide)

@@ -157,3 +157,27 @@ def test_a_failed_run_is_the_training_checks_outcome():
     crashed = ProbeOutcome("crashed", message="killed")
     assert joined([ok[0], crashed, ok[1]]) is crashed
     assert joined([ok[0], None]).status == "grader"
+
+
+def test_probes_apart_run_beside_the_first_worker_and_hidden_ones_after(monkeypatch, tmp_path):
+    """grading.run_apart: each probe of Job.apart in a worker of its own beside the first; an instance
+    ("probe/label") of a hidden probe is hidden too, and runs in the last worker with the others."""
+    from grader import grading
+    from grader.limits import Limits
+    from grader.outcome import ProbeOutcome, SandboxRun
+    from grader.sandbox import Job
+
+    calls = []
+
+    def fake(folder, job, limits, hide=(), listener=None):
+        calls.append(list(job.probes))
+        return SandboxRun({p: ProbeOutcome("ok", {"p": p}) for p in job.probes}, {}, f"printed by {job.probes}", 1, 1.0, ())
+
+    monkeypatch.setattr(grading, "run_probes", fake)
+    job = Job(["a", "b", "run/x", "run/y"], apart=("run/x", "run/y"))
+    run = grading.run_apart(tmp_path, job, Limits(), (), set())
+    assert sorted(calls) == [["a", "b"], ["run/x"], ["run/y"]] and run.starts == 3
+    assert set(run.outcomes) == {"a", "b", "run/x", "run/y"} and "printed by ['run/y']" in run.output
+    calls.clear()
+    run = grading.run_apart(tmp_path, job, Limits(), (), {"run"})
+    assert calls == [["a", "b"], ["run/x", "run/y"]] and set(run.outcomes) == {"a", "b", "run/x", "run/y"}
