@@ -91,8 +91,8 @@ class TrainingStage:
         # lab's small matrices gain ~1.2× from a second thread but ~2× from a second process. Every
         # run starts from set_seed(seed) in either case, so the runs stay paired. Only with forked
         # workers: a fresh interpreter a run would import torch again for each.
-        threads, runs = training_threads(self.config), self.settings.runs
-        apart = threads >= 2 and len(runs) > 1 and not _gpu(self.config) and isolation.warm(self.config.warm_start)
+        threads, runs, gpu = training_threads(self.config), self.settings.runs, _gpu(self.config)
+        apart = threads >= 2 and len(runs) > 1 and not gpu and isolation.warm(self.config.warm_start)
         groups = {f"{self.PROBE}/{r.name}": (r,) for r in runs} if apart else {self.PROBE: runs}
         params = {}
         for name, group in groups.items():
@@ -107,7 +107,7 @@ class TrainingStage:
                                        timeouts={**job.timeouts, **{name: self.settings.timeout for name in groups}},
                                        apart=(*job.apart, *groups) if apart else job.apart)
         plan.limits = dataclasses.replace(plan.limits, total_timeout=plan.limits.total_timeout + self.settings.timeout,
-                                          memory_mb=0 if _gpu(self.config) else plan.limits.memory_mb)
+                                          memory_mb=0 if gpu else plan.limits.memory_mb)
 
     def finish(self, run: SandboxRun, expected: Expected, report: Report) -> None:
         if self.subset is None:

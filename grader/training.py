@@ -6,9 +6,9 @@ and 2,000 test images, normalized, batch 128, SGD lr 1, the baseline memorizes i
 After 40 epochs (the test set evaluated every 5th) it ends at test loss 2.28–3.31; L2 (λ = 1) ends
 0.14–1.27 lower, dropout (p = 0.3) 0.10–1.07 lower. The former set-up (60 epochs, a fourth run with
 both, the test set evaluated every epoch) was 2.2× the work (bench/training_floor.py) for a smallest
-margin of 0.11; λ = 0.1, as the handout uses, moved the test loss by only 0.02. Paired by seed, a pipeline whose λ or p has no effect
-reproduces the baseline exactly: margin 0.000 on all 20 seeds. The threshold, 0.05, sits between 0
-and the smallest real effect.
+margin of 0.11; λ = 0.1, as the handout uses, moved the test loss by only 0.02. Paired by seed, a
+pipeline whose λ or p has no effect reproduces the baseline exactly: margin 0.000 on all 20 seeds.
+The threshold, 0.05, sits between 0 and the smallest real effect.
 """
 from __future__ import annotations
 
