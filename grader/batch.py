@@ -144,7 +144,7 @@ def grade_all(root: Path, out: Path, config: Config,
             todo.append(entry)
     kept = tuple(results)
     if todo and (config.solution / "__init__.py").is_file():
-        reference.prestart(config.solution)  # every submission's expected data is computed for its own inputs
+        reference.prestart(config.solution, config.jobs)  # every submission's expected data is computed for its own inputs
     lock = threading.Lock()
 
     def one(entry: Entry) -> None:

@@ -6,6 +6,7 @@ do not pay for it (nor import torch here). A release ships the same file instead
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -213,13 +214,14 @@ def expected_for(solution: Path | None, packaged: Path | None, cache_dir: Path, 
                                     "seed needs the reference solution")
         return load(packaged)
     path = cache_dir / f"expected-{source_key(solution)}{seed_tag(seeds)}"
-    with _COMPUTING:  # one computation at a time: they would only compete for the same cores
+    with _CACHING:  # one computation of the shared file: whoever comes next reads it
         if path.with_suffix(".json").is_file() and path.with_suffix(".npz").is_file():
             try:
                 return load(path)
             except (OSError, ValueError, KeyError):
                 pass  # a damaged cache is recomputed
-        save(_SERVER.compute(solution, probes, seeds, "all"), path)
+        with _POOL.server() as server:
+            save(server.compute(solution, probes, seeds, "all"), path)
         return load(path)
 
 
@@ -227,13 +229,13 @@ def expected_lazily(solution: Path, probes: list[str], seeds: Mapping[str, str])
     """One submission's expected data, for its own derived seeds (never cached on disk: about 12 MB a
     submission, and --resume keeps what was graded from the same content anyway): the reference's
     results now; a probe's known mistakes only when a check asks for them."""
-    with _COMPUTING:
-        found = _SERVER.compute(solution, probes, seeds, "reference")
+    with _POOL.server() as server:
+        found = server.compute(solution, probes, seeds, "reference")
 
     def fill(probe: str) -> dict[str, ProbeOutcome]:
         try:
-            with _COMPUTING:
-                more = _SERVER.compute(solution, [probe], seeds, "mutants")
+            with _POOL.server() as server:
+                more = server.compute(solution, [probe], seeds, "mutants")
         except Exception as exc:  # noqa: BLE001 - only the hint is lost: the verdict never reads these
             print(f"reglab: the known mistakes of {probe} could not be computed: {exc}", file=sys.stderr)
             return {}
@@ -241,16 +243,16 @@ def expected_lazily(solution: Path, probes: list[str], seeds: Mapping[str, str])
     return Expected({v: dict(rows) for v, rows in found.table.items()}, found.mistakes, fill=fill)
 
 
-_COMPUTING = threading.RLock()
+_CACHING = threading.Lock()
 
 
 class ReferenceServer:
-    """The reference's probes need torch (about 800 MB resident): they run in one child process per
-    grader, started on first use and kept (torch and the reference imported once, every submission's
-    expected data computed there), so that the judging process stays small however many submissions
-    it grades. Requests go over its stdin (a derived seed never on a command line, which other users'
-    processes can read in /proc); each answer comes back on its stdout as two length-prefixed blobs
-    (JSON, then the arrays' bytes it indexes: no pickle). Used under ``_COMPUTING``."""
+    """The reference's probes need torch (about 800 MB resident): they run in a child process, started
+    on first use and kept (torch and the reference imported once, submission after submission computed
+    there), so that the judging process stays small however many submissions it grades. Requests go
+    over its stdin (a derived seed never on a command line, which other users' processes can read in
+    /proc); each answer comes back on its stdout as two length-prefixed blobs (JSON, then the arrays'
+    bytes it indexes: no pickle). One request at a time: see ``ReferencePool``."""
 
     def __init__(self):
         self.proc = None
@@ -325,14 +327,50 @@ def serve(solution: str) -> None:
 
 
 _SERVE = "import sys; sys.path.insert(0, sys.argv[1]); from grader.reference import serve; serve(sys.argv[2])"
-_SERVER = ReferenceServer()
 
 
-def prestart(solution: Path) -> None:
-    """Start computing the expected data's process now: a batch that derives every submission's
-    inputs needs it for the first one, and its imports overlap the fork server's."""
-    with _COMPUTING:
-        _SERVER.start(solution)
+class ReferencePool:
+    """At most ``size`` reference processes, each lent to one computation at a time. A batch that
+    derives every submission's inputs computes the reference (and, where a check fails, its known
+    mistakes) for each: about half of a submission's CPU. One process was busy 90% of a class's wall
+    time with ``--jobs 2`` on 2 cores, and would cap a batch on a larger machine; see ``prestart``."""
+
+    def __init__(self):
+        self.size, self.made, self.idle = 1, 0, []
+        self.free = threading.Condition()
+
+    @contextlib.contextmanager
+    def server(self):
+        with self.free:
+            while not self.idle and self.made >= self.size:
+                self.free.wait()
+            if self.idle:
+                server = self.idle.pop()
+            else:
+                server, self.made = ReferenceServer(), self.made + 1
+        try:
+            yield server
+        finally:
+            with self.free:
+                self.idle.append(server)
+                self.free.notify()
+
+    def prestart(self, solution: Path, size: int) -> None:
+        with self.free:
+            self.size = max(self.size, size)
+        with self.server() as server:
+            server.start(solution)
+
+
+_POOL = ReferencePool()
+
+
+def prestart(solution: Path, jobs: int = 1) -> None:
+    """Start computing the expected data now: a batch that derives every submission's inputs needs it
+    for the first submission, and its imports overlap the fork server's. A batch of ``jobs`` may use one
+    reference process per two jobs that can run at once (the reference is about half of the CPU; each
+    process holds torch, about 800 MB): the first starts now, the others when first needed."""
+    _POOL.prestart(solution, max(1, min(jobs, os.cpu_count() or 1) // 2))
 
 
 SECRET_FILE = ".reglab-secret"

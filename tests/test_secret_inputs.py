@@ -106,7 +106,7 @@ def test_every_shard_derives_the_same_inputs(tmp_path, monkeypatch):
         seen.setdefault(config.shard or "all", {})[name] = json.dumps(inputs.seeds(["pen.l1_mlp", "data.stats_a"]))
         return SubmissionResult(name=name, checks=(), source=str(path))
     monkeypatch.setattr(batch, "grade_submission", record)
-    monkeypatch.setattr(batch.reference, "prestart", lambda solution: None)
+    monkeypatch.setattr(batch.reference, "prestart", lambda *args, **kwargs: None)
     subs = tmp_path / "subs"
     for i in range(6):
         (subs / f"s{i}").mkdir(parents=True)
