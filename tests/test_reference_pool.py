@@ -2,6 +2,9 @@
 computation at a time, never more of them than the pool allows (each holds torch)."""
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from grader import reference
 
@@ -51,3 +54,19 @@ def test_a_batch_asks_for_one_process_per_two_jobs_at_most_one_per_two_cores(mon
     for jobs in (1, 2, 3, 8, 32):
         reference.prestart(None, jobs)
     assert asked == [1, 1, 1, 4, 4]
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads the process's environment in /proc")
+def test_the_reference_process_runs_one_blas_thread_whatever_the_graders_environment(monkeypatch):
+    """As in the worker: the same float rounding, and no idle BLAS thread spinning beside each numpy call
+    (it had doubled the process's CPU per submission)."""
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    server = reference.ReferenceServer()
+    server.start(reference.PACKAGE_ROOT.parent / "solution")
+    try:
+        environ = open(f"/proc/{server.proc.pid}/environ", "rb").read().split(b"\0")
+    finally:
+        server.close()
+    for name in (b"OMP_NUM_THREADS", b"OPENBLAS_NUM_THREADS", b"MKL_NUM_THREADS"):
+        assert name + b"=1" in environ
