@@ -309,6 +309,11 @@ def eval_outputs(impl, seeds):
             "flat": array(flat, "forward's output")}
 
 
+# Samples in a train-mode probe: observe.py's per-sample gradients cost O(N²) (the batched backward of
+# N one-sample seeds over the whole batch), and 16 samples already give linear2's dropout 2,048 masks.
+OBSERVED = 16
+
+
 def _train_mode(impl: Impl, seeds: Seeds, label: str, public: int, *args) -> dict:
     """One train-mode forward and backward: the input each Linear layer received (read from its
     gradients, see observe.py), each layer's output computed here from that input, and the
@@ -318,7 +323,7 @@ def _train_mode(impl: Impl, seeds: Seeds, label: str, public: int, *args) -> dic
     with blame("model.py:DropoutMLP (train)"):
         model.train()
     torch.manual_seed(seeds(label, public))
-    x = _images(seeds(label + "/x", 23), 32)
+    x = _images(seeds(label + "/x", 23), OBSERVED)
     received = _receiving(layers) if impl.trusted else None
     try:
         with blame("model.py:DropoutMLP.forward"):

@@ -11,13 +11,13 @@ from torch import nn
 
 from . import nets, observe
 from .constants import MLP_SHAPES
-from .probes import many_images
+from .probes import OBSERVED, many_images
 
 
 def warm_up() -> None:
     torch.manual_seed(0)
     layers = {name: nn.Linear(inputs, outputs) for name, (outputs, inputs) in MLP_SHAPES.items()}
-    h = torch.rand(32, 3, 32, 32).reshape(32, -1)
+    h = torch.rand(OBSERVED, 3, 32, 32).reshape(OBSERVED, -1)
     for k, layer in enumerate(layers.values()):
         h = layer(h)
         if k < len(layers) - 1:
