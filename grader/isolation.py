@@ -705,7 +705,10 @@ def environment(home: Path, threads: int, extra: dict[str, str], tmp: Path | Non
     env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT") if k in os.environ}
     env.update({"HOME": str(home), "TMPDIR": str(tmp or home), "USER": SANDBOX_USER, "LOGNAME": SANDBOX_USER,
                 "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-                "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONIOENCODING": "utf-8"})
+                "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONIOENCODING": "utf-8",
+                # Large tensors on transparent huge pages where the kernel allows it (madvise): the probes'
+                # per-sample gradients are fresh 50 MB blocks that otherwise fault in 4 KB at a time.
+                "THP_MEM_ALLOC_ENABLE": "1"})
     env.update(extra)
     return env
 
