@@ -65,7 +65,15 @@ def test_the_reference_process_runs_one_blas_thread_whatever_the_graders_environ
     server = reference.ReferenceServer()
     server.start(reference.PACKAGE_ROOT.parent / "solution")
     try:
-        environ = open(f"/proc/{server.proc.pid}/environ", "rb").read().split(b"\0")
+        deadline = time.monotonic() + 30
+        # Until the child has exec'd its Python, /proc shows the environment it was forked with (ours),
+        # and nothing while it execs.
+        while True:
+            environ = open(f"/proc/{server.proc.pid}/environ", "rb").read().split(b"\0")
+            if b"serve" in open(f"/proc/{server.proc.pid}/cmdline", "rb").read() and environ != [b""]:
+                break
+            assert server.proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
     finally:
         server.close()
     for name in (b"OMP_NUM_THREADS", b"OPENBLAS_NUM_THREADS", b"MKL_NUM_THREADS"):
