@@ -7,8 +7,8 @@ Prints the median of `python -m grader check solution --no-training` and of its 
 torch._dynamo, and the train part's probes need one), and the same with torchvision.transforms (which
 the lab's data.py imports; it imports torch._dynamo too), alternated run for run, and the ratios.
 With `--training`: `check solution` against bench/training_floor.py, the check's training work as a
-plain tensor loop, and the same for the work the check did when issue 22 was filed. The expected-data cache is warmed first, as
-it is for a student's second and later self-checks.
+plain tensor loop, and the same for the work the check did when issue 22 was filed. The expected-data
+cache is warmed first, as it is for a student's second and later self-checks.
 """
 from __future__ import annotations
 

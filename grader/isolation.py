@@ -701,11 +701,17 @@ def limit_values(limits: Limits, nproc: bool = False) -> dict[str, tuple[int, in
     return values
 
 
+def thread_environment(threads: int) -> dict[str, str]:
+    """What holds OpenMP and the BLAS libraries (torch's, numpy's OpenBLAS, MKL) to ``threads`` threads:
+    in a worker, and in the reference process beside it (the same float rounding)."""
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
 def environment(home: Path, threads: int, extra: dict[str, str], tmp: Path | None = None) -> dict[str, str]:
     env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT") if k in os.environ}
     env.update({"HOME": str(home), "TMPDIR": str(tmp or home), "USER": SANDBOX_USER, "LOGNAME": SANDBOX_USER,
                 "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-                "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONIOENCODING": "utf-8",
+                **thread_environment(threads), "PYTHONIOENCODING": "utf-8",
                 # Large tensors on transparent huge pages where the kernel allows it (madvise): the probes'
                 # per-sample gradients are fresh 50 MB blocks that otherwise fault in 4 KB at a time.
                 "THP_MEM_ALLOC_ENABLE": "1"})

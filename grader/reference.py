@@ -290,12 +290,14 @@ class ReferenceServer:
         if self.proc is None or self.proc.poll() is not None:
             import subprocess
 
+            from .isolation import thread_environment
+
             here = Path(__file__).resolve().parent.parent  # the folder holding this grader package
-            # One BLAS/OpenMP thread, as in the worker: the same float rounding, and no idle thread
-            # spinning beside every numpy call (it had doubled this process's CPU: 0.59 s a submission, 0.35 s now).
-            one = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+            # One thread, as in the worker (an idle OpenBLAS thread had doubled this process's CPU:
+            # 0.59 s a submission, 0.35 s now).
             self.proc = subprocess.Popen([sys.executable, "-I", "-c", _SERVE, str(here), str(solution)],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, **one})
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         env={**os.environ, **thread_environment(1)})
 
     def close(self) -> None:
         if self.proc is not None:
