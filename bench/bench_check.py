@@ -2,12 +2,10 @@
 
     python bench/bench_check.py [--runs 5] [--training] [--data data]
 
-Prints the median of `python -m grader check solution --no-training` and of its floors, `python -c
-"import torch"`, the same making one optimizer (the constructor of every torch.optim optimizer imports
-torch._dynamo, and the train part's probes need one), and the same with torchvision.transforms (which
-the lab's data.py imports; it imports torch._dynamo too), alternated run for run, and the ratios.
-With `--training`: `check solution` against bench/training_floor.py, the check's training work as a
-plain tensor loop, and the same for the work the check did when issue 22 was filed. The expected-data
+Prints the median of `python -m grader check solution --no-training` and of its floor, `python -c
+"import torch"`, alternated run for run, and the ratio (issue 22 asks for at most 1.3). With
+`--training`: `check solution` against bench/training_floor.py, the check's training work as a plain
+tensor loop, and the same for the work the check did when issue 22 was filed. The expected-data
 cache is warmed first, as it is for a student's second and later self-checks.
 """
 from __future__ import annotations
@@ -43,12 +41,8 @@ def main(argv=None) -> None:
     floor = [sys.executable, str(ROOT / "bench" / "training_floor.py"), "--data", args.data]
     if args.training:  # the floors: the check's own training work, and the work it did when issue 22 was filed
         commands = {"training floor (this work)": floor, "training floor (issue 22's work)": [*floor, "--issue-22"]}
-    else:  # the floors: torch alone; with the first optimizer any training probe makes (its constructor
-        # imports torch._dynamo); and with what the lab's data.py imports (torchvision, which imports it too)
-        commands = {"python -c 'import torch'": [sys.executable, "-c", "import torch"],
-                    "import torch + one optimizer": [sys.executable, "-c", "import torch; "
-                                                     "torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)"],
-                    "import torch, torchvision.transforms": [sys.executable, "-c", "import torch, torchvision.transforms"]}
+    else:
+        commands = {"python -c 'import torch'": [sys.executable, "-c", "import torch"]}
         check.append("--no-training")
     label = "check solution" + ("" if args.training else " --no-training")
     commands[label] = check

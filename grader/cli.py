@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -200,7 +201,7 @@ def _check(args, show) -> int:
     isolation.prestart(cfg.warm_start)  # first: the fork server's imports are a check's critical path
     from .batch import write_report
     from .files import safe_name
-    from . import selfcheck
+    from . import report_html, selfcheck
     from .grading import find_lab_folder
     from .release import select_checks
     from .writers import github, gradescope, terminal
@@ -223,6 +224,7 @@ def _check(args, show) -> int:
     if show:
         show.plan(selection.checks)
         show.line(_("starting the sandboxed worker that runs your code"))
+    threading.Thread(target=report_html.prepare, name="reglab-templates", daemon=True).start()
     result, ran = selfcheck.run(plan, selfcheck.salt(cfg), listener=show)
     if show:
         show.close()

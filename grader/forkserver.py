@@ -1,7 +1,6 @@
 """Warm worker starts (Linux): one clean process imports torch once and forks every worker.
 
-A fresh worker interpreter pays ``import torch`` and, at the first optimizer step, torch.optim's
-lazy import of ``torch._dynamo``: about 4 s of CPU on a 2-core machine, again for every restart
+A fresh worker interpreter pays ``import torch``: a second or more of CPU, again for every restart
 after a hang or a corrupted channel. The fork server (``worker/zygote.py``) pays it once per
 grader process. It is started like a worker (the private copy of ``grader/worker``, ``python -I``,
 a worker's clean environment), so its memory holds what a fresh worker's would: no request, no

@@ -22,12 +22,14 @@ import numpy as np
 import torch
 
 # Everything the worker needs is imported before the jail hides the grader's folder.
-from . import bare, experiment, guard, jail, standins  # noqa: F401 - experiment: its probe runs after the folder is hidden
+from . import bare, experiment, guard, jail, lazyvision, standins  # noqa: F401 - experiment: its probe runs after the folder is hidden
 from .calls import ContractError
 from .frames import Writer
 from .impl import MODULES, Impl, Unavailable
 from .plain import BadReturn
 from .probes import run
+
+lazyvision.install()  # here, so that the fork server (which imports this module) defers them too
 
 
 def main(request_fd: int, result_fd: int) -> None:

@@ -20,6 +20,7 @@ from torch.utils.data import TensorDataset
 from .calls import blame, call
 from .impl import Impl
 from .plain import BadReturn, array, scalar
+from .sgd import PlainSGD
 
 # Where each finished epoch is announced: the worker's main points it at the result channel (a frame
 # the grader only displays); nowhere elsewhere (the reference's and the mutants' runs).
@@ -70,7 +71,7 @@ def run_experiment(impl: Impl, *, data: str, runs: list[dict], epochs: int, eval
         model = call(impl, "model", "DropoutMLP", run["drop_prob"])
         with blame("model.py:DropoutMLP (moving it to the device)"):
             model = model.to(dev)
-        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        optimizer = PlainSGD(model.parameters(), lr=lr)
         curves = {"train_loss": [], "test_epoch": [], "test_loss": [], "test_acc": []}
         for epoch in range(1, epochs + 1):
             train_loss = scalar(call(impl, "train", "train_epoch", model, train_loader, optimizer, criterion, dev,

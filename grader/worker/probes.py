@@ -31,6 +31,7 @@ from .experiment import run_experiment
 from .impl import Impl
 from .calls import ContractError, blame, call
 from .plain import BadReturn, array, scalar, type_name
+from .sgd import PlainSGD
 
 
 class Seeds:
@@ -551,7 +552,7 @@ def _epoch(impl: Impl, seeds: Seeds, label: str, public: int, *, start_eval: boo
     s = seeds(label, public)
     model = nets.ProbeNet(seed=s)
     loader = _loader(s, 60, 45)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    optimizer = PlainSGD(model.parameters(), lr=0.5)
     model.train(not start_eval)
     avg = call(impl, "train", "train_epoch", model, loader, optimizer, nn.CrossEntropyLoss(),
                torch.device("cpu"), **kwargs)
@@ -630,17 +631,3 @@ def _python_number(value) -> bool:
 @probe("experiment.runs", "experiment")
 def experiment_runs(impl, seeds, **params):
     return run_experiment(impl, **params)
-
-
-def _warm_up() -> None:
-    """One tiny optimizer step, loader pass and reimport-free forward at import: the lazy imports
-    torch makes on first use (its compiler stack, for the optimizers) happen before any probe's
-    clock starts, not inside the first training probe of a worker."""
-    net = nets.ProbeNet(seed=0, hidden=2)
-    opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    for x, y in DataLoader(TensorDataset(*nets.probe_batches(0, 2)), batch_size=2, sampler=range(2)):
-        nn.CrossEntropyLoss()(net(x), y).backward()
-        opt.step()
-
-
-_warm_up()

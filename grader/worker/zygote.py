@@ -1,11 +1,11 @@
 """The fork server's side (Linux): import torch once, then fork every worker from this process.
 
 ``python -I -c <boot> SOCKET_FD``, started by ``grader/forkserver.py`` from the same private copy of
-this package as a worker, with a worker's clean environment. It imports torch and the worker's own
-modules, later (``LATER``) what only some workers need, and nothing else of the grader: it never
-sees a request, a course secret, a result or a line of student code. Per worker it is sent (over a Unix socket, descriptors as SCM_RIGHTS)
-the worker's three pipes, its environment and folder, and the namespaces of the sandbox
-the grader built for it; it forks a child that
+this package as a worker, with a worker's clean environment. It imports torch, torchvision's
+transforms and the worker's own modules, and nothing else of the grader: it never sees a request, a
+course secret, a result or a line of student code. Per worker it is sent (over a Unix socket,
+descriptors as SCM_RIGHTS) the worker's three pipes, its environment and folder, and the namespaces
+of the sandbox the grader built for it; it forks a child that
 
 1. leads a session of its own, keeps the three pipes (as stdin /dev/null, stdout/stderr, request
    and result) and closes every other descriptor;
@@ -19,8 +19,6 @@ The server tells the grader each child's pid when it is forked and its status wh
 """
 from __future__ import annotations
 
-import functools
-import importlib
 import json
 import os
 import selectors
@@ -37,15 +35,13 @@ import torch.utils.data  # noqa: F401
 
 from . import jail
 from .__main__ import main
-from .warm import warm_up
+
+try:  # what the lab's data.py imports; its heavy subpackages stay deferred (lazyvision.py)
+    import torchvision.transforms  # noqa: F401
+except ImportError:  # a worker that needs it meets the error itself
+    pass
 
 MAX_MESSAGE = 1 << 20
-# Done once the server serves, while it has nothing to fork: only some workers need these modules (the
-# first torch.optim step imports torch._dynamo, about 900 modules; data.py often torchvision), and the
-# probes' first-use work (worker/warm.py) is paid once here: the first worker does not wait for them, and
-# the ones after find them done.
-LATER = (functools.partial(importlib.import_module, "torch._dynamo"),
-         functools.partial(importlib.import_module, "torchvision.transforms"), warm_up)
 
 
 def serve(sock_fd: int) -> None:
@@ -59,13 +55,8 @@ def serve(sock_fd: int) -> None:
     selector.register(sock, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
     _send(sock, {"kind": "ready"})
-    later = list(LATER)
     while True:
-        events = selector.select(timeout=0 if later else None)
-        if not events and later:
-            _preload(later.pop(0))
-            continue
-        for key, _ in events:
+        for key, _ in selector.select():
             if key.fileobj is sock:
                 try:
                     data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, 16)
@@ -109,13 +100,6 @@ def serve(sock_fd: int) -> None:
 def _forkable() -> bool:
     """Forking is only safe from a process with one thread and no CUDA context."""
     return len(os.listdir("/proc/self/task")) == 1 and not torch.cuda.is_initialized()
-
-
-def _preload(step) -> None:
-    try:
-        step()
-    except Exception:  # noqa: BLE001 - not installed or broken: a worker that needs it meets the error itself
-        pass
 
 
 def _reap(sock: socket.socket) -> None:
