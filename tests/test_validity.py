@@ -82,6 +82,11 @@ def _replayer(public, dest: Path) -> Path:
     return dest
 
 
+def _scored(batch) -> dict:
+    """Which checks scored, per submission: what a failure of the replay tests must say."""
+    return {r.name: [(c.id, c.score) for c in r.checks if c.score] for r in batch.results if r.name != "neighbour"}
+
+
 def _config(tmp_path, **kw):
     from grader.config import Config
 
@@ -97,10 +102,11 @@ def test_results_written_back_from_the_releases_expected_data_score_nothing_unde
     assert grade(subs / "replayer").score >= 8
     batch = grade_all(subs, tmp_path / "out", _config(tmp_path, secret_seed="a course secret"))
     scores = {r.name: r.score for r in batch.results}
-    assert scores == {"neighbour": 80, "replayer": 0}, scores
+    assert scores == {"neighbour": 80, "replayer": 0}, _scored(batch)
     # Without a configured secret, grade keeps one in the output folder: the same verdict.
     batch = grade_all(subs, tmp_path / "out2", _config(tmp_path))
-    assert {r.name: r.score for r in batch.results} == {"neighbour": 80, "replayer": 0}
+    assert {r.name: r.score for r in batch.results} == {"neighbour": 80, "replayer": 0}, \
+        (_scored(batch), (tmp_path / "out2" / SECRET_FILE).read_text())  # the secret drawn: to replay the failure
     assert (tmp_path / "out2" / SECRET_FILE).is_file()
 
 
