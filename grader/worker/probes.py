@@ -313,8 +313,8 @@ def eval_outputs(impl, seeds):
             "flat": array(flat, "forward's output")}
 
 
-# Samples in a train-mode probe: observe.py's per-sample gradients cost O(N²) (the batched backward of
-# N one-sample seeds over the whole batch), and 16 samples already give linear2's dropout 2,048 masks.
+# Samples in a train-mode probe: observe.py's per-sample gradients cost O(N²) (N backward passes, each
+# over the whole batch), and 16 samples already give linear2's dropout 2,048 masks.
 OBSERVED = 16
 
 
