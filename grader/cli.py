@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import config as configuration
 from . import i18n
-from . import isolation
+from . import backends, isolation, sandboxuser
 from . import outputs
 from . import stubgen
 from .i18n import _
@@ -156,8 +156,8 @@ def _config(args) -> configuration.Config:
 def _sandbox(cfg: configuration.Config, required: bool):
     """This run's sandbox backend, chosen once; a set-up error when grading marks without one."""
     try:
-        return isolation.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=required)
-    except isolation.SandboxUnavailable as exc:
+        return backends.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=required)
+    except backends.SandboxUnavailable as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -208,9 +208,9 @@ def _check(args, show) -> int:
 
     backend = _sandbox(cfg, required=False)
     if show:
-        show.line(isolation.notice(backend))
+        show.line(backends.notice(backend))
     elif not backend.isolated:  # the student's own code on their own machine
-        print(isolation.notice(backend), file=sys.stderr)
+        print(backends.notice(backend), file=sys.stderr)
     if not args.path.exists():
         raise UsageError(_("{path} does not exist: pass the folder with your penalties.py, model.py, ...")
                          .format(path=args.path))
@@ -286,7 +286,7 @@ def cmd_grade(args) -> int:
     from .grading import secrets
     from .intake import discover, look_alikes
 
-    os.umask(isolation.PRIVATE_UMASK)  # before the grader creates anything: grades, caches, its folders
+    os.umask(sandboxuser.PRIVATE_UMASK)  # before the grader creates anything: grades, caches, its folders
     cfg = _config(args)
     isolation.prestart(cfg.warm_start)
     if not args.submissions.is_dir():
@@ -298,12 +298,12 @@ def cmd_grade(args) -> int:
         print(notice, file=sys.stderr)
     _require_data(cfg)
     backend = _sandbox(cfg, required=True)
-    print(isolation.notice(backend) + (" (--unsafe-no-sandbox)" if not backend.isolated else ""), file=sys.stderr)
+    print(backends.notice(backend) + (" (--unsafe-no-sandbox)" if not backend.isolated else ""), file=sys.stderr)
     # Without a whitelisted view only permissions keep them private: made now, so that they are checked.
-    isolation.private_folders([args.out, cfg.cache], backend)
+    sandboxuser.private_folders([args.out, cfg.cache], backend)
     try:
-        isolation.check_exposure([args.submissions, args.out, *secrets(cfg)], backend)
-    except isolation.SandboxUnavailable as exc:
+        sandboxuser.check_exposure([args.submissions, args.out, *secrets(cfg)], backend)
+    except backends.SandboxUnavailable as exc:
         raise UsageError(str(exc)) from None
     _require_a_worker(cfg, backend)
     only = tuple(n.strip() for n in (args.only or "").split(",") if n.strip())
@@ -334,7 +334,7 @@ def cmd_grade(args) -> int:
     return EXIT_OK
 
 
-def _require_a_worker(cfg: configuration.Config, backend: isolation.Backend) -> None:
+def _require_a_worker(cfg: configuration.Config, backend: backends.Backend) -> None:
     """Stop before grading anyone when no worker starts here, even on a known-good package: every
     submission would otherwise be graded as the grader's own failure."""
     import tempfile

@@ -50,7 +50,7 @@ from .derive import Inputs
 from .release import (Built, ReleaseError, _now, copy_grader, expected_now, find_reference_code, find_text, has_reference,
                       hidden_checks, install_context, listing, pyproject, training_subset, verify,
                       write_expected)
-from .isolation import MODULE_FILES
+from .safecopy import MODULE_FILES
 
 ROOT_VAR, PYTHON_VAR = "REGLAB_AUTOGRADER_ROOT", "REGLAB_PYTHON"
 EXECUTABLE = ("setup.sh", "run_autograder")
@@ -171,10 +171,10 @@ def autograde(root: Path) -> int:
     from .grading import DataMissing, grade_submission, require_data
     from .release import select_checks
 
-    from . import isolation
+    from . import backends, sandboxuser
     from .grading import secrets
 
-    os.umask(isolation.PRIVATE_UMASK)  # before the autograder creates anything: its cache, its results
+    os.umask(sandboxuser.PRIVATE_UMASK)  # before the autograder creates anything: its cache, its results
     started = time.monotonic()
     target = root / "results" / "results.json"
     try:
@@ -183,11 +183,11 @@ def autograde(root: Path) -> int:
             for sub in ("source", "submission", "results"):
                 if (root / sub).is_dir():
                     os.chmod(root / sub, 0o700)
-        backend = isolation.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=True)
-        print(isolation.notice(backend))
-        isolation.private_folders([root / "results", cfg.cache], backend)
-        isolation.check_exposure([root / "source", root / "submission", root / "results", *secrets(cfg)], backend)
-    except (isolation.SandboxUnavailable, configuration.ConfigError) as exc:
+        backend = backends.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=True)
+        print(backends.notice(backend))
+        sandboxuser.private_folders([root / "results", cfg.cache], backend)
+        sandboxuser.check_exposure([root / "source", root / "submission", root / "results", *secrets(cfg)], backend)
+    except (backends.SandboxUnavailable, configuration.ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         write_atomic(target, json.dumps(_failure("The autograder cannot grade safely on this machine — not your "
                                                  "fault: tell your TA.", str(exc)), indent=1))

@@ -19,7 +19,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import intake, isolation, stubcheck, training
+from . import backends, intake, isolation, stubcheck, training
 from .channel import Listener
 from .checks import CORE, REGISTRY, TRAINING, expected_probes
 from .checks.registry import Check
@@ -179,13 +179,13 @@ def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: 
             return broken(sub, checks, _("the sandbox failed"), grader_error=traceback.format_exc(limit=4))
     if listener is not None:
         listener("judge", "", {})
-    backend = isolation.current()
+    backend = backends.current()
     report = Report(problems=plan.problems,
                     environment={"python": platform.python_version(), "workers": str(run.starts),
                                  "sandbox": backend.label(unsafe=config.unsafe_no_sandbox),
                                  **({"bounds": isolation.bounds_label(plan.limits)} if backend.isolated else {})})
     if not backend.isolated:
-        report.problems.append(_("graded without a sandbox: {why}").format(why=isolation.notice(backend)))
+        report.problems.append(_("graded without a sandbox: {why}").format(why=backends.notice(backend)))
     for stage in stages:
         stage.finish(run, expected, report)
     modules = dict(prepared.modules)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .files import display_name, safe_name
 from .i18n import _
-from .isolation import MODULE_FILES, copy_submission
+from .safecopy import MODULE_FILES, copy_submission
 from .outputs import RESERVED
 from .text import shown_name
 
@@ -402,7 +402,7 @@ class Prepared:
 def copy_sources(src: Path, dest: Path) -> Prepared:
     """The ``.py`` files of ``src`` (and of its sub-folders, one level, as the sandbox copies them)
     copied to ``dest`` as UTF-8. The copy follows no link at any depth and takes no file with other
-    hard links (``isolation.copy_submission``, whose refusals become notices): a link may point at a
+    hard links (``safecopy.copy_submission``, whose refusals become notices): a link may point at a
     classmate's files or the reference."""
     staged = dest.parent / f"{dest.name}-raw"
     copied, refused = copy_submission(src, staged)

@@ -33,7 +33,9 @@ from pathlib import Path
 
 from . import isolation
 from .channel import ChannelError, Decoder, Listener, Protocol
-from .isolation import MODULE_FILES, copy_submission, environment
+from .backends import SCRATCH
+from .isolation import environment
+from .safecopy import MODULE_FILES, copy_submission
 from .limits import Limits
 from .outcome import ProbeOutcome, SandboxRun
 from .i18n import _
@@ -249,7 +251,7 @@ def _run_in(work: Path, job: Job, blocked: dict[str, str], limits: Limits, env_e
     try:
         worker = isolation.spawn((req_r, res_w, out_w), work=work, readable=(package.parent, work / "inputs"),
                                  limits=limits,
-                                 env=environment(work / isolation.SCRATCH, limits.threads, env_extra), hide=hide)
+                                 env=environment(work / SCRATCH, limits.threads, env_extra), hide=hide)
     finally:
         for fd in (req_r, res_w, out_w):
             os.close(fd)

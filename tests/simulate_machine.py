@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from grader.isolation import interpreter_paths  # noqa: E402
+from grader.backends import interpreter_paths  # noqa: E402
 from grader.worker import jail  # noqa: E402
 
 libc = ctypes.CDLL(None, use_errno=True)

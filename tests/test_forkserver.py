@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from grader import forkserver, isolation
+from grader import backends, forkserver, isolation
 from grader.limits import Limits
 from grader.sandbox import Job, run_probes
 
@@ -103,7 +103,7 @@ def test_a_worker_that_cannot_enter_its_sandbox_falls_back_to_fresh_interpreters
     """The fork server's child reports a failed jail.join (here: a 'namespace' that is /dev/null) before
     any worker exists; the grader then starts fresh interpreters for the rest of the run, says so once,
     and the grade is the same."""
-    if not isolation.current().namespaces:
+    if not backends.current().namespaces:
         pytest.skip("this backend has no namespaces to enter")
     import subprocess
 

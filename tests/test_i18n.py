@@ -364,7 +364,7 @@ def test_checks_read_korean_on_the_stubs_a_buggy_submission_and_the_reference(fo
 def test_progress_and_sandbox_lines_read_korean():
     import dataclasses
 
-    from grader.isolation import Backend, notice
+    from grader.backends import Backend, notice
     from grader.progress import CheckProgress, Progress
 
     def batch_lines():

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import isolation
-from grader.isolation import copy_submission
+from grader import backends
+from grader.safecopy import copy_submission
 from simulate_machine import cannot_simulate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,21 +87,21 @@ def test_a_linked_submission_folder_is_refused_whole(tmp_path):
 
 
 def test_an_unknown_backend_and_grading_without_one_are_refused_with_how_to_fix():
-    with pytest.raises(isolation.SandboxUnavailable, match="unknown sandbox backend"):
-        isolation.choose("chroot")
-    with pytest.raises(isolation.SandboxUnavailable, match="apt-get install bubblewrap") as info:
-        isolation.select("none", unsafe=False, required=True)
+    with pytest.raises(backends.SandboxUnavailable, match="unknown sandbox backend"):
+        backends.choose("chroot")
+    with pytest.raises(backends.SandboxUnavailable, match="apt-get install bubblewrap") as info:
+        backends.select("none", unsafe=False, required=True)
     assert "--unsafe-no-sandbox" in str(info.value)
     try:
-        assert isolation.select("none", unsafe=True, required=True).name == "none"
-        assert isolation.current().label(unsafe=True).startswith("none (unsafe")
+        assert backends.select("none", unsafe=True, required=True).name == "none"
+        assert backends.current().label(unsafe=True).startswith("none (unsafe")
     finally:
-        isolation._selected = None
+        backends._selected = None
 
 
 def test_auto_picks_the_best_backend_that_works_here():
-    backend = isolation.choose("auto")
-    assert backend.name in isolation.BACKENDS
+    backend = backends.choose("auto")
+    assert backend.name in backends.BACKENDS
     if shutil.which("bwrap") and sys.platform.startswith("linux"):
         assert backend.name == "bwrap", backend.why_not
 
@@ -151,8 +151,8 @@ def test_a_venv_under_tmpdir_grades_the_complete_example_to_full_marks(tmp_path)
         result = json.loads((tmp_path / "out" / "complete" / "results.json").read_text())
         assert result["score"] == sum(t["max_score"] for t in result["tests"]) > 0, proc.stdout[-3000:]
         for flags in ([], ["-S"]):  # -S: this process never reads pyvenv.cfg; the worker's python does
-            assert str(venv) in subprocess.run([str(python), *flags, "-c", "from grader import isolation; "
-                                                "print(isolation.interpreter_paths())"], cwd=REPO, capture_output=True,
+            assert str(venv) in subprocess.run([str(python), *flags, "-c", "from grader import backends; "
+                                                "print(backends.interpreter_paths())"], cwd=REPO, capture_output=True,
                                                text=True).stdout, flags
     finally:
         shutil.rmtree(venv, ignore_errors=True)

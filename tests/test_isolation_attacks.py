@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import isolation
+from grader import backends as sandbox_backends, sandboxuser
 from simulate_machine import cannot_simulate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,7 +68,7 @@ def shared_cache() -> Path:
 def backends() -> list[tuple[str, list[str], str]]:
     """(backend, command prefix, REGLAB_SANDBOX) for each backend this machine can run."""
     found = []
-    if isolation.choose("auto").name == "bwrap":
+    if sandbox_backends.choose("auto").name == "bwrap":
         found.append(("bwrap", [], "bwrap"))
     if os.geteuid() == 0 and shutil.which("unshare"):
         found.append(("unshare", simulated("--python-readable", "--private", str(REPO), "--fresh-tmp"), "unshare"))
@@ -263,7 +263,7 @@ def test_the_batch_is_graded_in_the_backend_asked_for(run):
     assert run.proc.returncode == 0, run.describe()
     assert f"sandbox: {run.backend}" in run.proc.stderr, run.describe()
     # uid restricts itself with Landlock where this kernel has it (the simulated machine shares the kernel).
-    label = run.backend + ("+landlock" if run.backend == "uid" and not isolation._try_landlock() else "")
+    label = run.backend + ("+landlock" if run.backend == "uid" and not sandbox_backends._try_landlock() else "")
     for name in ("neighbour", *ATTACK_NAMES, *LINKED):
         env = run.result(name)["extra_data"]["reglab"]["environment"]
         assert env["sandbox"] == label, (name, env)
@@ -336,7 +336,7 @@ def test_student_code_runs_as_the_sandbox_user_without_privileges(run):
     line = next(l for l in run.output("whoami").splitlines() if l.startswith(f"ATTACK {run.token} whoami"))
     seen = dict(w.split("=", 1) for w in line.split()[3:])
     if os.geteuid() == 0:
-        users = {e.pw_uid for e in pwd.getpwall() if e.pw_name.startswith(isolation.SANDBOX_USER)}
+        users = {e.pw_uid for e in pwd.getpwall() if e.pw_name.startswith(sandboxuser.SANDBOX_USER)}
         assert int(seen["uid"]) in users and seen["uid"] == seen["euid"] and seen["groups"] == "-", line
         assert seen["gid"] == str(pwd.getpwuid(int(seen["uid"])).pw_gid), line
     assert int(seen["capeff"], 16) == 0 and int(seen["capprm"], 16) == 0 and seen["nnp"] == "1", line

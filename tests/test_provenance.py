@@ -32,6 +32,7 @@ import pytest
 from nbformat.v4 import new_code_cell
 
 from grader import intake, isolation
+from grader.backends import choose, current
 from grader.limits import Limits
 from grader.sandbox import run_probes
 from simulate_machine import cannot_simulate
@@ -127,7 +128,7 @@ def test_rewriting_its_folder_then_crashing_is_charged_to_its_own_import(tmp_pat
     assert "penalties" in run.module_errors and "killed" not in run.module_errors["penalties"]
     assert run.outcomes["train.seed"].ok and run.outcomes["model.structure"].ok, run.outcomes
     # Nothing the grader wrote could be rewritten (where the backend drops the uid or binds it read-only).
-    if isolation.current().drops_uid or isolation.current().whitelist:
+    if current().drops_uid or current().whitelist:
         assert "DENIED" in run.output and not [l for l in run.output.splitlines() if l.startswith("REWROTE")], run.output
 
 
@@ -229,7 +230,7 @@ def simulated(*flags: str) -> list[str]:
 
 def backends() -> list[tuple[str, list[str], str]]:
     found = []
-    if LINUX and isolation.choose("auto").name == "bwrap":
+    if LINUX and choose("auto").name == "bwrap":
         found.append(("bwrap", [], "bwrap"))
     if LINUX and os.geteuid() == 0 and shutil.which("unshare") and not cannot_simulate(str(REPO)):
         try:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from grader.isolation import copy_submission
+from grader.safecopy import copy_submission
 from grader.limits import Limits
 from grader.sandbox import run_probes
 
@@ -115,10 +115,10 @@ def test_a_growing_memory_bomb_stops_at_the_address_space_limit_or_the_clock(tmp
 
 
 def test_the_reference_is_not_importable_and_hidden_files_are_unreadable(tmp_path, config):
-    from grader import isolation
+    from grader import backends
     from grader.grading import secrets
 
-    if not isolation.current().isolated:
+    if not backends.current().isolated:
         pytest.skip("no sandbox backend on this machine: nothing can be hidden")
     solution = str(config.solution)
     sub = submission(tmp_path, penalties=GOOD_PENALTIES.replace("def l1_penalty(model):", f"""def l1_penalty(model):

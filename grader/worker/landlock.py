@@ -4,7 +4,7 @@ itself with it (``jail.enter``) to what bubblewrap's view would hold: the listed
 own scratch writable, nothing else; with ABI 4 no TCP, with ABI 6 no abstract Unix socket and no signal
 outside its own domain. The restriction holds for the worker and everything it starts, and cannot be
 lifted. System calls through ``ctypes`` (no dependency); self-contained (``ctypes`` and ``os`` only) so
-that ``python -I -S landlock.py`` is the grader's probe (``isolation._try_landlock``).
+that ``python -I -S landlock.py`` is the grader's probe (``backends._try_landlock``).
 """
 from __future__ import annotations
 
