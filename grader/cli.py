@@ -19,6 +19,7 @@ from . import backends, isolation, sandboxuser
 from . import outputs
 from . import stubgen
 from .i18n import _
+from .lab import current
 
 EXIT_OK, EXIT_BELOW, EXIT_USAGE = 0, 1, 2
 
@@ -215,7 +216,7 @@ def _check(args, show) -> int:
         raise UsageError(_("{path} does not exist: pass the folder with your penalties.py, model.py, ...")
                          .format(path=args.path))
     selection = select_checks(cfg)
-    if args.ci and any(c.part == "experiment" for c in selection.checks):
+    if args.ci and any(c.part == current().training for c in selection.checks):
         _require_data(cfg)  # in CI a missing data set is the workflow's fault, not a student's zero
     plan = selfcheck.plan_for(args.path, cfg, selection.checks, selection.expected, args.out,
                               fresh=not cfg.reuse or args.ci, name=safe_name(args.path.resolve().name))

@@ -47,6 +47,7 @@ from .checks import REGISTRY, expected_probes
 from .checks.registry import Check
 from .config import Config
 from .derive import Inputs
+from .lab import current
 from .release import (Built, ReleaseError, _now, copy_grader, expected_now, find_reference_code, find_text, has_reference,
                       hidden_checks, install_context, listing, pyproject, training_subset, verify,
                       write_expected)
@@ -90,7 +91,7 @@ def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Bu
         (stage / "setup.sh").write_text(render("setup.sh.j2"), encoding="utf-8")
         (stage / "run_autograder").write_text(render("run_autograder.j2"), encoding="utf-8")
         (stage / "pyproject.toml").write_text(pyproject("reglab-autograder", "the regularization lab's "
-                                                        "Gradescope autograder", ("grader*",)), encoding="utf-8")
+                                                        "Gradescope autograder", ("grader*", "labs*")), encoding="utf-8")
         (stage / "README.md").write_text(render("README.md.j2", checks=checks, hidden=hidden,
                                                 total=f"{sum(c.points for c in checks):g}"), encoding="utf-8")
         leaks, n = find_reference_code(stage, config.solution)
@@ -194,7 +195,7 @@ def autograde(root: Path) -> int:
         return 2
     try:
         selection = select_checks(cfg)
-        if any(c.part == "experiment" for c in selection.checks):
+        if any(c.part == current().training for c in selection.checks):
             require_data(cfg)
         folder = locate_submission(root / "submission")
         result = grade_submission(folder, cfg, name="submission", checks=selection.checks,

@@ -26,6 +26,7 @@ from .checks.registry import Check
 from .config import PROJECT_ROOT, Config
 from .derive import Inputs
 from .i18n import _
+from .lab import current
 from .intake import MODULE_FILES
 from .reference import Expected, expected_for, expected_lazily
 from .results import CheckResult, Outcome, SubmissionResult
@@ -129,7 +130,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
     path = Path(path)
     # Without training its points are in neither score nor maximum: every page says so (results.not_run).
     sub = Submission(name or path.name, path, original, key,
-                     not_run={} if config.training else {"experiment": sum(c.points for c in TRAINING)})
+                     not_run={} if config.training else {current().training: sum(c.points for c in TRAINING)})
     checks = checks if checks is not None else (REGISTRY if config.training else CORE)
     if not path.exists():
         return broken(sub, checks, _("{path} is not a folder or a file that exists").format(path=path),

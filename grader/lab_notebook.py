@@ -18,16 +18,11 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from . import stubgen
 from .checks import TRAINING
 from .generated import template
+from .lab import current
 from .notebook import CONTRACT, MODULES
 
-NOTEBOOK = "lab5_regularization.ipynb"
-TITLES = {  # (Korean, English), as the handout's sections
-    "penalties": ("L1 L2 정규화", "L1 and L2 penalties"),
-    "model": ("드롭아웃", "Dropout"),
-    "data": ("입력 정규화와 데이터 로더", "Input normalization and data loaders"),
-    "train": ("Seed 고정, 학습 루프, 평가", "Seeding, the training loop and evaluation"),
-}
-EXTRA_IMPORTS = ("import torchvision",)
+NOTEBOOK = current().notebook
+TITLES = current().titles  # (Korean, English), as the handout's sections
 
 
 def _parts(solution: Path) -> tuple[list[str], list[dict]]:
@@ -51,7 +46,7 @@ def _parts(solution: Path) -> tuple[list[str], list[dict]]:
         doc = (ast.get_docstring(tree) or "").splitlines()
         parts.append({"number": number, "module": module, "title_ko": TITLES[module][0],
                       "title_en": TITLES[module][1], "headline": doc, "functions": functions})
-    return imports + [i for i in EXTRA_IMPORTS if i not in imports], parts
+    return imports + [i for i in current().notebook_imports if i not in imports], parts
 
 
 def percent_to_cells(text: str) -> list:

@@ -28,14 +28,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .i18n import _
+from .lab import current
 
-MODULES = ("penalties", "model", "data", "train")
-CONTRACT = {  # the names the probes reach (grader/worker/probes.py), by module
-    "penalties": ("l1_penalty", "l2_penalty", "penalized_loss"),
-    "model": ("DropoutMLP",),
-    "data": ("channel_stats", "normalize_transform", "make_loaders"),
-    "train": ("set_seed", "train_epoch", "evaluate"),
-}
+MODULES = current().modules
+CONTRACT = current().contract  # the names the probes reach (grader/worker/probes.py), by module
 MODULE_OF = {name: module for module, names in CONTRACT.items() for name in names}
 PROVENANCE = "provenance.json"
 BUILTINS = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__"}

@@ -21,6 +21,7 @@ from typing import Callable, TextIO
 from wcwidth import wcwidth
 
 from .i18n import _
+from .lab import current
 from .results import STATUS_LABELS, SubmissionResult, status
 
 
@@ -139,7 +140,7 @@ class CheckProgress:
             if part and part != self.part:
                 self.part = part
                 number = self.order.index(part) + 1
-                self.line(f"[{number}/{len(self.order)}] " + (_("the training check") if part == "experiment"
+                self.line(f"[{number}/{len(self.order)}] " + (_("the training check") if part == current().training
                                                                  else _("checking {file}").format(file=f"{part}.py")))
         elif kind == "progress":
             self._epoch(counts)

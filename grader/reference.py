@@ -20,6 +20,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from .lab import LABS, current
 from .outcome import ProbeOutcome
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -67,6 +68,7 @@ def source_key(solution: Path) -> str:
     versions = f"{FORMAT} {sys.version_info[:2]} {np.__version__} {importlib.metadata.version('torch')}"
     h = hashlib.sha256(versions.encode())
     files = sorted(solution.glob("*.py")) + sorted((PACKAGE_ROOT / "worker").glob("*.py")) + [PACKAGE_ROOT / "mutants.py"]
+    files += sorted((LABS / current().name).glob("*.py"))  # the lab's names
     for path in files:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:20]
@@ -74,7 +76,7 @@ def source_key(solution: Path) -> str:
 
 def load_reference(solution: Path):
     """Import ``solution/`` under a private package name (in the grader's process only)."""
-    from .worker.impl import MODULES, Impl
+    from .worker.impl import Impl
 
     if REFERENCE_NAME not in sys.modules:
         spec = importlib.util.spec_from_file_location(REFERENCE_NAME, solution / "__init__.py",
@@ -82,7 +84,7 @@ def load_reference(solution: Path):
         package = importlib.util.module_from_spec(spec)
         sys.modules[REFERENCE_NAME] = package
         spec.loader.exec_module(package)
-    modules = {m: importlib.import_module(f"{REFERENCE_NAME}.{m}") for m in MODULES}
+    modules = {m: importlib.import_module(f"{REFERENCE_NAME}.{m}") for m in current().modules}
     return Impl(modules, trusted=True)
 
 

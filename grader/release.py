@@ -39,6 +39,7 @@ from .packaged import MANIFEST, read_manifest
 from .checks import REGISTRY, probes_for
 from .checks.registry import Check
 from .config import PROJECT_ROOT, Config, ConfigError
+from .lab import LABS, current
 from .reference import REFERENCE, Expected, save
 from .results import PARTS
 
@@ -112,7 +113,7 @@ def select_checks(config: Config, checks: tuple[Check, ...] = REGISTRY) -> Selec
     else:  # a packaged grader: ids it left out are unknown here, and that is fine
         marked_ids |= set(config.hidden)
     if not config.training:  # as grade_submission does without explicit checks
-        checks = tuple(c for c in checks if c.part != "experiment")
+        checks = tuple(c for c in checks if c.part != current().training)
     marked = tuple(replace(c, hidden=True) if c.id in marked_ids and not c.hidden else c for c in checks)
     if has_reference(config):
         return Selection(marked, None)
@@ -325,7 +326,13 @@ class Built:
 
 
 def copy_grader(dest: Path) -> None:
-    """This grader package without mutants.py, caches or old packaged data."""
+    """This grader package without mutants.py, caches or old packaged data; beside it, its lab's package
+    (``labs/<lab>``: the names the core reads)."""
+    lab_package = LABS / current().name
+    for path in (LABS / "__init__.py", *sorted(lab_package.glob("*.py"))):
+        target = dest.parent / "labs" / path.relative_to(LABS)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
     for path in sorted(PACKAGE.rglob("*")):
         rel = path.relative_to(PACKAGE)
         if path.is_dir() or any(p in EXCLUDED_DIRS or p.startswith(".") for p in rel.parts):
@@ -375,7 +382,7 @@ def training_subset(config: Config, checks: tuple[Check, ...]):
     from .cifar import CifarDataError
     from .grading import DATA_COMMAND
 
-    if not any(c.part == "experiment" for c in checks):
+    if not any(c.part == current().training for c in checks):
         return None
     try:
         return training.load_subset(config.data, training.Settings())
@@ -457,7 +464,7 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
                                               repo_url=repo_url), encoding="utf-8")
         lab_notebook.write(tmp, config.solution, repo_url)
         (tmp / "pyproject.toml").write_text(pyproject("reglab-lab", "the regularization lab: your code and its "
-                                                      "self-check", ("grader*", "assignment*")), encoding="utf-8")
+                                                      "self-check", ("grader*", "labs*", "assignment*")), encoding="utf-8")
         (tmp / ".gitignore").write_text(template("gitignore.j2").render(), encoding="utf-8")
         (tmp / ".github" / "workflows").mkdir(parents=True)
         (tmp / ".github" / "workflows" / "classroom.yml").write_text(

@@ -47,6 +47,7 @@ OUTCOME_LABELS = {  # message ids: the templates translate them
 # of them, worst first, so that the counts add up to the submissions.
 STATUS_TEXT = dict(STATUS_LABELS)
 EXPECTED_RUNS = tuple(run.name for run in Settings().runs)
+BASELINE = EXPECTED_RUNS[0]  # the run every margin is measured from
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies. Each of the lab's
 # runs keeps its place (the first, its baseline, in black); other runs take the colours after them.
 _COLOURS = ("#000000", "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#999999")
@@ -353,8 +354,8 @@ _Bracket = tuple[str, float, float, float]  # best run, baseline's final test lo
 
 def _bracket(runs: Mapping[str, Any], margins: Mapping[str, Any], names: list[str]) -> _Bracket | None:
     """The largest finite margin, drawn down from the baseline's final test loss."""
-    base = _final_test(runs["baseline"]) if "baseline" in names else None
-    scored = [(m, n) for n in names if n != "baseline" and (m := _finite(margins.get(n))) is not None]
+    base = _final_test(runs[BASELINE]) if BASELINE in names else None
+    scored = [(m, n) for n in names if n != BASELINE and (m := _finite(margins.get(n))) is not None]
     if base is None or not scored:
         return None
     margin, best = max(scored)
@@ -374,7 +375,7 @@ def _bracket_marks(bracket: _Bracket, threshold: float | None, y: _Scale, plot_r
         _line(xb - 4, yr, xb + 4, yr, colour, ' stroke-width="2"'),
     ]
     verdict = {None: [], True: [f"≥ {threshold:.4g} ✓"], False: [f"< {threshold:.4g} ✗"]}[helped]
-    lines = [f"baseline − {best[:12]}", _("margin {margin}").format(margin=f"{margin:.3f}"), *verdict]
+    lines = [f"{BASELINE} − {best[:12]}", _("margin {margin}").format(margin=f"{margin:.3f}"), *verdict]
     mid = (yb + yr) / 2 - 7 * (len(lines) - 1)
     marks += [_text(xb + 9, mid + 4 + 14 * i, line, fill=colour) for i, line in enumerate(lines)]
     return marks

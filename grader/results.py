@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
 from .i18n import LANGUAGES, N_, catalog
+from .lab import current
 from .text import shown_name
 
 
@@ -26,7 +27,7 @@ class Outcome(str, enum.Enum):
         return self in (Outcome.FAILED, Outcome.ERROR, Outcome.TIMEOUT, Outcome.NOT_IMPLEMENTED)
 
 
-PARTS = ("penalties", "model", "data", "train", "experiment")
+PARTS = current().part_names
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ STATUS_LABELS = {
 CRASH_MESSAGE = N_("your code crashed the process")
 # A part left out of grading altogether (its points in neither the score nor the maximum), as every
 # page that shows a score says it (writers/notes.py).
-NOT_RUN_LABELS = {"experiment": N_("training check not run ({points} points)")}  # how judge.judge words a crashed probe
+NOT_RUN_LABELS = {current().training: N_("training check not run ({points} points)")}  # how judge.judge words a crashed probe
 
 
 def _crash_messages() -> tuple[str, ...]:

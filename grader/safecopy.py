@@ -8,7 +8,9 @@ import shutil
 import stat
 from pathlib import Path
 
-MODULE_FILES = ("penalties.py", "model.py", "data.py", "train.py")
+from .lab import current
+
+MODULE_FILES = current().module_files  # the lab's files: what a submission brings
 MAX_FILE_BYTES = 1 << 20       # a submission's single source file
 MAX_TOTAL_BYTES = 8 << 20      # all the source files it may bring
 MAX_ENTRIES = 5000             # files and folders a submission's tree may hold

@@ -35,7 +35,8 @@ from . import isolation
 from .channel import ChannelError, Decoder, Listener, Protocol
 from .backends import SCRATCH
 from .isolation import environment
-from .safecopy import MODULE_FILES, copy_submission
+from .lab import current
+from .safecopy import copy_submission
 from .limits import Limits
 from .outcome import ProbeOutcome, SandboxRun
 from .i18n import _
@@ -238,11 +239,12 @@ def _run_in(work: Path, job: Job, blocked: dict[str, str], limits: Limits, env_e
             listener: Listener | None) -> _End:
     package = work / "sub" / "assignment"
     nonce = secrets.token_bytes(8)
-    request = json.dumps({"package_dir": str(package), "work_dir": str(work), "probes": job.probes,
+    modules = current().modules  # the lab's: the worker knows none itself
+    request = json.dumps({"package_dir": str(package), "work_dir": str(work), "modules": modules, "probes": job.probes,
                           "params": job.params, "blocked": blocked, "nonce": nonce.hex(),
                           "seeds": {p: job.seeds[p] for p in job.probes if p in job.seeds},
                           "threads": limits.threads}).encode()
-    protocol = Protocol(list(job.probes), tuple(m[:-3] for m in MODULE_FILES if m[:-3] not in blocked), limits.caps,
+    protocol = Protocol(list(job.probes), tuple(m for m in modules if m not in blocked), limits.caps,
                         listener)
     decoder = Decoder(nonce, protocol, budget)
     req_r, req_w = os.pipe()

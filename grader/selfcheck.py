@@ -20,11 +20,12 @@ from . import i18n
 from .checks import Check
 from .config import Config
 from .i18n import _
+from .lab import current
 from .partcache import FOLDER, WHOLE, PartCache, merged, part_keys
 from .results import Outcome, SubmissionResult
 from .similarity import PART_FILES
 
-TRAINING = "experiment"  # the part whose checks train: it reaches every file (partcache)
+TRAINING = current().training  # the part whose checks train: it reaches every file (partcache)
 
 
 @dataclass(frozen=True)

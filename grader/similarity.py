@@ -18,9 +18,10 @@ from typing import Iterable, Mapping, Sequence
 from markupsafe import Markup, escape
 
 from .config import PROJECT_ROOT
+from .lab import current
 from .results import SubmissionResult
 
-PART_FILES = {"penalties": "penalties.py", "model": "model.py", "data": "data.py", "train": "train.py"}
+PART_FILES = {p.name: p.file for p in current().parts if p.file}
 MAX_FILE = 1 << 20
 NOISE_K, WINDOW = 25, 1          # copydetect's defaults: a match is at least 25 tokens long
 

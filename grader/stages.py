@@ -18,6 +18,7 @@ from .checks import probes_for
 from .checks.registry import Check
 from .config import Config
 from .i18n import _
+from .lab import current
 from .judge import judge, skip
 from .reference import Expected
 from .results import CheckResult
@@ -145,9 +146,9 @@ def joined(outcomes: list[ProbeOutcome | None]) -> ProbeOutcome:
 
 def stages_for(checks: tuple[Check, ...], config: Config, settings: training.Settings) -> list:
     """The stages that grade these checks: the core checks, then the training check if selected."""
-    core = tuple(c for c in checks if c.part != "experiment")
-    experiment = tuple(c for c in checks if c.part == "experiment")
-    return [CoreStage(core), *([TrainingStage(experiment, config, settings)] if experiment else [])]
+    core = tuple(c for c in checks if c.part != current().training)
+    trains = tuple(c for c in checks if c.part == current().training)
+    return [CoreStage(core), *([TrainingStage(trains, config, settings)] if trains else [])]
 
 
 def training_threads(config: Config) -> int:

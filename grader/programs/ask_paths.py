@@ -5,6 +5,7 @@ import site
 import sys
 import sysconfig
 
-print(json.dumps([sys.prefix, sys.exec_prefix, sys.base_prefix,
-                  *(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")),
-                  *site.getsitepackages()]))
+if __name__ == "__main__":  # run as ``python -c``; imported, it does nothing
+    print(json.dumps([sys.prefix, sys.exec_prefix, sys.base_prefix,
+                      *(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")),
+                      *site.getsitepackages()]))

@@ -3,10 +3,11 @@
 import os
 import sys
 
-uid, gid = int(sys.argv[1]), int(sys.argv[2])
-os.setgroups([])
-os.setresgid(gid, gid, gid)
-os.setresuid(uid, uid, uid)
-import encodings.idna, json, sysconfig  # noqa: E401,E402,F401 - what a worker's start reads
+if __name__ == "__main__":  # run as ``python -c``; imported, it does nothing
+    uid, gid = int(sys.argv[1]), int(sys.argv[2])
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    import encodings.idna, json, sysconfig  # noqa: E401,F401 - what a worker's start reads
 
-sysconfig.get_paths()
+    sysconfig.get_paths()

@@ -7,10 +7,11 @@ import importlib.util
 import runpy
 import sys
 
-init, package, module = sys.argv[1:4]
-del sys.argv[1:4]
-spec = importlib.util.spec_from_file_location("grader", init, submodule_search_locations=[package])
-grader = importlib.util.module_from_spec(spec)
-sys.modules["grader"] = grader
-spec.loader.exec_module(grader)
-runpy.run_module(module, run_name="__main__", alter_sys=True)
+if __name__ == "__main__":  # run as ``python -c``; imported, it does nothing
+    init, package, module = sys.argv[1:4]
+    del sys.argv[1:4]
+    spec = importlib.util.spec_from_file_location("grader", init, submodule_search_locations=[package])
+    grader = importlib.util.module_from_spec(spec)
+    sys.modules["grader"] = grader
+    spec.loader.exec_module(grader)
+    runpy.run_module(module, run_name="__main__", alter_sys=True)

@@ -25,7 +25,7 @@ import torch
 from . import bare, experiment, guard, jail, lazyvision, standins  # noqa: F401 - experiment: its probe runs after the folder is hidden
 from .calls import ContractError
 from .frames import Writer
-from .impl import MODULES, Impl, Unavailable
+from .impl import Impl, Unavailable
 from .plain import BadReturn
 from .probes import run
 
@@ -52,7 +52,7 @@ def main(request_fd: int, result_fd: int) -> None:
     # The grader's part ends here: whatever fails from now on happens where student code may run.
     channel.send({"kind": "jailed"})
     package = importlib.import_module("assignment")
-    bare.install("assignment", MODULES)  # ``import penalties`` in train.py, as in a notebook folder
+    bare.install("assignment", req["modules"])  # ``import penalties`` in train.py, as in a notebook folder
 
     def student_traceback(exc: BaseException) -> str:
         """The traceback cut to the student's own files ('' when none of their code is in it)."""
@@ -74,7 +74,7 @@ def main(request_fd: int, result_fd: int) -> None:
         return mod
 
     modules, broken = {}, dict(req["blocked"])
-    for name in MODULES:
+    for name in req["modules"]:
         if name in broken or not os.path.exists(os.path.join(root, name + ".py")):
             standin(name)
             continue

@@ -9,8 +9,6 @@ from types import ModuleType
 
 from . import bare
 
-MODULES = ("penalties", "model", "data", "train")
-
 
 class Unavailable(Exception):
     """A function the probe needs cannot be had: its module failed to import or lacks it."""

@@ -1,0 +1,75 @@
+"""What a lab is, as data: its parts, the file and functions of each, and what its notebook says about
+them. The grader's core reads a lab's names from here and spells none of them itself; each lab is a
+package under ``labs/`` (beside this grader package, in the repository and wherever it is shipped)
+whose ``LAB`` is a :class:`Lab`."""
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+LABS = Path(__file__).resolve().parent.parent / "labs"
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str                        # a results' part, the first Gradescope tag
+    functions: tuple[str, ...] = ()  # the names the probes reach in its module (none: a stage, not a file)
+    title: tuple[str, str] = ("", "")  # (Korean, English), as the handout's section
+
+    @property
+    def file(self) -> str:
+        """Its module's file name ('' for a stage such as training, which has no file)."""
+        return f"{self.name}.py" if self.functions else ""
+
+
+@dataclass(frozen=True)
+class Lab:
+    name: str                        # its package under labs/
+    parts: tuple[Part, ...]          # in the order reports and the notebook list them
+    notebook: str                    # the student notebook's file name
+    notebook_imports: tuple[str, ...] = ()  # imports the notebook adds to the stubs' own
+
+    @property
+    def part_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parts)
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """The parts that are modules of the submission, in order."""
+        return tuple(p.name for p in self.parts if p.file)
+
+    @property
+    def module_files(self) -> tuple[str, ...]:
+        return tuple(p.file for p in self.parts if p.file)
+
+    @property
+    def contract(self) -> dict[str, tuple[str, ...]]:
+        """Module -> the names the probes reach in it."""
+        return {p.name: p.functions for p in self.parts if p.file}
+
+    @property
+    def training(self) -> str:
+        """The part that is a stage rather than a file: the training check ('' when the lab has none)."""
+        return next((p.name for p in self.parts if not p.file), "")
+
+    @property
+    def titles(self) -> dict[str, tuple[str, str]]:
+        return {p.name: p.title for p in self.parts if p.file}
+
+
+def available() -> tuple[str, ...]:
+    return tuple(sorted(p.name for p in LABS.iterdir() if (p / "__init__.py").is_file())) if LABS.is_dir() else ()
+
+
+@functools.cache
+def current() -> Lab:
+    """The lab this grader grades: the one package under ``labs/``."""
+    found = available()
+    if len(found) != 1:
+        raise RuntimeError(f"expected exactly one lab under {LABS}, found {', '.join(found) or 'none'}")
+    lab = importlib.import_module(f"labs.{found[0]}").LAB
+    if not isinstance(lab, Lab) or lab.name != found[0]:
+        raise RuntimeError(f"labs/{found[0]}/__init__.py must define LAB = Lab(name={found[0]!r}, ...)")
+    return lab
