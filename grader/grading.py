@@ -96,7 +96,7 @@ def secrets(config: Config) -> tuple[Path, ...]:
     else:
         folders = [project]
     return tuple(p.resolve() for p in (*folders, config.solution, config.cache, config.expected.parent,
-                                       Path(__file__).with_name("mutants.py")) if p.exists())
+                                       current().mutants_file) if p.exists())
 
 
 def load_expected(config: Config, checks=REGISTRY, inputs: Inputs = Inputs()) -> Expected:

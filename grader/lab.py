@@ -55,6 +55,14 @@ class Lab:
         return next((p.name for p in self.parts if not p.file), "")
 
     @property
+    def mutants_file(self) -> Path:
+        """Its known mistakes (``Mutant`` s in ``MUTANTS``): judging-side only, never shipped to students."""
+        return LABS / self.name / "mutants.py"
+
+    def mutants(self) -> list:
+        return importlib.import_module(f"labs.{self.name}.mutants").MUTANTS
+
+    @property
     def titles(self) -> dict[str, tuple[str, str]]:
         return {p.name: p.title for p in self.parts if p.file}
 

@@ -67,8 +67,8 @@ def source_key(solution: Path) -> str:
     """Changes whenever anything that shapes the expected data changes."""
     versions = f"{FORMAT} {sys.version_info[:2]} {np.__version__} {importlib.metadata.version('torch')}"
     h = hashlib.sha256(versions.encode())
-    files = sorted(solution.glob("*.py")) + sorted((PACKAGE_ROOT / "worker").glob("*.py")) + [PACKAGE_ROOT / "mutants.py"]
-    files += sorted((LABS / current().name).glob("*.py"))  # the lab's names
+    files = sorted(solution.glob("*.py")) + sorted((PACKAGE_ROOT / "worker").glob("*.py"))
+    files += sorted((LABS / current().name).glob("*.py"))  # the lab's names and its known mistakes
     for path in files:
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:20]
@@ -105,7 +105,7 @@ def compute(solution: Path, probes: list[str], seeds: Mapping[str, str] | None =
 
 def compute_for(ref, probes: list[str], seeds: Mapping[str, str] | None = None, variants: str = "all") -> Expected:
     """The expected data of an implementation (the reference) and its mutants on ``probes``."""
-    from . import mutants
+    mutants = current().mutants()
     from .worker.probes import PROBES, run
 
     seeds = seeds or {}
@@ -117,11 +117,11 @@ def compute_for(ref, probes: list[str], seeds: Mapping[str, str] | None = None, 
             if PROBES[name].uses_standins:
                 table[ALTERNATIVE][name] = _attempt(lambda: run(ref, name, standins_on=False, seed=seed))
     if variants in ("all", "mutants"):
-        for m in mutants.MUTANTS:
+        for m in mutants:
             with ref.patched(m.build(ref)):
                 table[m.name] = {name: _attempt(lambda: run(ref, name, seed=seeds.get(name, "")))
                                  for name in m.probes if name in probes}
-    return Expected(table, {m.name: m.mistake for m in mutants.MUTANTS})
+    return Expected(table, {m.name: m.mistake for m in mutants})
 
 
 def _attempt(fn) -> ProbeOutcome:
@@ -315,7 +315,7 @@ def serve(solution: str) -> None:
     out = os.fdopen(os.dup(1), "wb")  # the answers' own descriptor: anything printed goes to stderr
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    from . import mutants  # noqa: F401 - imported (with torch and the probes' warm-up) before the first request
+    current().mutants()  # imported (with torch and the probes) before the first request
     from .worker import probes  # noqa: F401
 
     load_reference(Path(solution))

@@ -3,8 +3,8 @@
 ``python -m grader release --out DIR`` writes
 
 - ``assignment/``: the stubs (whatever ``assignment/*.py`` holds, the experiment included);
-- ``grader/``: this grader without ``mutants.py`` (near-reference code) and without the
-  registrations of hidden checks, plus ``grader/expected/expected.{npz,json}``: the expected data
+- ``grader/``: this grader without the registrations of hidden checks, and ``labs/<lab>/``, its lab's
+  names, without its known mistakes (``mutants.py``, near-reference code); plus ``grader/expected/expected.{npz,json}``: the expected data
   computed now from the reference, minus the probes that only hidden checks use, and
   ``grader/expected/manifest.json`` (how many hidden checks were left out);
 - ``README.md`` (how to self-check, what each part asks), ``pyproject.toml`` (``pip install -e .``),
@@ -17,7 +17,7 @@ checks whose expected data it holds: :func:`select_checks`.
 
 Before it is moved into place, the release is searched for every function body and solution region
 of ``solution/`` (:func:`find_reference_code`) and its grader is imported in a fresh interpreter to
-confirm that it loads, lacks ``grader.mutants`` and runs every public check.
+confirm that it loads, lacks the lab's known mistakes and runs every public check.
 """
 from __future__ import annotations
 
@@ -326,10 +326,10 @@ class Built:
 
 
 def copy_grader(dest: Path) -> None:
-    """This grader package without mutants.py, caches or old packaged data; beside it, its lab's package
-    (``labs/<lab>``: the names the core reads)."""
+    """This grader package without caches or old packaged data; beside it, its lab's package
+    (``labs/<lab>``: the names the core reads) without its known mistakes."""
     lab_package = LABS / current().name
-    for path in (LABS / "__init__.py", *sorted(lab_package.glob("*.py"))):
+    for path in (LABS / "__init__.py", *(p for p in sorted(lab_package.glob("*.py")) if p.name not in EXCLUDED)):
         target = dest.parent / "labs" / path.relative_to(LABS)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
@@ -506,7 +506,7 @@ def verify(root: Path, run_ids: list[str], hidden_n: int, solution: Path) -> Non
         from grader.derive import Inputs
         result = grade_submission(Path({str(solution)!r}), cfg, checks=core.checks, expected=core.expected,
                                   inputs=Inputs(packaged=core.seeds))
-        print(json.dumps({{"file": grader.__file__, "mutants": importlib.util.find_spec("grader.mutants") is not None,
+        print(json.dumps({{"file": grader.__file__, "mutants": importlib.util.find_spec({f"labs.{current().name}.mutants"!r}) is not None,
                           "solution": importlib.util.find_spec("solution") is not None,
                           "checks": [c.id for c in sel.checks], "hidden": sel.hidden_left_out,
                           "failed": [f"{{c.id}} ({{c.outcome.value}}: {{c.message[:200]}})" for c in result.checks
@@ -521,7 +521,7 @@ def verify(root: Path, run_ids: list[str], hidden_n: int, solution: Path) -> Non
     if not Path(got["file"]).resolve().is_relative_to(root.resolve()):
         problems.append(f"grader was imported from {got['file']}, not from the build")
     if got["mutants"] or got["solution"]:
-        problems.append("grader.mutants or solution is importable from the build")
+        problems.append("the lab's known mistakes or the solution are importable from the build")
     if got["checks"] != run_ids:
         problems.append(f"it runs {got['checks']}, not {run_ids}")
     if got["hidden"] != hidden_n:

@@ -20,7 +20,6 @@ COINCIDENCES = {
 # Still spelling the regularization lab's names in the core: to move into labs/regularization/.
 NOT_YET_MOVED = {
     "channel.py",            # the training probe's larger frame caps
-    "mutants.py",            # the known mistakes, as edits of the reference
     "release.py",            # the release README's paragraph on the experiment file
     "stages.py",             # the training stage's probe
     "training.py",           # the training check's runs

@@ -359,7 +359,7 @@ control_misses = [n for n in CONTRACT if not same(n, getattr(other[MODULE[n]], n
 print(json.dumps({"modules": names, "import_errors": import_errors, "checked": sorted(w for w, _, _ in candidates.values()),
                   "matches": matches, "control_misses": control_misses,
                   "solution_importable": importlib.util.find_spec("solution") is not None,
-                  "mutants_importable": importlib.util.find_spec("grader.mutants") is not None}))
+                  "mutants_importable": importlib.util.find_spec("labs.regularization.mutants") is not None}))
 '''
 
 

@@ -130,8 +130,8 @@ def test_the_reference_is_not_importable_and_hidden_files_are_unreadable(tmp_pat
             continue
         raise AssertionError(name + " is importable")
     try:
-        import grader.mutants
-        assert not hasattr(grader.mutants, "MUTANTS"), "the known mistakes are readable"
+        import labs.regularization.mutants
+        assert not hasattr(labs.regularization.mutants, "MUTANTS"), "the known mistakes are readable"
     except ImportError:
         pass
     assert glob.glob({solution!r} + "/*.py") == [], "the reference is readable"

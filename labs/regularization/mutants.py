@@ -2,11 +2,9 @@
 
 The grader runs every probe of a part on each mutant too (in its own process, like the
 reference); when a submission's result matches a mutant's, the failing check names the mistake.
-These live on the judging side and never ship to students.
+These live on the judging side and never ship to students (``grader.lab.Lab.mutants``).
 """
 from __future__ import annotations
-
-from .i18n import N_
 
 from dataclasses import dataclass
 from typing import Callable
@@ -16,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .worker.impl import Impl
+from grader.i18n import N_
+from grader.worker.impl import Impl
 
 
 @dataclass(frozen=True)
