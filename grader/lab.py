@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +62,7 @@ class Lab:
         return LABS / self.name / "mutants.py"
 
     def mutants(self) -> list:
-        return importlib.import_module(f"labs.{self.name}.mutants").MUTANTS
+        return _import(f"{self.name}.mutants").MUTANTS
 
     @property
     def titles(self) -> dict[str, tuple[str, str]]:
@@ -71,13 +73,27 @@ def available() -> tuple[str, ...]:
     return tuple(sorted(p.name for p in LABS.iterdir() if (p / "__init__.py").is_file())) if LABS.is_dir() else ()
 
 
+def _import(name: str):
+    """``labs.<name>`` from the ``labs/`` beside this grader, never another ``labs`` that comes first on
+    ``sys.path`` (the current folder's, say)."""
+    if "labs" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("labs", LABS / "__init__.py",
+                                                      submodule_search_locations=[str(LABS)])
+        package = importlib.util.module_from_spec(spec)
+        sys.modules["labs"] = package
+        spec.loader.exec_module(package)
+    if [Path(p).resolve() for p in sys.modules["labs"].__path__] != [LABS]:
+        raise RuntimeError(f"another labs package ({list(sys.modules['labs'].__path__)}) was imported before {LABS}")
+    return importlib.import_module(f"labs.{name}")
+
+
 @functools.cache
 def current() -> Lab:
     """The lab this grader grades: the one package under ``labs/``."""
     found = available()
     if len(found) != 1:
         raise RuntimeError(f"expected exactly one lab under {LABS}, found {', '.join(found) or 'none'}")
-    lab = importlib.import_module(f"labs.{found[0]}").LAB
+    lab = _import(found[0]).LAB
     if not isinstance(lab, Lab) or lab.name != found[0]:
         raise RuntimeError(f"labs/{found[0]}/__init__.py must define LAB = Lab(name={found[0]!r}, ...)")
     return lab

@@ -80,3 +80,18 @@ def test_the_lab_is_found_and_whole():
     assert found.name in lab.available()
     assert found.modules and all(p.functions for p in found.parts if p.file)
     assert found.training in found.part_names and not dict((p.name, p.file) for p in found.parts)[found.training]
+
+
+def test_a_labs_folder_in_the_current_folder_is_not_the_graders(tmp_path):
+    """A student's folder may hold its own ``labs/``: the grader still reads the one beside itself."""
+    import subprocess
+    import sys
+
+    fake = tmp_path / "labs" / "regularization"
+    fake.mkdir(parents=True)
+    (tmp_path / "labs" / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text("raise SystemExit('the wrong labs package was imported')\n")
+    proc = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(1, sys.argv[1]); from grader import lab; "
+                           "print(lab.current().modules)", str(CORE.parent)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and "penalties" in proc.stdout, proc.stdout + proc.stderr
