@@ -38,13 +38,17 @@ class Lab:
         return tuple(p.name for p in self.parts)
 
     @property
+    def files(self) -> dict[str, str]:
+        """Module -> its file, for the parts that are modules of the submission, in order."""
+        return {p.name: p.file for p in self.parts if p.file}
+
+    @property
     def modules(self) -> tuple[str, ...]:
-        """The parts that are modules of the submission, in order."""
-        return tuple(p.name for p in self.parts if p.file)
+        return tuple(self.files)
 
     @property
     def module_files(self) -> tuple[str, ...]:
-        return tuple(p.file for p in self.parts if p.file)
+        return tuple(self.files.values())
 
     @property
     def contract(self) -> dict[str, tuple[str, ...]]:

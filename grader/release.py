@@ -4,8 +4,8 @@
 
 - ``assignment/``: the stubs (whatever ``assignment/*.py`` holds, the experiment included);
 - ``grader/``: this grader without the registrations of hidden checks, and ``labs/<lab>/``, its lab's
-  names, without its known mistakes (``mutants.py``, near-reference code); plus ``grader/expected/expected.{npz,json}``: the expected data
-  computed now from the reference, minus the probes that only hidden checks use, and
+  names, without its known mistakes (``mutants.py``, near-reference code); plus
+  ``grader/expected/expected.{npz,json}``: the expected data computed now from the reference, minus the probes that only hidden checks use, and
   ``grader/expected/manifest.json`` (how many hidden checks were left out);
 - ``README.md`` (how to self-check, what each part asks), ``pyproject.toml`` (``pip install -e .``),
   ``.gitignore`` and ``.github/workflows/classroom.yml`` (GitHub Classroom autograding).
@@ -44,7 +44,6 @@ from .reference import REFERENCE, Expected, save
 from .results import PARTS
 
 PACKAGE = Path(__file__).resolve().parent
-EXCLUDED = {"mutants.py"}                   # known mistakes, written as edits of the reference
 EXCLUDED_DIRS = {"__pycache__", "expected"}  # caches, and packaged data rewritten for each build
 
 
@@ -328,8 +327,8 @@ class Built:
 def copy_grader(dest: Path) -> None:
     """This grader package without caches or old packaged data; beside it, its lab's package
     (``labs/<lab>``: the names the core reads) without its known mistakes."""
-    lab_package = LABS / current().name
-    for path in (LABS / "__init__.py", *(p for p in sorted(lab_package.glob("*.py")) if p.name not in EXCLUDED)):
+    lab = LABS / current().name
+    for path in (LABS / "__init__.py", *(p for p in sorted(lab.glob("*.py")) if p != current().mutants_file)):
         target = dest.parent / "labs" / path.relative_to(LABS)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
@@ -337,7 +336,7 @@ def copy_grader(dest: Path) -> None:
         rel = path.relative_to(PACKAGE)
         if path.is_dir() or any(p in EXCLUDED_DIRS or p.startswith(".") for p in rel.parts):
             continue
-        if rel.name in EXCLUDED or path.suffix in (".pyc", ".pyo") or path.is_symlink():
+        if path.suffix in (".pyc", ".pyo") or path.is_symlink():
             continue
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest / rel)

@@ -21,7 +21,7 @@ from .config import PROJECT_ROOT
 from .lab import current
 from .results import SubmissionResult
 
-PART_FILES = {p.name: p.file for p in current().parts if p.file}
+PART_FILES = current().files
 MAX_FILE = 1 << 20
 NOISE_K, WINDOW = 25, 1          # copydetect's defaults: a match is at least 25 tokens long
 
