@@ -33,8 +33,11 @@ from mutmut import Context, list_mutations, mutate  # noqa: E402
 
 from grader.checks import CORE, expected_probes, probes_for  # noqa: E402
 from grader.compare import first_mismatch  # noqa: E402
+from grader.lab import current  # noqa: E402
 from grader.reference import compute, load_reference  # noqa: E402
-from grader.worker.probes import PROBES  # noqa: E402
+from grader.worker.probing import PROBES  # noqa: E402
+
+current().probes()
 
 FILES = ("penalties", "model", "data", "train")
 SOLUTION = REPO / "solution"

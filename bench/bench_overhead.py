@@ -13,7 +13,8 @@ submission, its expected data cached on disk) and by ``new`` (the working tree: 
 inputs derived from the course secret, its expected data computed for them). ``--no-training``
 both. Every variant's cache is warmed by an untimed round first.
 
-Prints the median wall time of each, ``new``/``old`` per submission, and the peak resident memory
+Prints the median wall time of each, ``new``/``old`` per submission (wall time, and the whole machine's busy
+CPU time: workers and the expected-data process included), and the peak resident memory
 (VmHWM, polled) of the grader's own process and of its largest other grader-side process (the
 expected-data process; workers run as the sandbox and are bounded by its limits, not counted here).
 """
@@ -86,9 +87,18 @@ def peak_kib(pid: int) -> tuple[int, int]:
     return hwm, int(fields["Uid"].split()[0])
 
 
-def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, int, int, int]:
-    """(wall seconds, exit status, grader's peak KiB, largest other grader-side process's peak KiB)."""
-    started = time.monotonic()
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat: user, nice, system, irq,
+    softirq): what a grade costs in CPU, workers run as other users and in other namespaces included."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, float, int, int, int]:
+    """(wall seconds, the machine's busy CPU seconds meanwhile, exit status, grader's peak KiB, largest
+    other grader-side process's peak KiB)."""
+    started, busy = time.monotonic(), busy_seconds()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     own, helper = [0], [0]
     done = threading.Event()
@@ -105,12 +115,12 @@ def timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, int, int, int]:
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     _, err = proc.communicate()
-    took = time.monotonic() - started
+    took, cpu = time.monotonic() - started, busy_seconds() - busy
     done.set()
     poller.join()
     if proc.returncode not in (0, 1):
         print(f"  exit {proc.returncode}: {err.decode(errors='replace')[-800:]}", file=sys.stderr)
-    return took, proc.returncode, own[0], helper[0]
+    return took, cpu, proc.returncode, own[0], helper[0]
 
 
 def main() -> None:
@@ -143,6 +153,7 @@ def main() -> None:
         env["REGLAB_SECRET_SEED"] = "bench-overhead-course-secret"
         jobs = {"one": (one, 1), "class-10": (small, args.jobs), "class-30": (large, args.jobs)}
         times = {(t, j): [] for t in trees for j in jobs}
+        cpus = {(t, j): [] for t in trees for j in jobs}
         memory = {t: [0, 0] for t in trees}
         for round_ in range(args.runs + 1):  # round 0 warms every cache
             for job, (folder, j) in jobs.items():
@@ -151,9 +162,10 @@ def main() -> None:
                     shutil.rmtree(out, ignore_errors=True)
                     cmd = [sys.executable, "-m", "grader", "grade", str(folder), "--out", str(out),
                            "--jobs", str(j), "--no-training"]
-                    took, _, own, helper = timed(cmd, cwd, env)
+                    took, cpu, _, own, helper = timed(cmd, cwd, env)
                     if round_:
                         times[(tree, job)].append(took)
+                        cpus[(tree, job)].append(cpu)
                         memory[tree] = [max(memory[tree][0], own), max(memory[tree][1], helper)]
         print(f"grade --no-training, medians of {args.runs}, alternated (os.cpu_count()={os.cpu_count()}, "
               f"load average now {os.getloadavg()[0]:.1f}):")
@@ -171,6 +183,10 @@ def main() -> None:
         fixed = {t: med[(t, "class-10")] - 10 * per[t] for t in trees}
         print(f"  per submission (class-30 - class-10) / 20: old {per['old']:.3f} s, new {per['new']:.3f} s "
               f"= {per['new'] / per['old']:.2f}x")
+        cpu = {key: statistics.median(values) for key, values in cpus.items()}
+        per_cpu = {t: (cpu[(t, "class-30")] - cpu[(t, "class-10")]) / 20 for t in trees}
+        print(f"  the machine's busy CPU per submission, the same way: old {per_cpu['old']:.3f} s, "
+              f"new {per_cpu['new']:.3f} s = {per_cpu['new'] / per_cpu['old']:.2f}x")
         print(f"  start of a grade (class-10 - 10 x per submission): old {fixed['old']:.2f} s, "
               f"new {fixed['new']:.2f} s")
         for t in trees:

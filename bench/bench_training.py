@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader import reference, training  # noqa: E402
-from grader.worker.experiment import run_experiment  # noqa: E402
+from labs.regularization.worker.experiment import run_experiment  # noqa: E402
 
 
 def variants(ref):

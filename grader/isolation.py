@@ -30,7 +30,7 @@ from pathlib import Path
 from select import POLLIN, poll
 from typing import TYPE_CHECKING
 
-from . import cgroups, forkserver, programs
+from . import cgroups, forkserver, lab, programs
 from .backends import SCRATCH, Backend, bwrap_command, current, interpreter_paths, landlock_view, unshare_command
 from .i18n import _
 from .sandboxuser import SANDBOX_USER, Slot, clear_user_files, kill_uid, uid_processes
@@ -46,8 +46,9 @@ _copy_lock = threading.Lock()
 
 
 def worker_package() -> Path:
-    """A copy of ``grader/worker`` with a bare ``grader/__init__.py``, readable by the sandbox user: the
-    worker imports nothing else of the grader (which holds the expected data and the known mistakes)."""
+    """A copy of ``grader/worker`` with a bare ``grader/__init__.py`` and the lab's worker folder as
+    ``grader/worker/lab``, readable by the sandbox user: the worker imports nothing else of the grader or
+    the lab (which hold the expected data, the checks and the known mistakes)."""
     with _copy_lock:
         return _worker_package()
 
@@ -61,6 +62,8 @@ def _worker_package() -> Path:
     (root / "grader" / "__init__.py").write_text((here / "__init__.py").read_text(encoding="utf-8"), encoding="utf-8")
     for py in (here / "worker").glob("*.py"):
         shutil.copyfile(py, root / "grader" / "worker" / py.name)
+    shutil.copytree(lab.current().worker_folder, root / "grader" / "worker" / "lab",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     # Compiled once here: every worker would otherwise compile these from source (it writes no bytecode).
     compileall.compile_dir(root / "grader", quiet=2)
     for path in root.rglob("*"):

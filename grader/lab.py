@@ -61,12 +61,31 @@ class Lab:
         return next((p.name for p in self.parts if not p.file), "")
 
     @property
+    def folder(self) -> Path:
+        return LABS / self.name
+
+    @property
     def mutants_file(self) -> Path:
         """Its known mistakes (``Mutant`` s in ``MUTANTS``): judging-side only, never shipped to students."""
-        return LABS / self.name / "mutants.py"
+        return self.folder / "mutants.py"
 
     def mutants(self) -> list:
         return _import(f"{self.name}.mutants").MUTANTS
+
+    @property
+    def worker_folder(self) -> Path:
+        """What runs in the student's process: its ``probes.py`` registers the lab's probes
+        (``grader.worker.probing``) and names the stand-ins for a module that failed to import."""
+        return self.folder / "worker"
+
+    def checks(self):
+        """Its checks' package: ``CORE`` (answered by the worker's probes) and ``TRAINING`` (the training
+        stage's), each a tuple of ``grader.checks.registry.Check``."""
+        return _import(f"{self.name}.checks")
+
+    def probes(self):
+        """Its probes registered in this (the grader's) process: their module."""
+        return _import(f"{self.name}.worker.probes")
 
     @property
     def titles(self) -> dict[str, tuple[str, str]]:

@@ -31,7 +31,7 @@ from .i18n import _
 from .lab import current
 
 MODULES = current().modules
-CONTRACT = current().contract  # the names the probes reach (grader/worker/probes.py), by module
+CONTRACT = current().contract  # the names the probes reach (labs/<lab>/worker/probes.py), by module
 MODULE_OF = {name: module for module, names in CONTRACT.items() for name in names}
 PROVENANCE = "provenance.json"
 BUILTINS = frozenset(dir(builtins)) | {"__name__", "__file__", "__doc__"}

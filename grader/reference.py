@@ -106,7 +106,9 @@ def compute(solution: Path, probes: list[str], seeds: Mapping[str, str] | None =
 def compute_for(ref, probes: list[str], seeds: Mapping[str, str] | None = None, variants: str = "all") -> Expected:
     """The expected data of an implementation (the reference) and its mutants on ``probes``."""
     mutants = current().mutants()
-    from .worker.probes import PROBES, run
+    from .worker.probing import PROBES, run
+
+    current().probes()
 
     seeds = seeds or {}
     table: dict[str, dict[str, ProbeOutcome]] = {REFERENCE: {}, ALTERNATIVE: {}}
@@ -315,8 +317,11 @@ def serve(solution: str) -> None:
     out = os.fdopen(os.dup(1), "wb")  # the answers' own descriptor: anything printed goes to stderr
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    from .worker import lazyvision
+
+    lazyvision.install()  # as in a worker: torchvision's zoo, datasets, io and ops (torch._dynamo) only if used
     current().mutants()  # imported (with torch and the probes) before the first request
-    from .worker import probes  # noqa: F401
+    current().probes()
 
     load_reference(Path(solution))
     for line in sys.stdin.buffer:

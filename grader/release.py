@@ -33,7 +33,7 @@ import textwrap
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import shipping, stubgen
+from . import i18n, shipping, stubgen
 from .generated import template
 from .packaged import MANIFEST, read_manifest
 from .checks import REGISTRY, probes_for
@@ -327,8 +327,8 @@ class Built:
 def copy_grader(dest: Path) -> None:
     """This grader package without caches or old packaged data; beside it, its lab's package
     (``labs/<lab>``: the names the core reads) without its known mistakes."""
-    lab = LABS / current().name
-    for path in (LABS / "__init__.py", *(p for p in sorted(lab.glob("*.py")) if p != current().mutants_file)):
+    code = sorted(p for p in current().folder.rglob("*.py") if "__pycache__" not in p.parts)
+    for path in (LABS / "__init__.py", *(p for p in code if p != current().mutants_file)):
         target = dest.parent / "labs" / path.relative_to(LABS)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
@@ -340,6 +340,15 @@ def copy_grader(dest: Path) -> None:
             continue
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, dest / rel)
+
+
+def ship_catalogs(tree: Path) -> None:
+    """The release's catalogs hold only the messages its own files use: the titles and hints of the
+    hidden checks, whose registrations were stripped, go with them (the repository's full ``.po``
+    files would carry them)."""
+    used = i18n.message_ids(tree / "grader") | i18n.message_ids(tree / "labs", templates=False)
+    shutil.rmtree(tree / "grader" / "locale")
+    i18n.compile_catalogs(tree / "grader" / "locale", used)
 
 
 def strip_checks(source: str, ids: set[str], filename: str = "<checks>") -> str:
@@ -449,11 +458,12 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
             shutil.copyfile(path, tmp / "assignment" / path.name)
         copy_grader(tmp / "grader")
         ids = {c.id for c in hidden}
-        for path in sorted((tmp / "grader" / "checks").glob("*.py")):
+        for path in sorted((tmp / "labs" / current().name / "checks").glob("*.py")):
             text = path.read_text(encoding="utf-8")
             stripped = strip_checks(text, ids, str(path))
             if stripped != text:
                 path.write_text(stripped, encoding="utf-8")
+        ship_catalogs(tmp)
         shipped = without_values(expected.without(only_hidden), hidden_data(expected, public, hidden))
         write_expected(tmp / "grader", shipped, {
             "format": 1, "kind": "student release", "built": _now(),

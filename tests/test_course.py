@@ -9,7 +9,7 @@ from grader import course, report_html
 from grader.config import resolve
 from grader.stages import gpu_memory_fraction
 from grader.results import CheckResult, Outcome, SubmissionResult
-from grader.worker.experiment import run_experiment
+from labs.regularization.worker.experiment import run_experiment
 from grader.writers import tables
 
 

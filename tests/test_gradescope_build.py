@@ -134,7 +134,7 @@ def test_zip_has_gradescopes_layout_and_no_reference_code(autograder_zip, tmp_pa
     assert manifest["hidden_ids"] == [HIDDEN]
     meta = json.loads((tmp_path / "x/grader/expected/expected.json").read_text())
     assert "pen.unknown_kind" in meta["table"]["reference"]
-    assert f'"{HIDDEN}"' in (tmp_path / "x/grader/checks/penalties.py").read_text()
+    assert f'"{HIDDEN}"' in (tmp_path / "x/labs/regularization/checks/penalties.py").read_text()
 
 
 def test_setup_sh_installs_cpu_torch_and_the_grader(autograder_zip, tmp_path):

@@ -208,7 +208,7 @@ def test_the_gradescope_autograder_without_namespaces_keeps_its_results_and_secr
     attack = (REPO / "tests/fixtures/attacks/gradescope/attack.py").read_text()
     sub = reference(root / "submission" / "repo" / "assignment", extra="\nfrom . import attack  # noqa\n")
     (sub / "attack.py").write_text(attack.replace("__TOKEN__", token).replace("__ROOT__", str(root)))
-    secret_line = next(line for line in (root / "source/grader/checks/penalties.py").read_text().splitlines()
+    secret_line = next(line for line in (root / "source/labs/regularization/checks/penalties.py").read_text().splitlines()
                        if "def " in line)
     env = grader_env(REGLAB_AUTOGRADER_ROOT=str(root), REGLAB_PYTHON=sys.executable, REGLAB_TRAINING="false",
                      XDG_CACHE_HOME=str(root / "cache"))

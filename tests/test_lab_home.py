@@ -23,10 +23,6 @@ NOT_YET_MOVED = {
     "release.py",            # the release README's paragraph on the experiment file
     "stages.py",             # the training stage's probe
     "training.py",           # the training check's runs
-    "checks/__init__.py",    # the lab's checks, by part
-    "checks/data.py", "checks/experiment.py", "checks/model.py", "checks/penalties.py", "checks/train.py",
-    "worker/__main__.py",    # the stand-in penalties for a module that failed to import
-    "worker/constants.py", "worker/experiment.py", "worker/nets.py", "worker/probes.py", "worker/standins.py",
 }
 
 

@@ -8,6 +8,7 @@ this repository's editable install cannot fill in anything the release lacks).
 from __future__ import annotations
 
 import ast
+import gettext
 import json
 import os
 import re
@@ -104,9 +105,22 @@ def test_hidden_checks_and_their_only_data_are_left_out(release):
     assert (release / "grader/expected/expected.npz").stat().st_size < 1.1 * sum(
         a.nbytes for rows in shipped.table.values() for o in rows.values() for a in o.values.values()
         if hasattr(a, "nbytes")) + 4096
-    source = "\n".join(p.read_text() for p in (release / "grader/checks").glob("*.py"))
+    checks = sorted((release / "labs/regularization/checks").glob("*.py"))
+    assert len(checks) >= 5
+    source = "\n".join(p.read_text() for p in checks)
     for check_id in HIDDEN:
         assert f'"{check_id}"' not in source  # their registrations are gone, not just their data
+    # ... and so are their titles and hints, from the catalogs too
+    from grader.checks import REGISTRY
+
+    texts = lambda checks: {t for c in checks for t in (c.title, c.hint, c.contract) if t}  # noqa: E731
+    only_hidden = texts(c for c in REGISTRY if c.id in HIDDEN) - texts(c for c in REGISTRY if c.id not in HIDDEN)
+    assert only_hidden
+    with open(release / "grader/locale/ko/LC_MESSAGES/reglab.mo", "rb") as fh:
+        shipped = set(gettext.GNUTranslations(fh)._catalog)  # English needs no catalog: its ids are the text
+    assert not only_hidden & shipped
+    assert texts(c for c in REGISTRY if c.id not in HIDDEN) <= shipped
+    assert not list((release / "grader/locale").rglob("*.po"))
     readme = (release / "README.md").read_text()
     assert f"2 more checks ({HIDDEN_POINTS} points) are hidden" in readme
 
@@ -327,7 +341,9 @@ ref = load_package("_reference_under_test", solution)
 names, import_errors = [], []
 for path in sorted(release.rglob("*.py")):
     rel = path.relative_to(release).with_suffix("")
-    if rel.parts[0] not in ("grader", "assignment") or rel.name == "__main__":
+    # The worker's entry points run only in a worker's copy, where the lab's worker folder is
+    # grader.worker.lab: here that folder is scanned where it ships, under labs/.
+    if rel.parts[0] not in ("grader", "labs", "assignment") or rel.name in ("__main__", "zygote"):
         continue
     names.append(".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts))
 modules = []
@@ -376,8 +392,8 @@ def test_nothing_in_the_release_evaluates_to_the_reference_on_fresh_inputs(relea
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not got["solution_importable"] and not got["mutants_importable"]
     assert not got["import_errors"], got["import_errors"]
-    assert "grader.worker.probes" in got["modules"] and any(m.startswith("assignment.") for m in got["modules"])
-    assert "grader.worker.standins.l2_penalty" in got["checked"]  # the callables named like the contract
+    assert "labs.regularization.worker.probes" in got["modules"] and any(m.startswith("assignment.") for m in got["modules"])
+    assert "labs.regularization.worker.standins.l2_penalty" in got["checked"]  # the callables named like the contract
     assert not got["control_misses"], got["control_misses"]        # the detector does detect
     assert not got["matches"], got["matches"]
 

@@ -14,7 +14,7 @@ from grader import compare
 from grader.batch import grade_all
 from grader.checks import CORE, expected_probes
 from grader.reference import SECRET_FILE, course_seed, expected_for
-from grader.worker.probes import Seeds
+from grader.worker.probing import Seeds
 
 from conftest import REPO
 
@@ -113,14 +113,14 @@ def test_results_written_back_from_the_releases_expected_data_score_nothing_unde
 # ---------------------------------------------------------------- nothing correct is importable
 
 GRADER_IMPORTS = {
-    "standins_at_import": ("penalties.py", "from grader.worker.standins import l1_penalty, l2_penalty, penalized_loss\n"),
+    "standins_at_import": ("penalties.py", "from grader.worker.lab.standins import l1_penalty, l2_penalty, penalized_loss\n"),
     "probes_lazily": ("penalties.py",
                       "import importlib\n\n"
                       "def penalized_loss(loss, model, lmbd, batch_size, kind='l2'):\n"
-                      "    return importlib.import_module('grader.worker.standins').penalized_loss("
+                      "    return importlib.import_module('grader.worker.lab.standins').penalized_loss("
                       "loss, model, lmbd, batch_size, kind)\n\n"
-                      "def l1_penalty(model):\n    from grader.worker import standins\n    return standins.l1_penalty(model)\n\n"
-                      "def l2_penalty(model):\n    import grader.worker.standins as s\n    return s.l2_penalty(model)\n"),
+                      "def l1_penalty(model):\n    from grader.worker.lab import standins\n    return standins.l1_penalty(model)\n\n"
+                      "def l2_penalty(model):\n    import grader.worker.lab.standins as s\n    return s.l2_penalty(model)\n"),
     "reference_by_path": ("data.py", "import sys\nsys.path.insert(0, '/work')\nfrom solution.data import *  # noqa\n"),
 }
 

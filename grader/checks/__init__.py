@@ -1,9 +1,11 @@
-"""Every check of the lab, in report order: the explicit registry the grader runs."""
-from . import data, experiment, model, penalties, train
+"""The checks the grader runs: the lab's (``labs/<lab>/checks``, read through ``grader.lab``), declared
+and judged with ``registry``."""
+from ..lab import current
 from .registry import Check
 
-CORE: tuple[Check, ...] = (*penalties.checks, *model.checks, *data.checks, *train.checks)
-TRAINING: tuple[Check, ...] = tuple(experiment.checks)
+_declared = current().checks()
+CORE: tuple[Check, ...] = tuple(_declared.CORE)          # answered by the worker's probes
+TRAINING: tuple[Check, ...] = tuple(_declared.TRAINING)  # the training stage's
 REGISTRY: tuple[Check, ...] = CORE + TRAINING
 
 

@@ -21,13 +21,15 @@ import types
 import numpy as np
 import torch
 
-# Everything the worker needs is imported before the jail hides the grader's folder.
-from . import bare, experiment, guard, jail, lazyvision, standins  # noqa: F401 - experiment: its probe runs after the folder is hidden
+# Everything the worker needs is imported before the jail hides the grader's folder: the lab's probes
+# (``lab``: the lab's worker folder, copied in by the grader) import all of theirs.
+from . import bare, guard, jail, lazyvision, probing
 from .calls import ContractError
 from .frames import Writer
 from .impl import Impl, Unavailable
+from .lab import probes as lab
 from .plain import BadReturn
-from .probes import run
+from .probing import run
 
 lazyvision.install()  # here, so that the fork server (which imports this module) defers them too
 
@@ -40,7 +42,7 @@ def main(request_fd: int, result_fd: int) -> None:
     req = json.loads(b"".join(chunks))
     channel = Writer.take(result_fd, bytes.fromhex(req["nonce"]))
     channel.send({"kind": "hello"})
-    experiment.progress = lambda info: channel.send({"kind": "progress", **info})
+    probing.progress = lambda info: channel.send({"kind": "progress", **info})
 
     torch.set_num_threads(req["threads"])
     jail.enter()  # the sandbox user, no capabilities, secrets hidden: before any student code
@@ -65,10 +67,9 @@ def main(request_fd: int, result_fd: int) -> None:
         return "\n".join(lines + [last])[:4000]
 
     def standin(name: str) -> types.ModuleType:
-        """What other modules import in place of a failed one (the stand-in penalties, or nothing)."""
+        """What other modules import in place of a failed one (the lab's stand-ins for it, or nothing)."""
         mod = types.ModuleType(f"assignment.{name}")
-        if name == "penalties":
-            vars(mod).update(standins.ALL)
+        vars(mod).update(lab.FAILED_IMPORT.get(name, {}))
         sys.modules[mod.__name__] = mod
         setattr(package, name, mod)
         return mod

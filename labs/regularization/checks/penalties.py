@@ -1,11 +1,11 @@
 """Part 1: l1_penalty, l2_penalty, penalized_loss (20 points)."""
 from __future__ import annotations
 
-from ..i18n import N_, _
+from grader.checks.registry import PASS, CheckList, Context, fail
+from grader.compare import close
+from grader.i18n import N_, _
 
-from ..compare import close
 from ..worker.constants import PENALIZED_CASES, UNKNOWN_KINDS
-from .registry import PASS, CheckList, Context, fail
 
 checks = CheckList("penalties")
 

@@ -10,11 +10,15 @@ over *its* penalties, so a loop that writes the formula out with the lab's penal
 (``loss + lmbd * l2_penalty(model) / len(x) / 2``, the handout's own style) is graded exactly like
 one that calls ``penalized_loss``. Because the two sets differ, that ``penalized_loss`` is wrong
 where ``penalized_loss`` itself is graded: importing it from a submission earns nothing.
-``module`` is what a re-imported ``train.py`` sees as ``assignment.penalties``.
+``module`` is what a re-imported ``train.py`` sees as ``assignment.penalties``; ``for_penalties`` and
+``for_training`` put each set in place around a probe (``grader.worker.probing.Probe.standins``).
 """
 import types
+from contextlib import contextmanager
 
 import torch
+
+from grader.worker.calls import blame
 
 
 def l1_penalty(model):
@@ -51,3 +55,25 @@ def module(package: str) -> types.ModuleType:
     mod = types.ModuleType(f"{package}.penalties", "the grader's stand-in penalties")
     vars(mod).update(ALL)
     return mod
+
+
+# What the worker puts in place of a module of the submission that failed to import (the other modules
+# import from it): module -> its names.
+FAILED_IMPORT = {"penalties": ALL}
+
+
+@contextmanager
+def for_penalties(impl):
+    with impl.patched(PENALTIES):
+        yield impl
+
+
+@contextmanager
+def for_training(impl):
+    """``train.py`` imported afresh with these penalties as its sibling module, and the stand-ins patched
+    in as well (for code that looks penalized_loss up at call time, and the mutants)."""
+    package = impl.modules["train"].__name__.rpartition(".")[0] if "train" in impl.modules else "assignment"
+    with impl.patched(ALL):
+        with blame("train.py (imported again with the grader's stand-in penalties)"):
+            fresh = impl.reimported("train", {"penalties": module(package)})
+        yield fresh

@@ -1,13 +1,13 @@
 """Part 2: DropoutMLP (20 points)."""
 from __future__ import annotations
 
-from ..i18n import N_, _
-
 import numpy as np
 
-from ..compare import differs
+from grader.checks.registry import PASS, CheckList, Verdict, fail
+from grader.compare import differs
+from grader.i18n import N_, _
+
 from ..worker.constants import MLP_SHAPES
-from .registry import PASS, CheckList, Verdict, fail
 
 checks = CheckList("model")
 

@@ -1,22 +1,10 @@
-"""The probes: each calls the contract's functions on seeded inputs and returns plain data.
-
-A probe runs the same way on the student's code (in the worker) and on the reference and its
-mutants (in the grader), so the two can be compared value by value. A probe returns a flat dict
-of NumPy arrays, numbers and strings; it never judges.
-
-Every random input is drawn from a *seed string*: "" is the public seed (the inputs whose expected
-values a student release ships); ``grade`` passes each probe a seed derived from a secret the worker
-never sees (``grader/derive.py``), so results written back from the release's expected data match
-nothing there.
+"""The regularization lab's probes: each calls the contract's functions on seeded inputs and returns plain
+data (see ``grader/worker/probing.py`` for how probes run and where their seeds come from).
 """
 from __future__ import annotations
 
 import functools
-import hashlib
-import inspect
 import random
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -25,79 +13,19 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from . import nets, observe, standins
+from grader.worker import observe
+from grader.worker.calls import ContractError, blame, call
+from grader.worker.impl import Impl
+from grader.worker.plain import BadReturn, array, scalar, type_name
+from grader.worker.probing import Seeds, defaults, probe
+from grader.worker.sgd import PlainSGD
+
+from . import nets, standins
 from .constants import MLP_SHAPES, PENALIZED_CASES, UNKNOWN_KINDS
 from .experiment import run_experiment
-from .impl import Impl
-from .calls import ContractError, blame, call
-from .plain import BadReturn, array, scalar, type_name
-from .sgd import PlainSGD
 
-
-class Seeds:
-    """Integer seeds drawn from a seed string: the public ones for "", others for a secret."""
-
-    def __init__(self, seed: str = ""):
-        self.seed = seed
-
-    def __call__(self, label: str, public: int) -> int:
-        if not self.seed:
-            return public
-        digest = hashlib.sha256(f"reglab\0{self.seed}\0{label}".encode()).digest()
-        return int.from_bytes(digest[:4], "little") % (2 ** 31 - 1)
-
-
-@dataclass(frozen=True)
-class Probe:
-    name: str
-    part: str
-    fn: Callable[..., dict]      # fn(impl, seeds, **params)
-    uses_standins: bool = False  # run with the stand-in penalties in place
-
-
-PROBES: dict[str, Probe] = {}
-
-
-def probe(name: str, part: str, uses_standins: bool = False):
-    def register(fn):
-        PROBES[name] = Probe(name, part, fn, uses_standins)
-        return fn
-    return register
-
-
-def run(impl: Impl, name: str, standins_on: bool = True, params: dict | None = None, seed: str = "") -> dict:
-    spec = PROBES[name.partition("/")[0]]  # "probe/label": an instance of the probe, with params of its own
-    seeds = Seeds(seed)
-    if spec.uses_standins and standins_on:
-        if spec.part == "penalties":
-            with impl.patched(standins.PENALTIES):
-                return spec.fn(impl, seeds, **(params or {}))
-        package = impl.modules["train"].__name__.rpartition(".")[0] if "train" in impl.modules else "assignment"
-        with impl.patched(standins.ALL):  # for code that looks penalized_loss up at call time (and the mutants)
-            with blame("train.py (imported again with the grader's stand-in penalties)"):
-                fresh = impl.reimported("train", {"penalties": standins.module(package)})
-            return spec.fn(fresh, seeds, **(params or {}))
-    return spec.fn(impl, seeds, **(params or {}))
-
-
-def defaults(fn, names: tuple[str, ...], by_position: bool = False) -> dict:
-    """``default/<name>`` for the parameters whose defaults the contract states, read from the
-    signature as data: a default a probe cannot see change anything (``lmbd=0.003``) still shows.
-    ``by_position``: the contract's callers pass these by position, so their names are free."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return {f"default/{n}": "<no signature>" for n in names}
-    if by_position:
-        params = dict(zip(names, params.values()))
-    out = {}
-    for n in names:
-        value = params[n].default if n in params else "<no such parameter>"
-        if value is inspect.Parameter.empty:
-            value = "<no default>"
-        out[f"default/{n}"] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else \
-            value if isinstance(value, str) else f"<{type_name(value)}>"
-    return out
+# What the worker puts in place of a module of the submission that failed to import.
+FAILED_IMPORT = standins.FAILED_IMPORT
 
 
 # ---------------------------------------------------------------- penalties
@@ -189,7 +117,7 @@ def criterion_loss(value: float) -> torch.Tensor:
     return torch.tensor(2 * value, requires_grad=True) / 2
 
 
-@probe("pen.penalized", "penalties", uses_standins=True)
+@probe("pen.penalized", "penalties", standins=standins.for_penalties)
 def penalized(impl, seeds):
     """penalized_loss with the stand-in penalties in place; the student's own penalties on the same
     model are reported too (a penalized_loss that holds its own references to them is right when
@@ -216,7 +144,7 @@ def _own(impl: Impl, name: str, net) -> tuple[float, str]:
         return np.nan, ""
 
 
-@probe("pen.unknown_kind", "penalties", uses_standins=True)
+@probe("pen.unknown_kind", "penalties", standins=standins.for_penalties)
 def unknown_kind(impl, seeds):
     out = {}
     for i, kind in enumerate(UNKNOWN_KINDS):
@@ -568,23 +496,23 @@ def _epoch(impl: Impl, seeds: Seeds, label: str, public: int, *, start_eval: boo
     return out
 
 
-@probe("train.epoch", "train", uses_standins=True)
+@probe("train.epoch", "train", standins=standins.for_training)
 def epoch(impl, seeds):
     out = _epoch(impl, seeds, "train.epoch", 41)  # lmbd and kind left to their defaults (0.0, "l2")
     return {**out, **defaults(impl.get("train", "train_epoch"), ("lmbd", "kind"))}
 
 
-@probe("train.epoch_after_eval", "train", uses_standins=True)
+@probe("train.epoch_after_eval", "train", standins=standins.for_training)
 def epoch_after_eval(impl, seeds):
     return _epoch(impl, seeds, "train.epoch_after_eval", 42, start_eval=True, lmbd=0.0, kind="l2")
 
 
-@probe("train.epoch_l2", "train", uses_standins=True)
+@probe("train.epoch_l2", "train", standins=standins.for_training)
 def epoch_l2(impl, seeds):
     return _epoch(impl, seeds, "train.epoch_l2", 43, lmbd=0.5)  # kind left to its default, "l2"
 
 
-@probe("train.epoch_l1", "train", uses_standins=True)
+@probe("train.epoch_l1", "train", standins=standins.for_training)
 def epoch_l1(impl, seeds):
     return _epoch(impl, seeds, "train.epoch_l1", 44, lmbd=0.5, kind="l1")
 

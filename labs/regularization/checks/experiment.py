@@ -2,11 +2,10 @@
 lowers the test loss on CIFAR-10 (20 points). Thresholds and measurements: grader/training.py."""
 from __future__ import annotations
 
-from ..i18n import N_, _
-
 import math
 
-from .registry import PASS, CheckList, fail, skip
+from grader.checks.registry import PASS, CheckList, fail, skip
+from grader.i18n import N_, _
 
 checks = CheckList("experiment")
 

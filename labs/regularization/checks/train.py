@@ -5,14 +5,13 @@ grader's stand-in penalties, so that a bug in the student's model or penalties i
 """
 from __future__ import annotations
 
-from ..i18n import N_, _
-
 import dataclasses
 
 import numpy as np
 
-from ..compare import unchanged
-from .registry import PASS, CheckList, fail
+from grader.checks.registry import PASS, CheckList, fail
+from grader.compare import unchanged
+from grader.i18n import N_, _
 
 checks = CheckList("train")
 

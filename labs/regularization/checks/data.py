@@ -1,11 +1,10 @@
 """Part 3: channel_stats, normalize_transform, make_loaders (20 points)."""
 from __future__ import annotations
 
-from ..i18n import N_, _
-
 import numpy as np
 
-from .registry import PASS, CheckList, fail
+from grader.checks.registry import PASS, CheckList, fail
+from grader.i18n import N_, _
 
 checks = CheckList("data")
 

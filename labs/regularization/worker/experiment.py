@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
 
 import numpy as np
 import torch
@@ -17,15 +16,11 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from .calls import blame, call
-from .impl import Impl
-from .plain import BadReturn, array, scalar
-from .sgd import PlainSGD
-
-# Where each finished epoch is announced: the worker's main points it at the result channel (a frame
-# the grader only displays); nowhere elsewhere (the reference's and the mutants' runs).
-progress: Callable[[dict], None] = lambda info: None
-
+from grader.worker.calls import blame, call
+from grader.worker.impl import Impl
+from grader.worker import probing
+from grader.worker.plain import BadReturn, array, scalar
+from grader.worker.sgd import PlainSGD
 
 def _device(preference: str) -> torch.device:
     if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
@@ -86,7 +81,7 @@ def run_experiment(impl: Impl, *, data: str, runs: list[dict], epochs: int, eval
                 curves["test_epoch"].append(epoch)
                 curves["test_loss"].append(scalar(result[0], "evaluate's loss"))
                 curves["test_acc"].append(scalar(result[1], "evaluate's accuracy"))
-            progress({"run": index, "runs": len(runs), "epoch": epoch, "epochs": epochs})
+            probing.progress({"run": index, "runs": len(runs), "epoch": epoch, "epochs": epochs})
             if not all(math.isfinite(v) for v in (train_loss, *curves["test_loss"][-1:], *curves["test_acc"][-1:])):
                 break  # diverged: the curves so far tell the story
         for key, values in curves.items():
