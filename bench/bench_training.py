@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader import reference, training  # noqa: E402
+from grader import lab, reference, training  # noqa: E402
 from labs.regularization.worker.experiment import run_experiment  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def main(argv=None) -> None:
     ap.add_argument("--only", default=None, help="comma list of variants (reference, lambda ignored, ...)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     args = ap.parse_args(argv)
-    settings = training.Settings()
+    settings = training.lab_settings()
     if args.epochs:
         settings = dataclasses.replace(settings, epochs=args.epochs)
     if args.eval_every:
@@ -76,7 +76,7 @@ def main(argv=None) -> None:
             with ref.patched(patch):
                 params = dataclasses.replace(mine, seed=seed).params(data, args.device, os.cpu_count() or 1)
                 values = run_experiment(ref, **params)
-            a = training.analyse(values, subset, mine)
+            a = lab.training_check().analyse(values, subset, mine)
             passed = all(a.margins[r] >= a.threshold for r in deciding)
             rows.append((a.margins, passed, time.monotonic() - t0))
             print(f"  {label:22s} seed {seed:2d} ({values['device']}): baseline {a.recomputed['baseline']:.3f}  " +

@@ -35,7 +35,7 @@ def main(argv=None) -> None:
     ap.add_argument("--issue-22", action="store_true")
     ap.add_argument("--data", type=Path, default=ROOT / "data")
     args = ap.parse_args(argv)
-    settings = training.Settings()
+    settings = training.lab_settings()
     epochs, every, runs = settings.epochs, settings.eval_every, settings.runs
     if args.issue_22:
         runs = tuple(training.Run(*r) for r in (("baseline", 0, 0), ("l2", 1, 0), ("dropout", 0, 0.3), ("both", 1, 0.3)))

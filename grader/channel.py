@@ -26,6 +26,7 @@ and the high descriptor number only keep out writes that are not aimed at this c
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -34,6 +35,7 @@ from typing import Callable
 
 import numpy as np
 
+from .lab import current
 from .outcome import ProbeOutcome
 from .text import clean
 from .worker.frames import DTYPES, HEADER, MAGIC
@@ -63,12 +65,16 @@ class Caps:
     message: int = 4000                 # characters of a message, location or traceback
 
 
-# Probes whose results are larger than the default caps allow (the training check returns weights).
-PROBE_CAPS = {"experiment.runs": {"probe_bytes": 64 << 20, "probe_elements": 16_000_000}}
+@functools.cache
+def _larger() -> dict[str, dict[str, int]]:
+    """Probes whose results are larger than the default caps allow: the lab's training probe (it
+    returns weights), with the caps its lab declares."""
+    lab = current()
+    return {lab.training_check().PROBE: lab.training_check().CAPS} if lab.training else {}
 
 
 def caps_for(probe: str, caps: Caps) -> Caps:
-    extra = PROBE_CAPS.get(probe)
+    extra = _larger().get(probe)
     return Caps(**{**caps.__dict__, **extra}) if extra else caps
 
 

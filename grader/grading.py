@@ -61,14 +61,14 @@ class DataMissing(Exception):
     """CIFAR-10 is needed (the training check is on) but not there: a set-up error, not a student's zero."""
 
 
-def require_data(config: Config, settings: training.Settings = training.Settings()) -> None:
+def require_data(config: Config, settings: training.Settings | None = None) -> None:
     """Raise DataMissing (with what to do) unless the training check is off or its data loads."""
     if not config.training:
         return
     from .cifar import CifarDataError
 
     try:
-        training.subset_for(config, settings)
+        training.subset_for(config, settings or training.lab_settings())
     except CifarDataError as exc:
         raise DataMissing(f"{exc}\nGet it with `{DATA_COMMAND}`, or pass --no-training to grade without "
                           "the training check.") from None
@@ -121,7 +121,7 @@ class Submission:
 
 def grade_submission(path: Path, config: Config, name: str | None = None, checks: tuple[Check, ...] | None = None,
                      expected: Expected | None = None,
-                     settings: training.Settings = training.Settings(), original: str = "",
+                     settings: training.Settings | None = None, original: str = "",
                      key: str = "", inputs: Inputs = Inputs(), listener: Listener | None = None) -> SubmissionResult:
     """Grade what was handed in at ``path`` (a folder, an archive, a notebook: see grader.intake).
     ``inputs``: where the probes' inputs are drawn from (the public seed by default, as in a release);
@@ -144,7 +144,7 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
         except Exception:  # noqa: BLE001 - the grader's own failure (e.g. its notebook layer), kept as a result
             return broken(sub, checks, _("the grader could not open this submission"),
                           grader_error=traceback.format_exc(limit=6))
-        stages = stages_for(checks, config, settings)
+        stages = stages_for(checks, config, settings or training.lab_settings())
         try:
             return _pipeline(sub, prepared, stages, config, checks, expected, inputs, listener)
         finally:

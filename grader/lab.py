@@ -83,6 +83,12 @@ class Lab:
         stage's), each a tuple of ``grader.checks.registry.Check``."""
         return _import(f"{self.name}.checks")
 
+    def training_check(self):
+        """Its training check's trusted side (``labs/<lab>/training.py``): ``SETTINGS`` (a
+        ``grader.training.Settings``), ``PROBE`` (the worker's training probe) and ``analyse(values,
+        subset, settings)`` (a ``grader.training.Analysis``). Only a lab with a training part has one."""
+        return _import(f"{self.name}.training")
+
     def probes(self):
         """Its probes registered in this (the grader's) process: their module."""
         return _import(f"{self.name}.worker.probes")

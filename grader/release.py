@@ -379,7 +379,7 @@ def write_expected(grader_dir: Path, expected: Expected, manifest: dict, subset=
     folder = grader_dir / "expected"
     save(expected, folder / "expected")
     if subset is not None:
-        manifest = {**manifest, "training_subset": training.package_subset(subset, training.Settings(), folder)}
+        manifest = {**manifest, "training_subset": training.package_subset(subset, training.lab_settings(), folder)}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 
 
@@ -393,7 +393,7 @@ def training_subset(config: Config, checks: tuple[Check, ...]):
     if not any(c.part == current().training for c in checks):
         return None
     try:
-        return training.load_subset(config.data, training.Settings())
+        return training.load_subset(config.data, training.lab_settings())
     except CifarDataError as exc:
         raise ReleaseError(f"the training check ships its CIFAR-10 images, and none are at {config.data} "
                            f"({str(exc).splitlines()[0]}): get them with `{DATA_COMMAND}` or pass --data") from None
@@ -685,19 +685,18 @@ def readme(solution: Path, public: tuple[Check, ...], hidden: tuple[Check, ...],
            repo_url: str | None = None) -> str:
     from .lab_notebook import NOTEBOOK
 
-    parts = []
+    parts, titles = [], {p.name: p.title for p in current().parts}
     for number, part in enumerate(PARTS, start=1):
         mine = [c for c in public if c.part == part]
-        module = "experiment" if part == "experiment" else part
-        headline, items = _contract(solution / f"{module}.py")
+        training = part == current().training
+        headline, items = _contract(solution / f"{part}.py")
         if not mine and not headline:
             continue
         parts.append({
-            "number": number, "module": module, "headline": headline, "items": items,
-            "title": "the experiment: your whole pipeline trained on CIFAR-10" if part == "experiment"
-                     else f"`{module}.py`",
+            "number": number, "module": part, "headline": headline, "items": items,
+            "title": titles[part][1] if training else f"`{part}.py`",
             "points": f"{sum(c.points for c in mine):g}" if mine else None,
-            "experiment": part == "experiment", "experiment_file": (assignment / "experiment.py").is_file(),
+            "training": training, "training_file": (assignment / f"{part}.py").is_file(),
             "checks": [(c.title.replace("|", "/"), f"{c.points:g}") for c in mine]})
     extra = sorted(p.name for p in assignment.glob("*.py") if p.stem not in PARTS and p.name != "__init__.py")
     return template("README.md.j2").render(

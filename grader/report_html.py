@@ -30,7 +30,7 @@ from grader.i18n import N_, _, current, ngettext
 # status is re-exported: the summary's view and grades.csv share one definition (grader.results)
 from grader.results import (PARTS, STATUS_LABELS, CheckResult, Outcome, SubmissionResult, status,  # noqa: F401
                             troubles, worst)
-from grader.training import Settings
+from grader.training import lab_settings
 from grader.writers.notes import not_run
 
 OUTCOME_LABELS = {  # message ids: the templates translate them
@@ -46,8 +46,8 @@ OUTCOME_LABELS = {  # message ids: the templates translate them
 # Every status has a badge (results.STATUS_LABELS, marked for translation); the headline counts each
 # of them, worst first, so that the counts add up to the submissions.
 STATUS_TEXT = dict(STATUS_LABELS)
-EXPECTED_RUNS = tuple(run.name for run in Settings().runs)
-BASELINE = EXPECTED_RUNS[0]  # the run every margin is measured from
+EXPECTED_RUNS = tuple(run.name for run in lab_settings().runs)
+BASELINE = EXPECTED_RUNS[0] if EXPECTED_RUNS else ""  # the run every margin is measured from
 # Okabe-Ito colours: distinguishable with the common colour-vision deficiencies. Each of the lab's
 # runs keeps its place (the first, its baseline, in black); other runs take the colours after them.
 _COLOURS = ("#000000", "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#999999")

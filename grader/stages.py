@@ -66,10 +66,9 @@ class TrainingStage:
     """The training check: a short CIFAR-10 training in the worker, its final test losses
     recomputed here. Without the data its points stay in the maximum, unscored, with what to do."""
 
-    PROBE = "experiment.runs"
-
     def __init__(self, checks: tuple[Check, ...], config: Config, settings: training.Settings):
         self.checks, self.config, self.settings = checks, config, settings
+        self.lab = current().training_check()  # its probe and its analysis
         self.subset: training.Subset | None = None
         self.skipped: list[CheckResult] = []
         self.scratch: Path | None = None
@@ -94,7 +93,7 @@ class TrainingStage:
         # workers: a fresh interpreter a run would import torch again for each.
         threads, runs, gpu = training_threads(self.config), self.settings.runs, _gpu(self.config)
         apart = threads >= 2 and len(runs) > 1 and not gpu and isolation.warm(self.config.warm_start)
-        groups = {f"{self.PROBE}/{r.name}": (r,) for r in runs} if apart else {self.PROBE: runs}
+        groups = {f"{self.lab.PROBE}/{r.name}": (r,) for r in runs} if apart else {self.lab.PROBE: runs}
         params = {}
         for name, group in groups.items():
             settings = dataclasses.replace(self.settings, runs=group)
@@ -115,8 +114,8 @@ class TrainingStage:
             report.results += self.skipped
             return
         outcome = joined([run.outcomes.get(name) for name in self.probes])
-        run = dataclasses.replace(run, outcomes={**run.outcomes, self.PROBE: outcome})  # what the checks read
-        analysis = training.analyse(outcome.values, self.subset, self.settings) if outcome and outcome.ok else None
+        run = dataclasses.replace(run, outcomes={**run.outcomes, self.lab.PROBE: outcome})  # what the checks read
+        analysis = self.lab.analyse(outcome.values, self.subset, self.settings) if outcome and outcome.ok else None
         report.results += [judge(c, run, expected, {"analysis": analysis}) for c in self.checks]
         if analysis:
             report.extra["training"] = analysis.to_extra()

@@ -1,14 +1,7 @@
-"""The training check's trusted side: the CIFAR-10 subset it hands the worker, and the test loss
-recomputed here from the weights the worker returns (so reported curves cannot be invented).
-
-Measured with bench/bench_training.py on the offline copy (2 cores, 20 seeds): with 1,000 training
-and 2,000 test images, normalized, batch 128, SGD lr 1, the baseline memorizes its training set.
-After 40 epochs (the test set evaluated every 5th) it ends at test loss 2.28–3.31; L2 (λ = 1) ends
-0.14–1.27 lower, dropout (p = 0.3) 0.10–1.07 lower. The former set-up (60 epochs, a fourth run with
-both, the test set evaluated every epoch) was 2.2× the work (bench/training_floor.py) for a smallest
-margin of 0.11; λ = 0.1, as the handout uses, moved the test loss by only 0.02. Paired by seed, a
-pipeline whose λ or p has no effect reproduces the baseline exactly: margin 0.000 on all 20 seeds.
-The threshold, 0.05, sits between 0 and the smallest real effect.
+"""A training check's trusted side, as every lab's is: its settings, the CIFAR-10 subset it hands the
+worker (picked from the copy at ``data``, or shipped with the packaged expected data), and its analysis
+as data. What the runs are and how their final test loss is recomputed from the weights the worker
+returns (so that reported curves cannot be invented) is the lab's: ``labs/<lab>/training.py``.
 """
 from __future__ import annotations
 
@@ -20,6 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .lab import current
 
 
 @dataclass(frozen=True)
@@ -39,14 +34,20 @@ class Settings:
     lr: float = 1.0
     seed: int = 0
     subset_seed: int = 0
-    margin: float = 0.05       # regularized final test loss must sit this far below the baseline's
-    runs: tuple[Run, ...] = (Run("baseline", 0.0, 0.0), Run("l2", 1.0, 0.0), Run("dropout", 0.0, 0.3))
+    margin: float = 0.05       # a run's final test loss must sit this far below the baseline's
+    runs: tuple[Run, ...] = ()  # the lab's; the first is the baseline the others are measured against
     timeout: float = 600.0     # seconds for the whole training probe
 
     def params(self, data: Path, device: str, threads: int) -> dict:
         return {"data": str(data), "runs": [asdict(r) for r in self.runs], "epochs": self.epochs,
                 "eval_every": self.eval_every, "batch_size": self.batch_size, "lr": self.lr, "seed": self.seed, "device": device,
                 "threads": threads}
+
+
+def lab_settings() -> Settings:
+    """The lab's training settings (the defaults, with no runs, for a lab without a training check)."""
+    lab = current()
+    return lab.training_check().SETTINGS if lab.training else Settings()
 
 
 @dataclass(frozen=True)
@@ -117,20 +118,6 @@ def subset_for(config, settings: Settings) -> Subset:
     return packaged if packaged is not None else load_subset(config.data, settings)
 
 
-def recompute_test_loss(state: dict[str, np.ndarray], mean, std, test_x: np.ndarray, test_y: np.ndarray) -> float:
-    """The lab's MLP in eval mode, in float64 NumPy, on the test images normalized with the
-    student's own statistics: what their evaluate must have reported for these weights."""
-    x = (test_x.astype(np.float64) / 255.0 - np.asarray(mean, np.float64)) / np.asarray(std, np.float64)
-    h = x.transpose(0, 3, 1, 2).reshape(len(x), -1)  # CHW, as ToTensor lays it out
-    for layer in ("linear1", "linear2"):
-        with np.errstate(over="ignore"):  # exp(large) = inf gives the sigmoid's exact limit, 0
-            h = 1.0 / (1.0 + np.exp(-(h @ state[f"{layer}.weight"].T.astype(np.float64) + state[f"{layer}.bias"])))
-    z = h @ state["linear3.weight"].T.astype(np.float64) + state["linear3.bias"]
-    z -= z.max(axis=1, keepdims=True)
-    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return float(-log_p[np.arange(len(test_y)), test_y].mean())
-
-
 def scratch_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="reglab-train-", dir=os.environ.get("TMPDIR")))
 
@@ -143,7 +130,7 @@ class Analysis:
                                              # per evaluation
     recomputed: dict[str, float]             # run -> final test loss from its final weights (NaN: impossible)
     problems: dict[str, str]                 # run -> why it could not be recomputed
-    margins: dict[str, float]                # run -> baseline's recomputed final loss minus the run's
+    margins: dict[str, float]                # run -> the baseline's recomputed final loss minus the run's
     threshold: float
     device: str
     seconds: float
@@ -159,29 +146,3 @@ class Analysis:
                                 "final_test_loss": clean(self.recomputed.get(name, math.nan))}
                          for name, run in self.runs.items()},
                 "margins": {k: clean(v) for k, v in self.margins.items()}}
-
-
-STATE_KEYS = tuple(f"linear{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias"))
-
-
-def analyse(values: dict, subset: Subset, settings: Settings) -> Analysis:
-    runs, recomputed, problems = {}, {}, {}
-    for run in settings.runs:
-        curves = {k: [float(v) for v in np.asarray(values.get(f"{run.name}/{k}", []), np.float64).reshape(-1)]
-                  for k in ("train_loss", "test_loss", "test_acc")}
-        epochs = np.asarray(values.get(f"{run.name}/test_epoch", []), np.float64).reshape(-1)
-        curves["test_epoch"] = [int(e) for e in epochs if math.isfinite(e) and 1 <= e <= settings.epochs]
-        runs[run.name] = curves
-        state = {k: values.get(f"{run.name}/state/{k}") for k in STATE_KEYS}
-        missing = [k for k, v in state.items() if v is None]
-        if missing:
-            recomputed[run.name], problems[run.name] = math.nan, f"the final weights lack {', '.join(missing)}"
-            continue
-        try:
-            recomputed[run.name] = recompute_test_loss(state, values["mean"], values["std"], subset.test_x, subset.test_y)
-        except (ValueError, KeyError) as exc:  # shapes that do not fit the lab's architecture
-            recomputed[run.name], problems[run.name] = math.nan, f"the final weights do not fit the lab's MLP ({exc})"
-    base = recomputed.get("baseline", math.nan)
-    margins = {name: base - loss for name, loss in recomputed.items() if name != "baseline"}
-    return Analysis(runs, recomputed, problems, margins, settings.margin, str(values.get("device", "?")),
-                    float(values.get("seconds", 0.0)))

@@ -11,7 +11,7 @@ import sys
 
 from grader.cifar_fixture import write_fixture
 from grader.progress import CheckProgress
-from grader.training import Settings
+from grader.training import lab_settings
 
 from conftest import REPO
 
@@ -60,7 +60,7 @@ def test_check_on_a_terminal_shows_its_first_line_first_and_the_training_epochs(
     before = pieces[:summary]
     assert any(p.startswith("sandbox: ") for p in before)
     assert "importing penalties.py" in before and "[5/5] the training check" in before, before
-    runs, epochs = len(Settings().runs), Settings().epochs
+    runs, epochs = len(lab_settings().runs), lab_settings().epochs
     assert [p for p in before if f"training run 1/{runs}: epoch" in p and "· ETA" in p], before
     assert f"training run {runs}/{runs}: {epochs} epochs in" in "\n".join(before)
     assert before.index("judging the results") > before.index("[5/5] the training check")

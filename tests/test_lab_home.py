@@ -1,14 +1,13 @@
 """The grader's core names no lab: every identifier of a lab's contract (its functions, modules, parts,
 notebook and training runs) lives in that lab's package under labs/, and the core reads it from there
-(``grader/lab.py``). What has not moved yet is listed, file by file, and the list can only shrink:
-a core file that starts spelling a lab's names fails, and so does a listed one that no longer does."""
+(``grader/lab.py``): a core file that spells one fails."""
 from __future__ import annotations
 
 import ast
 import importlib
 from pathlib import Path
 
-from grader import lab, training
+from grader import lab
 
 CORE = Path(__file__).resolve().parents[1] / "grader"
 
@@ -17,22 +16,14 @@ COINCIDENCES = {
     "data": "the CIFAR-10 folder (Config.data, `grader data`) and the key of its arrays",
     "train": "a curve's kind, beside test",
 }
-# Still spelling the regularization lab's names in the core: to move into labs/regularization/.
-NOT_YET_MOVED = {
-    "channel.py",            # the training probe's larger frame caps
-    "release.py",            # the release README's paragraph on the experiment file
-    "stages.py",             # the training stage's probe
-    "training.py",           # the training check's runs
-}
-
-
 def lab_words() -> set[str]:
     words: set[str] = set()
     for name in lab.available():
         found = importlib.import_module(f"labs.{name}").LAB
         words |= {f for p in found.parts for f in p.functions} | set(found.part_names) | set(found.module_files)
         words.add(found.notebook)
-    words |= {run.name for run in training.Settings().runs}
+        if found.training:
+            words |= {run.name for run in found.training_check().SETTINGS.runs}
     return words - set(COINCIDENCES)
 
 
@@ -55,14 +46,11 @@ def core_files() -> list[Path]:
     return sorted(p for p in CORE.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def test_the_core_spells_no_lab_name_except_in_the_files_still_to_move():
+def test_the_core_spells_no_lab_name():
     words = lab_words()
-    spelling = {p.relative_to(CORE).as_posix(): spelled(p, words) for p in core_files()}
+    spelling = {p.relative_to(CORE).as_posix(): sorted(spelled(p, words)) for p in core_files()}
     spelling = {k: v for k, v in spelling.items() if v}
-    new = {k: sorted(v) for k, v in spelling.items() if k not in NOT_YET_MOVED}
-    assert not new, f"the core spells a lab's names (read them from grader.lab.current()): {new}"
-    moved = NOT_YET_MOVED - set(spelling)
-    assert not moved, f"these no longer spell a lab's names: take them off NOT_YET_MOVED: {sorted(moved)}"
+    assert not spelling, f"the core spells a lab's names (read them from grader.lab.current()): {spelling}"
 
 
 def test_the_check_can_fail(tmp_path):

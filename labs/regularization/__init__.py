@@ -12,7 +12,8 @@ LAB = Lab(
              ("입력 정규화와 데이터 로더", "Input normalization and data loaders")),
         Part("train", ("set_seed", "train_epoch", "evaluate"),
              ("Seed 고정, 학습 루프, 평가", "Seeding, the training loop and evaluation")),
-        Part("experiment"),  # the CIFAR-10 training check: a stage, not a file
+        Part("experiment", title=("CIFAR-10 실험: 정규화가 테스트 손실을 낮추는가",
+                                  "the experiment: your whole pipeline trained on CIFAR-10")),  # a stage, not a file
     ),
     notebook="lab5_regularization.ipynb",
     notebook_imports=("import torchvision",),

@@ -1,5 +1,5 @@
 """Part 5: the training check — the student's whole pipeline must show that regularization
-lowers the test loss on CIFAR-10 (20 points). Thresholds and measurements: grader/training.py."""
+lowers the test loss on CIFAR-10 (20 points). Thresholds and measurements: labs/regularization/training.py."""
 from __future__ import annotations
 
 import math
