@@ -53,14 +53,23 @@ def choose(configured: str = "", environ: Mapping[str, str] | None = None) -> st
 
 
 def catalog(lang: str) -> gettext.NullTranslations:
-    """The compiled catalog of ``lang``; English falls back to the message ids themselves."""
+    """The compiled catalogs of ``lang``: the lab's (its checks' titles, hints and messages), then the
+    grader's; English falls back to the message ids themselves."""
+    from .lab import current
+
     if lang not in LANGUAGES:
         raise ValueError(f"unknown language {lang!r}: choose one of {', '.join(LANGUAGES)}")
+    found = _compiled(lang, current().folder / "locale")
+    found.add_fallback(_compiled(lang, LOCALE_DIR))
+    return found
+
+
+def _compiled(lang: str, folder: Path) -> gettext.NullTranslations:
     try:
-        return gettext.translation(DOMAIN, LOCALE_DIR, languages=[lang], fallback=lang == SOURCE)
+        return gettext.translation(DOMAIN, folder, languages=[lang], fallback=lang == SOURCE)
     except FileNotFoundError:
-        raise FileNotFoundError(f"no compiled {lang} catalog in {LOCALE_DIR} (the package was built without "
-                                f"locale/*/LC_MESSAGES/{DOMAIN}.mo): run pybabel compile -d grader/locale "
+        raise FileNotFoundError(f"no compiled {lang} catalog in {folder} (the package was built without "
+                                f"locale/*/LC_MESSAGES/{DOMAIN}.mo): run pybabel compile -d {folder} "
                                 f"-D {DOMAIN}") from None
 
 
@@ -143,8 +152,9 @@ def message_ids(package: Path, templates: bool = True) -> set[str]:
     return ids
 
 
-def compile_catalogs(dest: Path, keep: set[str]) -> list[Path]:
-    """Write ``dest/<lang>/LC_MESSAGES/reglab.mo`` with only the messages whose id is in ``keep``.
+def compile_catalogs(dest: Path, keep: set[str], source: Path = LOCALE_DIR) -> list[Path]:
+    """Write ``dest/<lang>/LC_MESSAGES/reglab.mo`` from the catalogs in ``source`` (the grader's, or a
+    lab's ``locale``) with only the messages whose id is in ``keep``.
 
     For a student release: its catalog must carry only what its own files use, or the titles and
     hints of hidden checks would ride along in it. Returns the files written.
@@ -154,7 +164,7 @@ def compile_catalogs(dest: Path, keep: set[str]) -> list[Path]:
 
     written = []
     for lang in LANGUAGES:
-        with open(LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po", "rb") as fh:
+        with open(Path(source) / lang / "LC_MESSAGES" / f"{DOMAIN}.po", "rb") as fh:
             catalog = read_po(fh, locale=lang)
         for message in list(catalog):
             ids = (message.id,) if isinstance(message.id, str) else message.id

@@ -327,7 +327,8 @@ class Built:
 def copy_grader(dest: Path) -> None:
     """This grader package without caches or old packaged data; beside it, its lab's package
     (``labs/<lab>``: the names the core reads) without its known mistakes."""
-    code = sorted(p for p in current().folder.rglob("*.py") if "__pycache__" not in p.parts)
+    lab = current().folder
+    code = sorted(p for p in (*lab.rglob("*.py"), *lab.glob("locale/*/LC_MESSAGES/*.mo")) if "__pycache__" not in p.parts)
     for path in (LABS / "__init__.py", *(p for p in code if p != current().mutants_file)):
         target = dest.parent / "labs" / path.relative_to(LABS)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -343,12 +344,14 @@ def copy_grader(dest: Path) -> None:
 
 
 def ship_catalogs(tree: Path) -> None:
-    """The release's catalogs hold only the messages its own files use: the titles and hints of the
-    hidden checks, whose registrations were stripped, go with them (the repository's full ``.po``
-    files would carry them)."""
-    used = i18n.message_ids(tree / "grader") | i18n.message_ids(tree / "labs", templates=False)
+    """The release's catalogs, the grader's and the lab's, hold only the messages its own files use:
+    the titles and hints of the hidden checks, whose registrations were stripped, go with them (the
+    repository's full ``.po`` files would carry them)."""
+    lab = tree / "labs" / current().name
     shutil.rmtree(tree / "grader" / "locale")
-    i18n.compile_catalogs(tree / "grader" / "locale", used)
+    i18n.compile_catalogs(tree / "grader" / "locale", i18n.message_ids(tree / "grader"))
+    shutil.rmtree(lab / "locale")
+    i18n.compile_catalogs(lab / "locale", i18n.message_ids(lab, templates=False), current().folder / "locale")
 
 
 def strip_checks(source: str, ids: set[str], filename: str = "<checks>") -> str:

@@ -39,7 +39,7 @@ class Requirements:
     pytorch: tuple[str, ...]        # torch and torchvision, from PyTorch's index
     others: tuple[str, ...]         # every other requirement a student's check or the autograder needs
     ta_only: tuple[str, ...]        # left out, by name (the reasons stay in pyproject.toml)
-    package_data: tuple[str, ...]   # the grader package's data files, as globs, the built data included
+    package_data: dict[str, tuple[str, ...]]  # package -> its data files, as globs (the grader's: the built data too)
 
     @property
     def dependencies(self) -> tuple[str, ...]:
@@ -59,9 +59,10 @@ def load(root: Path = PROJECT_ROOT) -> Requirements:
     lower = re.search(r">=\s*(\d+\.\d+)", requires)
     if not lower:
         raise ValueError(f"requires-python {requires!r} has no lower bound (>=3.X)")
-    data = project_file["tool"]["setuptools"]["package-data"]["grader"]
+    data = {package: tuple(globs) for package, globs in project_file["tool"]["setuptools"]["package-data"].items()}
+    data["grader"] = tuple(dict.fromkeys([*data.get("grader", ()), *BUILT_DATA]))
     return Requirements(
         version=project["version"], requires_python=requires, min_python=lower.group(1),
         pytorch=tuple(r for r in runtime if name_of(r) in PYTORCH),
         others=tuple(r for r in runtime if name_of(r) not in PYTORCH),
-        ta_only=ta_only, package_data=tuple(dict.fromkeys([*data, *BUILT_DATA])))
+        ta_only=ta_only, package_data=data)

@@ -20,12 +20,15 @@ from grader.results import CheckResult, Outcome, SubmissionResult
 
 REPO = Path(__file__).resolve().parents[1]
 GRADER = REPO / "grader"
-LABS = REPO / "labs"  # each lab's own messages (its known mistakes) are the grader's catalog's too
+LABS = REPO / "labs"
+# Each lab's messages (its checks, its known mistakes) are in its own catalog; the grader's in its own.
+LAB_DIRS = tuple(p for p in sorted(LABS.iterdir()) if (p / "__init__.py").is_file())
+CATALOGS = (GRADER / "locale", *(lab / "locale" for lab in LAB_DIRS))
 HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
 
-def po(lang: str):
-    with open(GRADER / "locale" / lang / "LC_MESSAGES" / "reglab.po", "rb") as fh:
+def po(lang: str, folder: Path = GRADER / "locale"):
+    with open(folder / lang / "LC_MESSAGES" / "reglab.po", "rb") as fh:
         return read_po(fh, locale=lang)
 
 
@@ -34,15 +37,16 @@ def ids_in_python() -> set[str]:
     return i18n.message_ids(GRADER, templates=False) | i18n.message_ids(LABS, templates=False)
 
 
-def extracted(method_dir: str) -> set[str]:
-    """What pybabel extract finds with the project's babel.cfg, for one of its sections."""
+def extracted(method_dir: str, cfg: Path = REPO / "babel.cfg", root: Path = REPO) -> set[str]:
+    """What pybabel extract finds with the project's babel.cfg (or a lab's, from the lab's folder), for
+    one of its sections."""
     from babel.messages.frontend import parse_mapping_cfg
 
-    with open(REPO / "babel.cfg", encoding="utf-8") as fh:
+    with open(cfg, encoding="utf-8") as fh:
         method_map, options_map = parse_mapping_cfg(fh)
     ids = set()
     for filename, _lineno, message, _comments, _context in extract_from_dir(
-            str(REPO), method_map, options_map, keywords={"_": None, "N_": None, "ngettext": (1, 2)}):
+            str(root), method_map, options_map, keywords={"_": None, "N_": None, "ngettext": (1, 2)}):
         if filename.startswith(method_dir):
             ids.update(message if isinstance(message, tuple) else (message,))
     return ids
@@ -65,23 +69,27 @@ def placeholders(text: str) -> tuple[list[str], list[str], int]:
 
 
 def test_every_message_in_code_and_templates_is_in_both_catalogs():
-    used = i18n.message_ids(GRADER) | i18n.message_ids(LABS)
-    for lang in ("ko", "en"):
-        catalog = po(lang)
-        have = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
-        have |= {m.id[1] for m in catalog if isinstance(m.id, tuple)}
-        missing = sorted(used - have)
-        assert not missing, f"not in the {lang} catalog (run pybabel extract/update, README 'Languages'): {missing}"
+    """The grader's messages in the grader's catalogs; each lab's in that lab's."""
+    for folder, used in ((GRADER, i18n.message_ids(GRADER)),
+                         *((lab, i18n.message_ids(lab, templates=False)) for lab in LAB_DIRS)):
+        for lang in ("ko", "en"):
+            catalog = po(lang, folder / "locale")
+            have = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
+            have |= {m.id[1] for m in catalog if isinstance(m.id, tuple)}
+            missing = sorted(used - have)
+            assert not missing, f"not in {folder.name}'s {lang} catalog (README 'Languages'): {missing}"
 
 
 def test_pybabel_extract_sees_every_python_message():
     """A message pybabel cannot see (an _() inside an f-string) would silently drop out at the next update."""
-    unseen = ids_in_python() - extracted("grader/") - extracted("labs/")
+    lab_cfg = LABS / "babel.cfg"
+    unseen = ids_in_python() - extracted("grader/") - set().union(*(extracted("", lab_cfg, lab) for lab in LAB_DIRS))
     assert not unseen, f"_() calls pybabel does not extract (move them out of f-strings): {sorted(unseen)}"
 
 
-def test_korean_is_complete_and_nothing_is_fuzzy():
-    catalog = po("ko")
+@pytest.mark.parametrize("folder", CATALOGS, ids=lambda f: f.parent.name)
+def test_korean_is_complete_and_nothing_is_fuzzy(folder):
+    catalog = po("ko", folder)
     assert catalog.num_plurals == 1  # Korean has one plural form
     for m in catalog:
         if not m.id:
@@ -93,9 +101,10 @@ def test_korean_is_complete_and_nothing_is_fuzzy():
             f"the Korean entry for {m.id!r} has no Hangul and differs from the English: {strings!r}"
 
 
+@pytest.mark.parametrize("folder", CATALOGS, ids=lambda f: f.parent.name)
 @pytest.mark.parametrize("lang", ["ko", "en"])
-def test_placeholders_match_between_source_and_translation(lang):
-    for m in po(lang):
+def test_placeholders_match_between_source_and_translation(lang, folder):
+    for m in po(lang, folder):
         if not m.id:
             continue
         sources = (m.id,) if isinstance(m.id, str) else m.id
@@ -114,22 +123,25 @@ def test_placeholder_check_can_fail():
     assert placeholders("{{literal}} {x}") == (["x"], [], 0)
 
 
-def test_compiled_catalogs_are_up_to_date():
+@pytest.mark.parametrize("folder", CATALOGS, ids=lambda f: f.parent.name)
+def test_compiled_catalogs_are_up_to_date(folder):
     for lang in ("ko", "en"):
         fresh = io.BytesIO()
-        write_mo(fresh, po(lang))
-        shipped = (GRADER / "locale" / lang / "LC_MESSAGES" / "reglab.mo").read_bytes()
-        assert fresh.getvalue() == shipped, f"{lang}: reglab.mo is older than reglab.po: run pybabel compile"
+        write_mo(fresh, po(lang, folder))
+        shipped = (folder / lang / "LC_MESSAGES" / "reglab.mo").read_bytes()
+        assert fresh.getvalue() == shipped, f"{folder}: {lang}: reglab.mo is older than reglab.po: run pybabel compile"
 
 
 def test_the_package_ships_the_compiled_catalogs():
     import tomllib
 
     data = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    patterns = data["tool"]["setuptools"]["package-data"]["grader"]
+    patterns = data["tool"]["setuptools"]["package-data"]
     for lang in ("ko", "en"):
         mo = Path("locale", lang, "LC_MESSAGES", "reglab.mo")
-        assert any(mo.match(p) for p in patterns), f"{mo} is not package data"
+        assert any(mo.match(p) for p in patterns["grader"]), f"{mo} is not package data"
+        for lab in LAB_DIRS:
+            assert any((lab.name / mo).match(p) for p in patterns["labs"]), f"{lab.name}/{mo} is not package data"
 
 
 # ---------------------------------------------------------------- choosing the language

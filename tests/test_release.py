@@ -116,11 +116,13 @@ def test_hidden_checks_and_their_only_data_are_left_out(release):
     texts = lambda checks: {t for c in checks for t in (c.title, c.hint, c.contract) if t}  # noqa: E731
     only_hidden = texts(c for c in REGISTRY if c.id in HIDDEN) - texts(c for c in REGISTRY if c.id not in HIDDEN)
     assert only_hidden
-    with open(release / "grader/locale/ko/LC_MESSAGES/reglab.mo", "rb") as fh:
-        shipped = set(gettext.GNUTranslations(fh)._catalog)  # English needs no catalog: its ids are the text
+    shipped = set()  # the grader's catalog and the lab's; English needs none: its ids are the text
+    for folder in ("grader", "labs/regularization"):
+        with open(release / folder / "locale/ko/LC_MESSAGES/reglab.mo", "rb") as fh:
+            shipped |= set(gettext.GNUTranslations(fh)._catalog)
     assert not only_hidden & shipped
     assert texts(c for c in REGISTRY if c.id not in HIDDEN) <= shipped
-    assert not list((release / "grader/locale").rglob("*.po"))
+    assert not list(release.rglob("*.po"))
     readme = (release / "README.md").read_text()
     assert f"2 more checks ({HIDDEN_POINTS} points) are hidden" in readme
 
@@ -157,6 +159,8 @@ def test_pyproject_makes_an_installable_package_with_the_data(release, tmp_path)
     assert "grader/expected/expected.npz" in names and "assignment/penalties.py" in names
     assert "grader/templates/student.html.j2" in names
     assert "grader/locale/ko/LC_MESSAGES/reglab.mo" in names and "grader/expected/training-subset.npz" in names
+    assert "labs/regularization/locale/ko/LC_MESSAGES/reglab.mo" in names  # the lab's checks' Korean
+    assert "labs/regularization/checks/penalties.py" in names and "labs/regularization/worker/probes.py" in names
     assert not any(n.endswith("mutants.py") or n.startswith("solution/") for n in names)
 
 
