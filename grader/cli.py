@@ -19,6 +19,7 @@ from . import backends, isolation, sandboxuser
 from . import outputs
 from . import stubgen
 from .i18n import _
+from . import lab
 from .lab import current
 
 EXIT_OK, EXIT_BELOW, EXIT_USAGE = 0, 1, 2
@@ -66,8 +67,10 @@ def parser() -> argparse.ArgumentParser:
     lang = argparse.ArgumentParser(add_help=False)
     lang.add_argument("--lang", choices=i18n.LANGUAGES, default=None,
                       help="language of every message (default: REGLAB_LANG, reglab.toml, then the locale)")
+    lang.add_argument("--lab", default=None,
+                      help="the lab to grade, a package under labs/ (default: REGLAB_LAB, reglab.toml, then the only one)")
     add_parser = sub.add_parser
-    sub.add_parser = lambda *a, **kw: add_parser(*a, parents=[lang], **kw)  # --lang on every command
+    sub.add_parser = lambda *a, **kw: add_parser(*a, parents=[lang], **kw)  # --lang and --lab on every command
     check = sub.add_parser("check", help="self-check one submission (default ./assignment)")
     check.add_argument("path", nargs="?", type=Path, default=Path("assignment"))
     check.add_argument("--out", type=Path, default=Path("reports"), help="where result files go (default reports/)")
@@ -496,7 +499,24 @@ COMMANDS = {"check": cmd_check, "grade": cmd_grade, "report": cmd_report, "stubs
             "export": cmd_export, "similarity": cmd_similarity, "merge": cmd_merge}
 
 
+def choose_lab(argv: list[str] | None) -> None:
+    """The lab, before anything else reads it (the parser's own choices do, and so do the language's
+    catalogs): ``--lab`` > REGLAB_LAB > ``lab`` in the settings file > the only one. Raises LabError or
+    ConfigError."""
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--lab", default=None)
+    first.add_argument("--config", type=Path, default=None)
+    known, _rest = first.parse_known_args(argv)
+    lab.select(configuration.resolve({"lab": known.lab}, config_file=known.config).lab)
+    lab.current()
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        choose_lab(argv)
+    except (configuration.ConfigError, lab.LabError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # in English: the catalogs are the lab's too
+        return EXIT_USAGE
     args = parser().parse_args(argv)
     # Numbers a student's code returns can overflow in the grader's comparisons: that is judged, and
     # never a warning on the TA's terminal.

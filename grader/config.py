@@ -54,6 +54,7 @@ class Config:
     warm_start: bool = True                          # Linux: fork workers from a process that imported torch once
     secret_seed: str = ""                            # the course secret probes draw their inputs from ("" = public)
     lang: str = ""                                   # ko | en ("" = from the locale)
+    lab: str = ""                                    # the lab graded: a package under labs/ ("" = the only one)
     reuse: bool = True                               # check: a part whose files did not change is not run again
     # A course (grader/roster.py, grader/late.py): the roster and the late-work policy.
     roster: str = ""                                 # roster CSV ("" = none)
@@ -113,6 +114,8 @@ def _convert(name: str, raw: Any, where: str) -> Any:
                 raise ValueError("must be auto, bwrap, unshare, uid or none")
             if name == "lang" and value not in ("", "ko", "en"):
                 raise ValueError("must be ko or en")
+            if name == "lab" and value and not value.isidentifier():
+                raise ValueError("must be the name of a package under labs/")
             if name == "late_unit" and value not in ("day", "hour"):
                 raise ValueError("must be day or hour")
             if name == "shard" and value:

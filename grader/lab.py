@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,13 +117,45 @@ def _import(name: str):
     return importlib.import_module(f"labs.{name}")
 
 
+class LabError(Exception):
+    """No lab, an unknown one, or several and none chosen: a set-up error with what to do."""
+
+
+ENV = "REGLAB_LAB"  # the configuration's name for the setting (grader.config: REGLAB_ + LAB)
+
+
+def select(name: str) -> None:
+    """Choose this process's lab, once, before anything reads it: the ``lab`` setting as the command line
+    resolved it. Processes started from here (the expected-data process) inherit the choice."""
+    if current.cache_info().currsize and name and current().name != name:
+        raise LabError(f"the lab is already {current().name!r}: it cannot become {name!r} in the same process")
+    if name:
+        os.environ[ENV] = name
+
+
 @functools.cache
 def current() -> Lab:
-    """The lab this grader grades: the one package under ``labs/``."""
+    """The lab this grader grades: the ``lab`` setting (``--lab``, REGLAB_LAB, ``lab = "..."`` in
+    reglab.toml), else the one package under ``labs/``."""
     found = available()
-    if len(found) != 1:
-        raise RuntimeError(f"expected exactly one lab under {LABS}, found {', '.join(found) or 'none'}")
-    lab = _import(found[0]).LAB
-    if not isinstance(lab, Lab) or lab.name != found[0]:
-        raise RuntimeError(f"labs/{found[0]}/__init__.py must define LAB = Lab(name={found[0]!r}, ...)")
+    name = os.environ.get(ENV) or _from_file()
+    if not name and len(found) == 1:
+        name = found[0]
+    if name not in found:
+        raise LabError(f"no lab {name!r} under {LABS}: there are {', '.join(found) or 'none'}" if name else
+                       f"{len(found)} labs under {LABS} ({', '.join(found)}): choose one with --lab, {ENV} or "
+                       'lab = "..." in reglab.toml')
+    lab = _import(name).LAB
+    if not isinstance(lab, Lab) or lab.name != name:
+        raise LabError(f"labs/{name}/__init__.py must define LAB = Lab(name={name!r}, ...)")
     return lab
+
+
+def _from_file() -> str:
+    """The ``lab`` setting of ./reglab.toml (a file the grader's own commands report on when it is bad)."""
+    from .config import ConfigError, resolve
+
+    try:
+        return resolve(environ={}).lab
+    except ConfigError:
+        return ""

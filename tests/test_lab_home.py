@@ -79,3 +79,50 @@ def test_a_labs_folder_in_the_current_folder_is_not_the_graders(tmp_path):
                            "print(lab.current().modules)", str(CORE.parent)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and "penalties" in proc.stdout, proc.stdout + proc.stderr
+
+
+SECOND = '''from grader.lab import Lab, Part
+
+LAB = Lab(name="second", parts=(Part("alpha", ("f",), ("알파", "Alpha")),), notebook="second.ipynb")
+'''
+
+
+def test_with_two_labs_the_setting_chooses_and_none_chosen_is_a_usage_error(tmp_path):
+    """A grader beside two labs grades the one ``--lab``, REGLAB_LAB or reglab.toml names; with none named
+    it stops (exit 2) and says how to choose; an unknown name is named with the labs there are."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    tree = tmp_path / "kit"
+    ignore = shutil.ignore_patterns("__pycache__", "expected")
+    shutil.copytree(CORE, tree / "grader", ignore=ignore)
+    shutil.copytree(CORE.parent / "labs", tree / "labs", ignore=ignore)
+    (tree / "labs" / "second").mkdir()
+    (tree / "labs" / "second" / "__init__.py").write_text(SECOND)
+    env = {k: v for k, v in os.environ.items() if k != "REGLAB_LAB"}
+    env["PYTHONPATH"] = str(tree)
+
+    def run(*args, cwd=tmp_path, **extra):
+        return subprocess.run([sys.executable, *args], cwd=cwd, env={**env, **extra}, capture_output=True, text=True,
+                              timeout=120)
+
+    name = ("-c", "from grader import lab; print(lab.current().name)")
+    assert run(*name, REGLAB_LAB="second").stdout.split() == ["second"]
+    assert run(*name, REGLAB_LAB="regularization").stdout.split() == ["regularization"]
+    (tmp_path / "reglab.toml").write_text('lab = "second"\n')
+    assert run(*name).stdout.split() == ["second"]
+    assert run(*name, REGLAB_LAB="regularization").stdout.split() == ["regularization"]  # environment > file
+    (tmp_path / "reglab.toml").unlink()
+    unchosen = run(*name)
+    assert unchosen.returncode != 0 and "LabError" in unchosen.stderr and "--lab" in unchosen.stderr
+    cli = run("-m", "grader", "stubs", "--check")
+    assert cli.returncode == 2 and "2 labs" in cli.stderr and "--lab" in cli.stderr, cli.stderr
+    cli = run("-m", "grader", "stubs", "--check", "--lab", "third", REGLAB_LAB="second")
+    assert cli.returncode == 2 and "'third'" in cli.stderr and "regularization, second" in cli.stderr, cli.stderr
+    chosen = run("-m", "grader", "stubs", "--check", "--lab", "regularization",
+                 "--solution", str(CORE.parent / "solution"), "--assignment", str(CORE.parent / "assignment"))
+    assert chosen.returncode == 0, chosen.stderr
+    late = run("-c", "from grader import lab; lab.current(); lab.select('second')", REGLAB_LAB="regularization")
+    assert late.returncode != 0 and "cannot become 'second'" in late.stderr
