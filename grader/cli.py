@@ -62,7 +62,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m grader", description="reglab: the regularization lab's grader")
+    top = argparse.ArgumentParser(prog="python -m grader", description="reglab: the grader of the lab under labs/")
     sub = top.add_subparsers(dest="command", required=True)
     lang = argparse.ArgumentParser(add_help=False)
     lang.add_argument("--lang", choices=i18n.LANGUAGES, default=None,
@@ -128,7 +128,7 @@ def _course_commands(sub) -> None:
     export.add_argument("--format", required=True, choices=FORMATS)
     export.add_argument("--roster", default=None, help="roster CSV (default: the one it was graded with)")
     export.add_argument("--out", type=Path, default=None, help="file to write (default DIR/<format>.csv)")
-    export.add_argument("--assignment", default="Regularization lab", help="the LMS column's name")
+    export.add_argument("--assignment", default=None, help="the LMS column's name (default: the lab's title)")
     export.add_argument("--assignment-id", default="", help="the LMS column's id (Canvas assignment / Blackboard column)")
     export.add_argument("--scale", type=float, default=None, help="the LMS column's points (rescales the score)")
     export.add_argument("--parts", action="store_true", help="one more column per part")
@@ -453,8 +453,8 @@ def cmd_export(args) -> int:
     if students:
         results, matching = course.attach(results, students)
         print(matching.summary(), file=sys.stderr)
-    opts = lms.Options(assignment=args.assignment, assignment_id=args.assignment_id, scale=args.scale,
-                       parts=args.parts, missing=args.missing, lang=args.moodle_lang)
+    opts = lms.Options(assignment=args.assignment or current().title[1], assignment_id=args.assignment_id,
+                       scale=args.scale, parts=args.parts, missing=args.missing, lang=args.moodle_lang)
     template = args.template.read_bytes() if args.template else None
     text = lms.export(args.format, results, students, opts, template)
     out = args.out or args.dir / outputs.export_file(args.format)
@@ -501,20 +501,23 @@ COMMANDS = {"check": cmd_check, "grade": cmd_grade, "report": cmd_report, "stubs
 
 def choose_lab(argv: list[str] | None) -> None:
     """The lab, before anything else reads it (the parser's own choices do, and so do the language's
-    catalogs): ``--lab`` > REGLAB_LAB > ``lab`` in the settings file > the only one. Raises LabError or
-    ConfigError."""
+    catalogs): ``--lab`` > REGLAB_LAB > ``lab`` in the settings file > the only one. Raises LabError."""
     first = argparse.ArgumentParser(add_help=False)
     first.add_argument("--lab", default=None)
     first.add_argument("--config", type=Path, default=None)
     known, _rest = first.parse_known_args(argv)
-    lab.select(configuration.resolve({"lab": known.lab}, config_file=known.config).lab)
+    try:
+        chosen = configuration.resolve({"lab": known.lab}, config_file=known.config).lab
+    except configuration.ConfigError:  # another bad setting: the command reports it, in its language
+        chosen = known.lab or ""
+    lab.select(chosen)
     lab.current()
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         choose_lab(argv)
-    except (configuration.ConfigError, lab.LabError) as exc:
+    except lab.LabError as exc:
         print(f"error: {exc}", file=sys.stderr)  # in English: the catalogs are the lab's too
         return EXIT_USAGE
     args = parser().parse_args(argv)

@@ -60,7 +60,7 @@ EXECUTABLE = ("setup.sh", "run_autograder")
 def _context() -> dict:
     """The release's install context (Python range, PyTorch's index), and what only setup.sh needs."""
     return {**install_context(), "root_var": ROOT_VAR, "python_var": PYTHON_VAR, "others": shipping.load().others,
-            "subset_file": training.SUBSET_FILE}
+            "subset_file": training.SUBSET_FILE, "module_files": MODULE_FILES}
 
 
 def render(name: str, **values) -> str:
@@ -90,8 +90,7 @@ def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Bu
             "hidden_ids": [c.id for c in hidden], "checks": [c.id for c in checks], "seeds": seeds}, subset)
         (stage / "setup.sh").write_text(render("setup.sh.j2"), encoding="utf-8")
         (stage / "run_autograder").write_text(render("run_autograder.j2"), encoding="utf-8")
-        (stage / "pyproject.toml").write_text(pyproject("reglab-autograder", "the regularization lab's "
-                                                        "Gradescope autograder", ("grader*", "labs*")), encoding="utf-8")
+        (stage / "pyproject.toml").write_text(pyproject("reglab-autograder", f"{current().title[1]}: the Gradescope autograder", ("grader*", "labs*")), encoding="utf-8")
         (stage / "README.md").write_text(render("README.md.j2", checks=checks, hidden=hidden,
                                                 total=f"{sum(c.points for c in checks):g}"), encoding="utf-8")
         leaks, n = find_reference_code(stage, config.solution)

@@ -33,6 +33,7 @@ class Lab:
     parts: tuple[Part, ...]          # in the order reports and the notebook list them
     notebook: str                    # the student notebook's file name
     notebook_imports: tuple[str, ...] = ()  # imports the notebook adds to the stubs' own
+    title: tuple[str, str] = ("", "")  # (Korean, English): what reports, gradebooks and builds call it
 
     @property
     def part_names(self) -> tuple[str, ...]:

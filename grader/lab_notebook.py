@@ -4,7 +4,7 @@ Made from the one source of the stubs (:func:`grader.stubgen.generate` of ``solu
 per function or class, with its docstring and ``raise NotImplementedError``, in the handout's order
 (overfitting, L1/L2, dropout, normalization), Korean and English text, the lab's experiment cells,
 and a last cell that installs the grader from the course's repository, fetches CIFAR-10 and grades
-the notebook itself. The text lives in ``templates/release/lab_notebook.py.j2`` (jupytext's
+the notebook itself. The text lives in the lab's ``templates/release/lab_notebook.py.j2`` (jupytext's
 "percent" format: ``# %%`` starts a code cell, ``# %% [markdown]`` a text cell).
 """
 from __future__ import annotations

@@ -57,7 +57,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Options:
-    assignment: str = "Regularization lab"
+    assignment: str = "Lab"          # the LMS column's name (the command line gives the lab's title)
     assignment_id: str = ""          # the LMS's column id (Canvas assignment id, Blackboard column id)
     scale: float | None = None       # points of the LMS column (None = the grader's maximum)
     parts: bool = False              # one more column per part

@@ -475,8 +475,7 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
         (tmp / "README.md").write_text(readme(config.solution, public, hidden, assignment=tmp / "assignment",
                                               repo_url=repo_url), encoding="utf-8")
         lab_notebook.write(tmp, config.solution, repo_url)
-        (tmp / "pyproject.toml").write_text(pyproject("reglab-lab", "the regularization lab: your code and its "
-                                                      "self-check", ("grader*", "labs*", "assignment*")), encoding="utf-8")
+        (tmp / "pyproject.toml").write_text(pyproject("reglab-lab", f"{current().title[1]}: your code and its self-check", ("grader*", "labs*", "assignment*")), encoding="utf-8")
         (tmp / ".gitignore").write_text(template("gitignore.j2").render(), encoding="utf-8")
         (tmp / ".github" / "workflows").mkdir(parents=True)
         (tmp / ".github" / "workflows" / "classroom.yml").write_text(

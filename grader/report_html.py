@@ -24,7 +24,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from markupsafe import Markup
 
-from grader import outputs
+from grader import lab, outputs
 from grader.files import write_atomic
 from grader.i18n import N_, _, current, ngettext
 # status is re-exported: the summary's view and grades.csv share one definition (grader.results)
@@ -93,8 +93,15 @@ def make_environment() -> jinja2.Environment:
     # newstyle: _("... %(n)s ...", n=x) formats after translating and escapes the values
     env.install_gettext_callables(_, ngettext, newstyle=True)
     env.filters.update(points=fmt_points, seconds=fmt_seconds, loss=fmt_loss, percent=fmt_percent)
-    env.globals.update(OUTCOME_LABELS=OUTCOME_LABELS, STATUS_TEXT=STATUS_TEXT, not_run=not_run, current_lang=current)
+    env.globals.update(OUTCOME_LABELS=OUTCOME_LABELS, STATUS_TEXT=STATUS_TEXT, not_run=not_run, current_lang=current,
+                       lab_title=lab_title)
     return env
+
+
+def lab_title() -> str:
+    """The lab's title in the active language."""
+    korean, english = lab.current().title
+    return korean if current() == "ko" else english
 
 
 @functools.lru_cache(maxsize=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 from grader import lab
@@ -51,6 +52,22 @@ def test_the_core_spells_no_lab_name():
     spelling = {p.relative_to(CORE).as_posix(): sorted(spelled(p, words)) for p in core_files()}
     spelling = {k: v for k, v in spelling.items() if v}
     assert not spelling, f"the core spells a lab's names (read them from grader.lab.current()): {spelling}"
+
+
+def test_the_core_templates_spell_no_lab_file_or_function():
+    """The grader's own templates (reports, builds) name no lab's files, functions or notebook: a lab's
+    student-facing texts are its own templates (labs/<lab>/templates/)."""
+    words = set()
+    for name in lab.available():
+        found = importlib.import_module(f"labs.{name}").LAB
+        words |= {f for p in found.parts for f in p.functions} | set(found.module_files) | {found.notebook}
+    spelling = {}
+    for path in sorted((CORE / "templates").rglob("*.j2")):
+        text = path.read_text(encoding="utf-8")
+        hits = sorted(w for w in words if re.search(rf"(?<![\w.]){re.escape(w)}(?!\w)", text))
+        if hits:
+            spelling[path.relative_to(CORE).as_posix()] = hits
+    assert not spelling, f"the core's templates spell a lab's names (pass them in from grader.lab.current()): {spelling}"
 
 
 def test_the_check_can_fail(tmp_path):

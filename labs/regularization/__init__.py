@@ -17,4 +17,5 @@ LAB = Lab(
     ),
     notebook="lab5_regularization.ipynb",
     notebook_imports=("import torchvision",),
+    title=("정규화 실습", "Regularization lab"),
 )
