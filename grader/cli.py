@@ -106,8 +106,8 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("dir", type=Path)
     stubs = sub.add_parser("stubs", help="generate assignment/ from solution/")
     stubs.add_argument("--check", action="store_true", help="only report drift; exit 1 when assignment/ is stale")
-    stubs.add_argument("--solution", type=Path, default=configuration.PROJECT_ROOT / "solution")
-    stubs.add_argument("--assignment", type=Path, default=configuration.PROJECT_ROOT / "assignment")
+    stubs.add_argument("--solution", type=Path, default=None, help="the reference (default: the lab's)")
+    stubs.add_argument("--assignment", type=Path, default=None, help="the stubs' folder (default: the lab's)")
     release = sub.add_parser("release", help="write the student release (stubs, grader, expected data, "
                                              "README, Classroom workflow): no reference code")
     release.add_argument("--out", type=Path, required=True, help="a new or empty folder")
@@ -395,14 +395,15 @@ def cmd_report(args) -> int:
 
 
 def cmd_stubs(args) -> int:
+    solution, assignment = args.solution or current().reference_folder, args.assignment or current().stubs_folder
     if args.check:
-        stale = stubgen.drift(args.solution, args.assignment)
+        stale = stubgen.drift(solution, assignment)
         if stale:
             print(f"assignment/ is out of date with solution/: {', '.join(stale)} — run python -m grader stubs")
             return EXIT_BELOW
         say("assignment/ matches solution/")
         return EXIT_OK
-    say("wrote", ", ".join(stubgen.write(args.solution, args.assignment)))
+    say("wrote", ", ".join(stubgen.write(solution, assignment)))
     return EXIT_OK
 
 
@@ -507,7 +508,7 @@ def choose_lab(argv: list[str] | None) -> None:
     first.add_argument("--config", type=Path, default=None)
     known, _rest = first.parse_known_args(argv)
     try:
-        chosen = configuration.resolve({"lab": known.lab}, config_file=known.config).lab
+        chosen = configuration.setting("lab", {"lab": known.lab}, config_file=known.config)
     except configuration.ConfigError:  # another bad setting: the command reports it, in its language
         chosen = known.lab or ""
     lab.select(chosen)

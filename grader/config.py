@@ -24,6 +24,12 @@ class ConfigError(Exception):
     pass
 
 
+def _lab_reference() -> Path:
+    from .lab import current
+
+    return current().reference_folder
+
+
 def _default_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "reglab"
 
@@ -31,7 +37,7 @@ def _default_cache() -> Path:
 @dataclass(frozen=True)
 class Config:
     data: Path = Path("data")                        # CIFAR-10 root (holds cifar-10-batches-py/)
-    solution: Path = PROJECT_ROOT / "solution"       # the reference; absent in a student release
+    solution: Path = field(default_factory=_lab_reference)  # the lab's reference; absent in a student release
     expected: Path = Path(__file__).resolve().parent / "expected" / "expected"  # packaged expected data
     cache: Path = field(default_factory=_default_cache)
     jobs: int = 1
@@ -137,6 +143,19 @@ SETTABLE = tuple(f.name for f in fields(Config) if f.name != "sources")
 def resolve(cli: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
             config_file: Path | None = None) -> Config:
     """Build the Config. ``cli`` holds only the options given on the command line (None = not given)."""
+    values, sources = _layered(cli, environ, config_file)
+    return Config(**values, sources=sources)
+
+
+def setting(name: str, cli: Mapping[str, Any] | None = None, config_file: Path | None = None) -> Any:
+    """One setting, layered as ``resolve`` layers them all, before the others' defaults are made (the lab,
+    which the reference's default depends on). Raises ConfigError for a bad value anywhere."""
+    values, _sources = _layered(cli, None, config_file)
+    return values.get(name, next(f.default for f in fields(Config) if f.name == name))
+
+
+def _layered(cli: Mapping[str, Any] | None, environ: Mapping[str, str] | None,
+             config_file: Path | None) -> tuple[dict[str, Any], dict[str, str]]:
     environ = os.environ if environ is None else environ
     layers: list[tuple[str, Mapping[str, Any]]] = []
     path = config_file or Path(CONFIG_FILE)
@@ -160,4 +179,4 @@ def resolve(cli: Mapping[str, Any] | None = None, environ: Mapping[str, str] | N
             where = origin if origin != "environment" else f"environment variable {ENV_PREFIX}{name.upper()}"
             values[name] = _convert(name, raw, where)
             sources[name] = where
-    return Config(**values, sources=sources)
+    return values, sources

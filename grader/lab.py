@@ -34,6 +34,10 @@ class Lab:
     notebook: str                    # the student notebook's file name
     notebook_imports: tuple[str, ...] = ()  # imports the notebook adds to the stubs' own
     title: tuple[str, str] = ("", "")  # (Korean, English): what reports, gradebooks and builds call it
+    # Where its reference and its generated stubs live, relative to the project's root; "" = inside its
+    # own package (``labs/<lab>/solution``, ``labs/<lab>/assignment``).
+    reference: str = ""
+    stubs: str = ""
 
     @property
     def part_names(self) -> tuple[str, ...]:
@@ -65,6 +69,14 @@ class Lab:
     @property
     def folder(self) -> Path:
         return LABS / self.name
+
+    @property
+    def reference_folder(self) -> Path:
+        return LABS.parent / self.reference if self.reference else self.folder / "solution"
+
+    @property
+    def stubs_folder(self) -> Path:
+        return LABS.parent / self.stubs if self.stubs else self.folder / "assignment"
 
     @property
     def mutants_file(self) -> Path:
@@ -136,10 +148,11 @@ def select(name: str) -> None:
 
 @functools.cache
 def current() -> Lab:
-    """The lab this grader grades: the ``lab`` setting (``--lab``, REGLAB_LAB, ``lab = "..."`` in
-    reglab.toml), else the one package under ``labs/``."""
+    """The lab this grader grades: the ``lab`` setting as the command line resolved it (``--lab``,
+    REGLAB_LAB, ``lab = "..."`` in reglab.toml: see ``select``) or REGLAB_LAB, else the one package under
+    ``labs/``."""
     found = available()
-    name = os.environ.get(ENV) or _from_file()
+    name = os.environ.get(ENV, "")
     if not name and len(found) == 1:
         name = found[0]
     if name not in found:
@@ -151,12 +164,3 @@ def current() -> Lab:
         raise LabError(f"labs/{name}/__init__.py must define LAB = Lab(name={name!r}, ...)")
     return lab
 
-
-def _from_file() -> str:
-    """The ``lab`` setting of ./reglab.toml (a file the grader's own commands report on when it is bad)."""
-    from .config import ConfigError, resolve
-
-    try:
-        return resolve(environ={}).lab
-    except ConfigError:
-        return ""

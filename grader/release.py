@@ -410,7 +410,8 @@ def staging(dest: Path) -> Path:
     dest = Path(dest).resolve()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ReleaseError(f"{dest} exists and is not an empty folder: choose a new one")
-    if dest == PROJECT_ROOT or any(dest.is_relative_to(PROJECT_ROOT / d) for d in ("grader", "solution", "assignment")):
+    ours = (PROJECT_ROOT / "grader", current().folder, current().reference_folder, current().stubs_folder)
+    if dest == PROJECT_ROOT or any(dest.is_relative_to(d) for d in ours):
         raise ReleaseError(f"{dest} is part of this repository: choose a folder outside it")
     tmp = dest.parent / f".{dest.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -426,11 +427,12 @@ def finish(tmp: Path, dest: Path) -> None:
 
 
 def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
-          assignment: Path = PROJECT_ROOT / "assignment", repo_url: str | None = None) -> Built:
+          assignment: Path | None = None, repo_url: str | None = None) -> Built:
     """Write the student release into ``dest`` (a new or empty folder); ``repo_url`` is the course
     repository the notebook's self-check installs the grader from."""
     from . import lab_notebook
 
+    assignment = assignment or current().stubs_folder
     if not has_reference(config):
         raise ReleaseError(f"no reference solution in {config.solution}: a release is built in the "
                            "instructor's repository")

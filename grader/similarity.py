@@ -17,7 +17,6 @@ from typing import Iterable, Mapping, Sequence
 
 from markupsafe import Markup, escape
 
-from .config import PROJECT_ROOT
 from .lab import current
 from .results import SubmissionResult
 
@@ -73,7 +72,7 @@ def _boilerplate(part: str, extra: Sequence[Path]):
     import numpy as np
 
     hashes = []
-    stub = PROJECT_ROOT / "assignment" / PART_FILES[part]
+    stub = current().stubs_folder / PART_FILES[part]
     for path in ([stub] if stub.is_file() else []) + [p for p in extra if p.is_file()]:
         text = path.read_text(encoding="utf-8", errors="replace")
         if path.suffix == ".ipynb":

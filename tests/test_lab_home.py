@@ -116,8 +116,12 @@ def test_with_two_labs_the_setting_chooses_and_none_chosen_is_a_usage_error(tmp_
     ignore = shutil.ignore_patterns("__pycache__", "expected")
     shutil.copytree(CORE, tree / "grader", ignore=ignore)
     shutil.copytree(CORE.parent / "labs", tree / "labs", ignore=ignore)
-    (tree / "labs" / "second").mkdir()
+    for folder in ("solution", "assignment"):
+        shutil.copytree(CORE.parent / folder, tree / folder, ignore=ignore)
+    (tree / "labs" / "second" / "solution").mkdir(parents=True)
     (tree / "labs" / "second" / "__init__.py").write_text(SECOND)
+    (tree / "labs" / "second" / "solution" / "alpha.py").write_text(
+        "def f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION\n")
     env = {k: v for k, v in os.environ.items() if k != "REGLAB_LAB"}
     env["PYTHONPATH"] = str(tree)
 
@@ -128,18 +132,21 @@ def test_with_two_labs_the_setting_chooses_and_none_chosen_is_a_usage_error(tmp_
     name = ("-c", "from grader import lab; print(lab.current().name)")
     assert run(*name, REGLAB_LAB="second").stdout.split() == ["second"]
     assert run(*name, REGLAB_LAB="regularization").stdout.split() == ["regularization"]
-    (tmp_path / "reglab.toml").write_text('lab = "second"\n')
-    assert run(*name).stdout.split() == ["second"]
-    assert run(*name, REGLAB_LAB="regularization").stdout.split() == ["regularization"]  # environment > file
-    (tmp_path / "reglab.toml").unlink()
     unchosen = run(*name)
     assert unchosen.returncode != 0 and "LabError" in unchosen.stderr and "--lab" in unchosen.stderr
     cli = run("-m", "grader", "stubs", "--check")
     assert cli.returncode == 2 and "2 labs" in cli.stderr and "--lab" in cli.stderr, cli.stderr
     cli = run("-m", "grader", "stubs", "--check", "--lab", "third", REGLAB_LAB="second")
     assert cli.returncode == 2 and "'third'" in cli.stderr and "regularization, second" in cli.stderr, cli.stderr
-    chosen = run("-m", "grader", "stubs", "--check", "--lab", "regularization",
-                 "--solution", str(CORE.parent / "solution"), "--assignment", str(CORE.parent / "assignment"))
-    assert chosen.returncode == 0, chosen.stderr
+    # Each lab's reference and stubs: the regularization lab's at the top level, the second's in its package
+    # (no stubs generated yet: stale).
+    check = ("-m", "grader", "stubs", "--check")
+    assert run(*check, "--lab", "regularization").returncode == 0
+    (tmp_path / "reglab.toml").write_text('lab = "second"\n')
+    from_file = run(*check)
+    assert from_file.returncode == 1 and "alpha.py" in from_file.stdout, from_file.stdout + from_file.stderr
+    assert run(*check, REGLAB_LAB="regularization").returncode == 0  # environment > file
+    assert run(*check, "--lab", "regularization", REGLAB_LAB="second").returncode == 0  # command line > environment
+    (tmp_path / "reglab.toml").unlink()
     late = run("-c", "from grader import lab; lab.current(); lab.select('second')", REGLAB_LAB="regularization")
     assert late.returncode != 0 and "cannot become 'second'" in late.stderr

@@ -18,4 +18,6 @@ LAB = Lab(
     notebook="lab5_regularization.ipynb",
     notebook_imports=("import torchvision",),
     title=("정규화 실습", "Regularization lab"),
+    reference="solution",  # the repository's top level, as students and TAs know it
+    stubs="assignment",
 )
