@@ -14,20 +14,20 @@ import numpy as np
 from .checks.registry import Check, Context
 from .i18n import N_, _
 from .reference import Expected
-from .results import CRASH_MESSAGE, CheckResult, Outcome
+from .results import CRASH_MESSAGE, CRASHED, CheckResult, Outcome
 from .outcome import ProbeOutcome, SandboxRun
 
 STATUS_OUTCOME = {
     "not_implemented": Outcome.NOT_IMPLEMENTED, "missing": Outcome.NOT_IMPLEMENTED,
     "import_error": Outcome.ERROR, "raised": Outcome.ERROR, "bad_return": Outcome.ERROR,
-    "crashed": Outcome.ERROR, "corrupted": Outcome.ERROR, "worker": Outcome.ERROR, "timeout": Outcome.TIMEOUT,
+    CRASHED: Outcome.ERROR, "corrupted": Outcome.ERROR, "worker": Outcome.ERROR, "timeout": Outcome.TIMEOUT,
     "grader": Outcome.GRADER_ERROR,
 }
 STATUS_MESSAGE = {
     "import_error": N_("your file could not be imported"),
     "raised": N_("your code raised an exception"),
     "bad_return": N_("your function returned the wrong kind of value"),
-    "crashed": CRASH_MESSAGE,
+    CRASHED: CRASH_MESSAGE,
     "corrupted": N_("your code corrupted the grader's channel"),
     "worker": N_("the probe failed outside your functions, after your code had run in its process"),
     "timeout": N_("your code ran too long"),
@@ -59,7 +59,7 @@ def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None 
             if blocked:  # a dependency is missing: this check's own hint would mislead
                 message = _("not run: {why}").format(why=message)
             return CheckResult(**{**base, "location": got.location or check.location}, outcome=outcome, score=0.0,
-                               message=message,
+                               message=message, cause=got.status,
                                hint=None if outcome is Outcome.GRADER_ERROR or blocked else _(check.hint),
                                traceback=None if outcome is Outcome.NOT_IMPLEMENTED else got.traceback or None)
         want = expected.reference(probe) if check.needs_expected else ProbeOutcome("ok")

@@ -8,7 +8,7 @@ import enum
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
-from .i18n import LANGUAGES, N_, catalog
+from .i18n import N_
 from .lab import current
 from .text import shown_name
 
@@ -48,6 +48,7 @@ class CheckResult:
     traceback: str | None = None  # the student's traceback, limited to their files
     hidden: bool = False
     duration: float = 0.0
+    cause: str = ""              # why it did not run to the end: the worker's status ("crashed", ...), as data
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -159,14 +160,10 @@ STATUS_LABELS = {
     "ok": N_("ok"),
 }
 CRASH_MESSAGE = N_("your code crashed the process")
+CRASHED = "crashed"  # a CheckResult's cause when the student's code killed its process
 # A part left out of grading altogether (its points in neither the score nor the maximum), as every
 # page that shows a score says it (writers/notes.py).
 NOT_RUN_LABELS = {current().training: N_("training check not run ({points} points)")}  # how judge.judge words a crashed probe
-
-
-def _crash_messages() -> tuple[str, ...]:
-    """CRASH_MESSAGE in every language: a result read back (results.json) may be in another one."""
-    return tuple(catalog(lang).gettext(CRASH_MESSAGE) for lang in LANGUAGES)
 
 
 def troubles(result: SubmissionResult) -> list[tuple[str, str]]:
@@ -181,7 +178,7 @@ def troubles(result: SubmissionResult) -> list[tuple[str, str]]:
             found.append(("grader_error", f"{c.id}: {c.message}"))
         elif c.outcome is Outcome.TIMEOUT:
             found.append(("timeout", f"{c.id}: {c.message}"))
-        elif c.outcome is Outcome.ERROR and c.message.startswith(_crash_messages()):
+        elif c.outcome is Outcome.ERROR and c.cause == CRASHED:  # the cause, not its wording (any language)
             found.append(("crashed", f"{c.id}: {c.message}"))
     if any(c.outcome is Outcome.NOT_IMPLEMENTED for c in result.checks):
         found.append(("incomplete", "functions not implemented yet or files missing"))

@@ -3,12 +3,12 @@ slowest submissions named as they happen; a live tqdm bar on a terminal."""
 import io
 
 from grader.progress import Progress
-from grader.results import CRASH_MESSAGE, CheckResult, Outcome, SubmissionResult
+from grader.results import CRASH_MESSAGE, CRASHED, CheckResult, Outcome, SubmissionResult
 
 
-def result(name, score, seconds, outcome=Outcome.PASSED, message=""):
+def result(name, score, seconds, outcome=Outcome.PASSED, message="", cause=""):
     return SubmissionResult(name=name, checks=(CheckResult("p.x", "penalties", "x", outcome, score, 10.0,
-                                                           message=message),), duration=seconds)
+                                                           message=message, cause=cause),), duration=seconds)
 
 
 class Clock:
@@ -46,7 +46,7 @@ def test_a_terminal_gets_a_live_bar():
     out = Tty()
     show = Progress(out)
     show(result("ann", 10, 4.0), 1, 2)
-    show(result("ben", 0, 9.0, Outcome.ERROR, CRASH_MESSAGE + ": the process was killed by SIGKILL"), 2, 2)
+    show(result("ben", 0, 9.0, Outcome.ERROR, CRASH_MESSAGE + ": the process was killed by SIGKILL", CRASHED), 2, 2)
     text = out.getvalue()
     assert "2/2" in text and "\r" in text and "slowest ben" in text
     assert "! ben: crashed" in text

@@ -294,10 +294,22 @@ def test_margins_table_gives_verdicts():
 
 # ---------------------------------------------------------------- summary
 
+def test_crashed_is_read_from_the_cause_not_from_the_wording():
+    from grader.results import status
+
+    korean = SubmissionResult(name="x", checks=(
+        check("model.forward", Outcome.ERROR, message="코드가 프로세스를 죽였습니다", cause="crashed"),))
+    assert status(korean) == "crashed"
+    assert status(SubmissionResult.from_dict(korean.to_dict())) == "crashed"  # results.json keeps the cause
+    lookalike = SubmissionResult(name="y", checks=(
+        check("model.forward", Outcome.ERROR, message="your code crashed the process: it says so itself"),))
+    assert status(lookalike) == "ok"  # an error the score counts, not a crash
+
+
 def crashed() -> SubmissionResult:
     return SubmissionResult(name="carol", checks=(
         check("model.forward", Outcome.ERROR, message="your code crashed the process: the process was killed by "
-                                                      "SIGKILL", mistake="squared the weights"),
+                                                      "SIGKILL", mistake="squared the weights", cause="crashed"),
         check("penalties.l1", Outcome.PASSED)))
 
 
