@@ -48,9 +48,8 @@ from .checks.registry import Check
 from .config import Config
 from .derive import Inputs
 from .lab import current
-from .release import (Built, ReleaseError, _now, copy_grader, expected_now, find_reference_code, find_text, has_reference,
-                      hidden_checks, install_context, listing, pyproject, training_subset, verify,
-                      write_expected)
+from .release import (Built, ReleaseError, _now, expected_now, hidden_checks, install_context, listing, pyproject,
+                      require_reference, seal, stage_grader, training_subset)
 from .safecopy import MODULE_FILES
 
 ROOT_VAR, PYTHON_VAR = "REGLAB_AUTOGRADER_ROOT", "REGLAB_PYTHON"
@@ -70,9 +69,7 @@ def render(name: str, **values) -> str:
 
 def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Built:
     """Write the autograder zip to ``out``."""
-    if not has_reference(config):
-        raise ReleaseError(f"no reference solution in {config.solution}: the autograder is built in the "
-                           "instructor's repository")
+    require_reference(config, "the autograder")
     out = Path(out).resolve()
     if out.suffix != ".zip":
         raise ReleaseError(f"{out} should end in .zip")
@@ -84,8 +81,7 @@ def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Bu
     expected = expected_now(config, checks, seeds)  # every probe: hidden checks run on Gradescope too
     with tempfile.TemporaryDirectory(prefix="reglab-gradescope-") as tmp:
         stage = Path(tmp) / "autograder"
-        copy_grader(stage / "grader")
-        write_expected(stage / "grader", expected, {
+        stage_grader(stage, expected, {
             "format": 1, "kind": "gradescope", "built": _now(), "hidden_checks": 0, "hidden_points": 0,
             "hidden_ids": [c.id for c in hidden], "checks": [c.id for c in checks], "seeds": seeds}, subset)
         (stage / "setup.sh").write_text(render("setup.sh.j2"), encoding="utf-8")
@@ -93,13 +89,7 @@ def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Bu
         (stage / "pyproject.toml").write_text(pyproject("reglab-autograder", f"{current().title[1]}: the Gradescope autograder", ("grader*", "labs*")), encoding="utf-8")
         (stage / "README.md").write_text(render("README.md.j2", checks=checks, hidden=hidden,
                                                 total=f"{sum(c.points for c in checks):g}"), encoding="utf-8")
-        leaks, n = find_reference_code(stage, config.solution)
-        if leaks:
-            raise ReleaseError("reference code found in the autograder:\n  " + "\n  ".join(leaks))
-        verify(stage, [c.id for c in checks], 0, config.solution)
-        if config.secret_seed and find_text(stage, config.secret_seed):
-            raise ReleaseError("the course secret (secret_seed) was found in the autograder: "
-                               + ", ".join(find_text(stage, config.secret_seed)))
+        n = seal(stage, config, [c.id for c in checks], 0, "the autograder")
         files = listing(stage)
         out.parent.mkdir(parents=True, exist_ok=True)
         part = out.with_name(f".{out.name}.{os.getpid()}")

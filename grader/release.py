@@ -67,6 +67,36 @@ def has_reference(config: Config) -> bool:
     return config.solution is not None and (config.solution / "__init__.py").is_file()
 
 
+# ---------------------------------------------------------------- the steps every build shares
+# A build (the student release here, the Gradescope autograder in gradescope_build.py): require the
+# reference, stage the grader with its expected data, write its own files, then seal.
+
+
+def require_reference(config: Config, what: str) -> None:
+    if not has_reference(config):
+        raise ReleaseError(f"no reference solution in {config.solution}: {what} is built in the instructor's "
+                           "repository")
+
+
+def stage_grader(tree: Path, expected: Expected, manifest: dict, subset) -> None:
+    """This grader and its lab's package into ``tree``, with the packaged expected data."""
+    copy_grader(tree / "grader")
+    write_expected(tree / "grader", expected, manifest, subset)
+
+
+def seal(tree: Path, config: Config, run_ids: list[str], hidden_left_out: int, what: str) -> int:
+    """What every build checks last: no course secret and no reference code anywhere in it, and its
+    grader runs exactly the checks it should. Returns how many reference snippets were looked for."""
+    if config.secret_seed and find_text(tree, config.secret_seed):
+        raise ReleaseError(f"the course secret (secret_seed) was found in {what}: "
+                           + ", ".join(find_text(tree, config.secret_seed)))
+    leaks, searched = find_reference_code(tree, config.solution)
+    if leaks:
+        raise ReleaseError(f"reference code found in {what}:\n  " + "\n  ".join(leaks))
+    verify(tree, run_ids, hidden_left_out, config.solution)
+    return searched
+
+
 def hidden_checks(config: Config, checks: tuple[Check, ...] = REGISTRY) -> tuple[Check, ...]:
     """The checks an instructor hid: declared ``hidden=True``, or listed in the ``hidden`` setting."""
     known = {c.id for c in checks}
@@ -433,9 +463,7 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
     from . import lab_notebook
 
     assignment = assignment or current().stubs_folder
-    if not has_reference(config):
-        raise ReleaseError(f"no reference solution in {config.solution}: a release is built in the "
-                           "instructor's repository")
+    require_reference(config, "a release")
     stubs = sorted(assignment.glob("*.py"))
     if not stubs:
         raise ReleaseError(f"{assignment} holds no stubs: run python -m grader stubs")
@@ -461,7 +489,11 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
         (tmp / "assignment").mkdir()
         for path in stubs:
             shutil.copyfile(path, tmp / "assignment" / path.name)
-        copy_grader(tmp / "grader")
+        shipped = without_values(expected.without(only_hidden), hidden_data(expected, public, hidden))
+        stage_grader(tmp, shipped, {
+            "format": 1, "kind": "student release", "built": _now(),
+            "hidden_checks": len(hidden), "hidden_points": sum(c.points for c in hidden),
+            "checks": [c.id for c in public]}, subset)
         ids = {c.id for c in hidden}
         for path in sorted((tmp / "labs" / current().name / "checks").glob("*.py")):
             text = path.read_text(encoding="utf-8")
@@ -469,11 +501,6 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
             if stripped != text:
                 path.write_text(stripped, encoding="utf-8")
         ship_catalogs(tmp)
-        shipped = without_values(expected.without(only_hidden), hidden_data(expected, public, hidden))
-        write_expected(tmp / "grader", shipped, {
-            "format": 1, "kind": "student release", "built": _now(),
-            "hidden_checks": len(hidden), "hidden_points": sum(c.points for c in hidden),
-            "checks": [c.id for c in public]}, subset)
         (tmp / "README.md").write_text(readme(config.solution, public, hidden, assignment=tmp / "assignment",
                                               repo_url=repo_url), encoding="utf-8")
         lab_notebook.write(tmp, config.solution, repo_url)
@@ -482,13 +509,7 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
         (tmp / ".github" / "workflows").mkdir(parents=True)
         (tmp / ".github" / "workflows" / "classroom.yml").write_text(
             template("classroom.yml.j2").render(**install_context()), encoding="utf-8")
-        if config.secret_seed and find_text(tmp, config.secret_seed):
-            raise ReleaseError("the course secret (secret_seed) was found in the release: "
-                               + ", ".join(find_text(tmp, config.secret_seed)))
-        leaks, n = find_reference_code(tmp, config.solution)
-        if leaks:
-            raise ReleaseError("reference code found in the release:\n  " + "\n  ".join(leaks))
-        verify(tmp, [c.id for c in public], len(hidden), config.solution)
+        n = seal(tmp, config, [c.id for c in public], len(hidden), "the release")
         files = listing(tmp)
         finish(tmp, dest)
     except BaseException:
