@@ -14,12 +14,11 @@ import warnings
 from pathlib import Path
 
 from . import config as configuration
-from . import i18n
+from . import i18n, lab
 from . import backends, isolation, sandboxuser
 from . import outputs
 from . import stubgen
 from .i18n import _
-from . import lab
 from .lab import current
 
 EXIT_OK, EXIT_BELOW, EXIT_USAGE = 0, 1, 2
@@ -67,8 +66,8 @@ def parser() -> argparse.ArgumentParser:
     lang = argparse.ArgumentParser(add_help=False)
     lang.add_argument("--lang", choices=i18n.LANGUAGES, default=None,
                       help="language of every message (default: REGLAB_LANG, reglab.toml, then the locale)")
-    lang.add_argument("--lab", default=None,
-                      help="the lab to grade, a package under labs/ (default: REGLAB_LAB, reglab.toml, then the only one)")
+    lang.add_argument("--lab", default=None, help="the lab to grade, a package under labs/ (default: REGLAB_LAB, "
+                                                  "reglab.toml, then the only one)")
     add_parser = sub.add_parser
     sub.add_parser = lambda *a, **kw: add_parser(*a, parents=[lang], **kw)  # --lang and --lab on every command
     check = sub.add_parser("check", help="self-check one submission (default ./assignment)")

@@ -86,7 +86,8 @@ def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Bu
             "hidden_ids": [c.id for c in hidden], "checks": [c.id for c in checks], "seeds": seeds}, subset)
         (stage / "setup.sh").write_text(render("setup.sh.j2"), encoding="utf-8")
         (stage / "run_autograder").write_text(render("run_autograder.j2"), encoding="utf-8")
-        (stage / "pyproject.toml").write_text(pyproject("reglab-autograder", f"{current().title[1]}: the Gradescope autograder", ("grader*", "labs*")), encoding="utf-8")
+        (stage / "pyproject.toml").write_text(pyproject("reglab-autograder", f"{current().title[1]}: the Gradescope "
+                                                        "autograder", ("grader*", "labs*")), encoding="utf-8")
         (stage / "README.md").write_text(render("README.md.j2", checks=checks, hidden=hidden,
                                                 total=f"{sum(c.points for c in checks):g}"), encoding="utf-8")
         n = seal(stage, config, [c.id for c in checks], 0, "the autograder")

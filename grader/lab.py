@@ -163,4 +163,3 @@ def current() -> Lab:
     if not isinstance(lab, Lab) or lab.name != name:
         raise LabError(f"labs/{name}/__init__.py must define LAB = Lab(name={name!r}, ...)")
     return lab
-

@@ -5,8 +5,9 @@
 - ``assignment/``: the stubs (whatever ``assignment/*.py`` holds, the experiment included);
 - ``grader/``: this grader without the registrations of hidden checks, and ``labs/<lab>/``, its lab's
   names, without its known mistakes (``mutants.py``, near-reference code); plus
-  ``grader/expected/expected.{npz,json}``: the expected data computed now from the reference, minus the probes that only hidden checks use, and
-  ``grader/expected/manifest.json`` (how many hidden checks were left out);
+  ``grader/expected/expected.{npz,json}``: the expected data computed now from the reference, minus
+  the probes that only hidden checks use, and ``grader/expected/manifest.json`` (how many hidden
+  checks were left out);
 - ``README.md`` (how to self-check, what each part asks), ``pyproject.toml`` (``pip install -e .``),
   ``.gitignore`` and ``.github/workflows/classroom.yml`` (GitHub Classroom autograding).
 
@@ -356,10 +357,13 @@ class Built:
 
 def copy_grader(dest: Path) -> None:
     """This grader package without caches or old packaged data; beside it, its lab's package
-    (``labs/<lab>``: the names the core reads) without its known mistakes."""
-    lab = current().folder
-    code = sorted(p for p in (*lab.rglob("*.py"), *lab.glob("locale/*/LC_MESSAGES/*.mo")) if "__pycache__" not in p.parts)
-    for path in (LABS / "__init__.py", *(p for p in code if p != current().mutants_file)):
+    (``labs/<lab>``: its code and compiled catalogs) without its known mistakes, and without its
+    reference and stubs where the lab keeps them inside its package."""
+    lab = current()
+    code = sorted(p for p in (*lab.folder.rglob("*.py"), *lab.folder.glob("locale/*/LC_MESSAGES/*.mo"))
+                  if "__pycache__" not in p.parts and p != lab.mutants_file
+                  and not p.is_relative_to(lab.reference_folder) and not p.is_relative_to(lab.stubs_folder))
+    for path in (LABS / "__init__.py", *code):
         target = dest.parent / "labs" / path.relative_to(LABS)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
@@ -504,7 +508,8 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
         (tmp / "README.md").write_text(readme(config.solution, public, hidden, assignment=tmp / "assignment",
                                               repo_url=repo_url), encoding="utf-8")
         lab_notebook.write(tmp, config.solution, repo_url)
-        (tmp / "pyproject.toml").write_text(pyproject("reglab-lab", f"{current().title[1]}: your code and its self-check", ("grader*", "labs*", "assignment*")), encoding="utf-8")
+        (tmp / "pyproject.toml").write_text(pyproject("reglab-lab", f"{current().title[1]}: your code and its self-check",
+                                                      ("grader*", "labs*", "assignment*")), encoding="utf-8")
         (tmp / ".gitignore").write_text(template("gitignore.j2").render(), encoding="utf-8")
         (tmp / ".github" / "workflows").mkdir(parents=True)
         (tmp / ".github" / "workflows" / "classroom.yml").write_text(

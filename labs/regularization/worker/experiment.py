@@ -16,11 +16,12 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from grader.worker import probing
 from grader.worker.calls import blame, call
 from grader.worker.impl import Impl
-from grader.worker import probing
 from grader.worker.plain import BadReturn, array, scalar
 from grader.worker.sgd import PlainSGD
+
 
 def _device(preference: str) -> torch.device:
     if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
