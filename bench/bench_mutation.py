@@ -1,7 +1,8 @@
-"""Mutation testing of the reference: every mutant of solution/{penalties,model,data,train}.py is
-graded as a submission; each must lose points in the mutant's own part.
+"""Mutation testing of a lab's reference: every mutant of each of its modules (the regularization lab:
+solution/{penalties,model,data,train}.py) is graded as a submission; each must lose points in the
+mutant's own part.
 
-    python bench/bench_mutation.py [--files penalties,model] [--seeds 2]
+    python bench/bench_mutation.py [--lab cnn] [--files penalties,model] [--seeds 2]
 
 The mutants are mutmut's (2.x: ``mutmut.list_mutations`` / ``mutmut.mutate``, driven here because
 mutmut's own runner runs a test command per mutant, and a grader run per mutant through the
@@ -28,19 +29,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "fixtures")]
 
+from grader.lab import current, select  # noqa: E402
+
+if "--lab" in sys.argv:  # chosen before anything reads the lab, as the grader's command line does
+    select(sys.argv[sys.argv.index("--lab") + 1])
+
 import inprocess  # noqa: E402
 from mutmut import Context, list_mutations, mutate  # noqa: E402
 
 from grader.checks import CORE, expected_probes, probes_for  # noqa: E402
 from grader.compare import first_mismatch  # noqa: E402
-from grader.lab import current  # noqa: E402
 from grader.reference import compute, load_reference  # noqa: E402
 from grader.worker.probing import PROBES  # noqa: E402
 
-current().probes()
-
-FILES = ("penalties", "model", "data", "train")
-SOLUTION = REPO / "solution"
+FILES = current().modules
+SOLUTION = current().reference_folder
 
 # Why a surviving mutant is equivalent under the contract, for the mutations the probes cannot
 # tell apart by design. Matched against the mutated line; every survivor must match one of these
@@ -97,6 +100,7 @@ def equivalent(folder: Path, file: str, seeds: int, ref) -> tuple[bool, str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lab", help="the lab whose reference is mutated (default: the course's)")
     ap.add_argument("--files", default=",".join(FILES))
     ap.add_argument("--seeds", type=int, default=2)
     args = ap.parse_args(argv)
@@ -109,7 +113,7 @@ def main(argv=None) -> int:
     for file in args.files.split(","):
         for mid, src, new in mutants(file):
             sub = cache / f"m{len(records)}"
-            shutil.copytree(SOLUTION, sub, ignore=shutil.ignore_patterns("__pycache__", "experiment.py"))
+            shutil.copytree(SOLUTION, sub, ignore=shutil.ignore_patterns("__pycache__"))
             (sub / f"{file}.py").write_text(new, encoding="utf-8")
             diff = "".join(l for l in difflib.unified_diff(src.splitlines(True), new.splitlines(True), n=0)
                            if l[:1] in "+-" and not l.startswith(("+++", "---"))).strip()

@@ -38,7 +38,8 @@ def main(argv=None) -> None:
     settings = training.lab_settings()
     epochs, every, runs = settings.epochs, settings.eval_every, settings.runs
     if args.issue_22:
-        runs = tuple(training.Run(*r) for r in (("baseline", 0, 0), ("l2", 1, 0), ("dropout", 0, 0.3), ("both", 1, 0.3)))
+        runs = tuple(training.Run.of(name, lmbd=lm, drop_prob=p)
+                     for name, lm, p in (("baseline", 0, 0), ("l2", 1, 0), ("dropout", 0, 0.3), ("both", 1, 0.3)))
         epochs, every = 60, 1
     torch.set_num_threads(2)
     s = training.load_subset(args.data, settings)
@@ -50,14 +51,14 @@ def main(argv=None) -> None:
     loss_fn = nn.CrossEntropyLoss()
     for run in runs:
         torch.manual_seed(settings.seed)
-        model = mlp(run.drop_prob)
+        model = mlp(run["drop_prob"])
         opt = torch.optim.SGD(model.parameters(), lr=settings.lr)
         for epoch in range(1, epochs + 1):
             model.train()
             for idx in torch.randperm(len(train_x)).split(settings.batch_size):
                 loss = loss_fn(model(train_x[idx]), train_y[idx])
-                if run.lmbd:
-                    loss = loss + run.lmbd * sum((m.weight ** 2).sum() for m in model if isinstance(m, nn.Linear)) / len(idx) / 2
+                if run["lmbd"]:
+                    loss = loss + run["lmbd"] * sum((m.weight ** 2).sum() for m in model if isinstance(m, nn.Linear)) / len(idx) / 2
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

@@ -67,7 +67,7 @@ def parser() -> argparse.ArgumentParser:
     lang.add_argument("--lang", choices=i18n.LANGUAGES, default=None,
                       help="language of every message (default: REGLAB_LANG, reglab.toml, then the locale)")
     lang.add_argument("--lab", default=None, help="the lab to grade, a package under labs/ (default: REGLAB_LAB, "
-                                                  "reglab.toml, then the only one)")
+                                                  "reglab.toml, then the only one or the course's default)")
     add_parser = sub.add_parser
     sub.add_parser = lambda *a, **kw: add_parser(*a, parents=[lang], **kw)  # --lang and --lab on every command
     check = sub.add_parser("check", help="self-check one submission (default ./assignment)")

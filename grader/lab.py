@@ -86,6 +86,11 @@ class Lab:
     def mutants(self) -> list:
         return _import(f"{self.name}.mutants").MUTANTS
 
+    def training_mistakes(self) -> dict:
+        """Its mistakes that take a technique's effect away (``TRAINING_MISTAKES``: label -> (build, the
+        training check's margins it must fail)), for measuring the training check."""
+        return getattr(_import(f"{self.name}.mutants"), "TRAINING_MISTAKES", {})
+
     @property
     def worker_folder(self) -> Path:
         """What runs in the student's process: its ``probes.py`` registers the lab's probes
@@ -119,6 +124,11 @@ def available() -> tuple[str, ...]:
 def _import(name: str):
     """``labs.<name>`` from the ``labs/`` beside this grader, never another ``labs`` that comes first on
     ``sys.path`` (the current folder's, say)."""
+    _import_labs()
+    return importlib.import_module(f"labs.{name}")
+
+
+def _import_labs():
     if "labs" not in sys.modules:
         spec = importlib.util.spec_from_file_location("labs", LABS / "__init__.py",
                                                       submodule_search_locations=[str(LABS)])
@@ -127,7 +137,7 @@ def _import(name: str):
         spec.loader.exec_module(package)
     if [Path(p).resolve() for p in sys.modules["labs"].__path__] != [LABS]:
         raise RuntimeError(f"another labs package ({list(sys.modules['labs'].__path__)}) was imported before {LABS}")
-    return importlib.import_module(f"labs.{name}")
+    return sys.modules["labs"]
 
 
 class LabError(Exception):
@@ -150,11 +160,12 @@ def select(name: str) -> None:
 def current() -> Lab:
     """The lab this grader grades: the ``lab`` setting as the command line resolved it (``--lab``,
     REGLAB_LAB, ``lab = "..."`` in reglab.toml: see ``select``) or REGLAB_LAB, else the one package under
-    ``labs/``."""
+    ``labs/``, else the course's default (``labs.DEFAULT``)."""
     found = available()
     name = os.environ.get(ENV, "")
-    if not name and len(found) == 1:
-        name = found[0]
+    if not name:
+        default = getattr(_import_labs(), "DEFAULT", "")
+        name = found[0] if len(found) == 1 else default if default in found else ""
     if name not in found:
         raise LabError(f"no lab {name!r} under {LABS}: there are {', '.join(found) or 'none'}" if name else
                        f"{len(found)} labs under {LABS} ({', '.join(found)}): choose one with --lab, {ENV} or "

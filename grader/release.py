@@ -355,13 +355,19 @@ class Built:
     warnings: tuple[str, ...] = ()
 
 
+# What of a lab's package a shipped grader runs (with its compiled catalogs), and nothing else: not its
+# known mistakes, reference, stubs, examples, templates or notes.
+SHIPPED_LAB_CODE = ("__init__", "training", "checks", "worker")  # modules or packages
+
+
 def copy_grader(dest: Path) -> None:
-    """This grader package without caches or old packaged data; beside it, its lab's package
-    (``labs/<lab>``: its code and compiled catalogs) without its known mistakes, and without its
-    reference and stubs where the lab keeps them inside its package."""
+    """This grader package without caches or old packaged data; beside it, what a grader runs of its lab's
+    package (``labs/<lab>``: ``SHIPPED_LAB_CODE`` and its compiled catalogs): never its known mistakes,
+    its reference, stubs or examples (even where the lab keeps them inside its package)."""
     lab = current()
     code = sorted(p for p in (*lab.folder.rglob("*.py"), *lab.folder.glob("locale/*/LC_MESSAGES/*.mo"))
-                  if "__pycache__" not in p.parts and p != lab.mutants_file
+                  if "__pycache__" not in p.parts and (p.suffix == ".mo" or Path(p.relative_to(lab.folder).parts[0]).stem
+                                                       in SHIPPED_LAB_CODE)
                   and not p.is_relative_to(lab.reference_folder) and not p.is_relative_to(lab.stubs_folder))
     for path in (LABS / "__init__.py", *code):
         target = dest.parent / "labs" / path.relative_to(LABS)

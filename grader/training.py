@@ -9,7 +9,7 @@ import hashlib
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +19,16 @@ from .lab import current
 
 @dataclass(frozen=True)
 class Run:
+    """One training run: its name and what the lab's training probe is told to vary (``lmbd=1.0``)."""
     name: str
-    lmbd: float
-    drop_prob: float
+    options: tuple[tuple[str, float | bool], ...] = ()
+
+    @classmethod
+    def of(cls, name: str, **options: float | bool) -> "Run":
+        return cls(name, tuple(options.items()))
+
+    def __getitem__(self, option: str) -> float | bool:
+        return dict(self.options)[option]
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,7 @@ class Settings:
     timeout: float = 600.0     # seconds for the whole training probe
 
     def params(self, data: Path, device: str, threads: int) -> dict:
-        return {"data": str(data), "runs": [asdict(r) for r in self.runs], "epochs": self.epochs,
+        return {"data": str(data), "runs": [{"name": r.name, **dict(r.options)} for r in self.runs], "epochs": self.epochs,
                 "eval_every": self.eval_every, "batch_size": self.batch_size, "lr": self.lr, "seed": self.seed, "device": device,
                 "threads": threads}
 

@@ -105,8 +105,9 @@ LAB = Lab(name="second", parts=(Part("alpha", ("f",), ("알파", "Alpha")),), no
 
 
 def test_with_two_labs_the_setting_chooses_and_none_chosen_is_a_usage_error(tmp_path):
-    """A grader beside two labs grades the one ``--lab``, REGLAB_LAB or reglab.toml names; with none named
-    it stops (exit 2) and says how to choose; an unknown name is named with the labs there are."""
+    """A grader beside several labs grades the one ``--lab``, REGLAB_LAB or reglab.toml names; with none
+    named, the course's default (``labs.DEFAULT``), and without a default it stops (exit 2) and says how to
+    choose; an unknown name is named with the labs there are."""
     import os
     import shutil
     import subprocess
@@ -132,10 +133,13 @@ def test_with_two_labs_the_setting_chooses_and_none_chosen_is_a_usage_error(tmp_
     name = ("-c", "from grader import lab; print(lab.current().name)")
     assert run(*name, REGLAB_LAB="second").stdout.split() == ["second"]
     assert run(*name, REGLAB_LAB="regularization").stdout.split() == ["regularization"]
+    assert run(*name).stdout.split() == ["regularization"]  # none chosen: the course's default (labs.DEFAULT)
+    (tree / "labs" / "__init__.py").write_text('"""Labs, and no default among them."""\n')
     unchosen = run(*name)
     assert unchosen.returncode != 0 and "LabError" in unchosen.stderr and "--lab" in unchosen.stderr
     cli = run("-m", "grader", "stubs", "--check")
-    assert cli.returncode == 2 and "2 labs" in cli.stderr and "--lab" in cli.stderr, cli.stderr
+    labs = len(list((tree / "labs").glob("*/__init__.py")))
+    assert cli.returncode == 2 and f"{labs} labs" in cli.stderr and "--lab" in cli.stderr, cli.stderr
     cli = run("-m", "grader", "stubs", "--check", "--lab", "third", REGLAB_LAB="second")
     assert cli.returncode == 2 and "'third'" in cli.stderr and "regularization, second" in cli.stderr, cli.stderr
     # Each lab's reference and stubs: the regularization lab's at the top level, the second's in its package

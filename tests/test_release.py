@@ -490,13 +490,14 @@ def test_release_refuses_unknown_hidden_ids_and_non_empty_folders(tmp_path):
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
 
 
-def test_a_lab_that_keeps_its_reference_inside_its_package_ships_without_it(tmp_path, monkeypatch):
+def test_a_lab_ships_only_the_code_a_grader_runs_never_its_reference_stubs_or_examples(tmp_path, monkeypatch):
     from grader import lab, release
 
     labs = tmp_path / "labs"
     for rel, text in (("__init__.py", ""), ("x/__init__.py", "LAB = None\n"), ("x/checks.py", "CHECKS = ()\n"),
                       ("x/mutants.py", "MUTANTS = []\n"), ("x/solution/penalties.py", "ANSWER = 42\n"),
-                      ("x/assignment/penalties.py", "ANSWER = None\n")):
+                      ("x/assignment/penalties.py", "ANSWER = None\n"), ("x/examples/complete/penalties.py", "ANSWER = 42\n"),
+                      ("x/notes.py", "TODO = 'the answer is 42'\n"), ("x/worker/probes.py", "PROBES = {}\n")):
         (labs / rel).parent.mkdir(parents=True, exist_ok=True)
         (labs / rel).write_text(text)
     monkeypatch.setattr(lab, "LABS", labs)
@@ -505,7 +506,7 @@ def test_a_lab_that_keeps_its_reference_inside_its_package_ships_without_it(tmp_
     release.copy_grader(tmp_path / "out" / "grader")
     shipped = sorted(p.relative_to(tmp_path / "out" / "labs").as_posix() for p in (tmp_path / "out" / "labs").rglob("*")
                      if p.is_file())
-    assert shipped == ["__init__.py", "x/__init__.py", "x/checks.py"]
+    assert shipped == ["__init__.py", "x/__init__.py", "x/checks.py", "x/worker/probes.py"]
 
 
 def test_strip_checks_removes_only_the_registration():

@@ -19,7 +19,8 @@ from conftest import REPO
 # but dropout does not (its margin is negative there: the set's overfitting is too mild), so the
 # synthetic set-up leaves the dropout runs out; test_real_data_verdict covers them on CIFAR-10.
 SYNTHETIC = training.Settings(n_train=256, n_test=200, epochs=80,
-                              runs=(training.Run("baseline", 0.0, 0.0), training.Run("l2", 1.0, 0.0)))
+                              runs=(training.Run.of("baseline", lmbd=0.0, drop_prob=0.0),
+                                    training.Run.of("l2", lmbd=1.0, drop_prob=0.0)))
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,6 @@
-"""Known student mistakes, written as small replacements of reference functions.
-
-The grader runs every probe of a part on each mutant too (in its own process, like the
-reference); when a submission's result matches a mutant's, the failing check names the mistake.
-These live on the judging side and never ship to students (``grader.lab.Lab.mutants``).
-"""
+"""The regularization lab's known student mistakes, written as small replacements of reference functions
+(``grader/mistakes.py``: how they are declared and used)."""
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -15,18 +8,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from grader.i18n import N_
-from grader.worker.impl import Impl
+from grader.mistakes import Mutants
 
-
-@dataclass(frozen=True)
-class Mutant:
-    name: str
-    probes: tuple[str, ...]              # the probes on which the mistake shows
-    mistake: str                         # names the mistake, shown to the student
-    build: Callable[[Impl], dict]        # reference -> {function name: replacement}
-
-
-MUTANTS: list[Mutant] = []
+MUTANTS = Mutants()
+mutant = MUTANTS.add
 
 PENALTY_VALUES = ("pen.l1_mlp", "pen.l2_mlp", "pen.l1_other", "pen.l2_other", "pen.l1_none", "pen.l2_none")
 PENALIZED = ("pen.penalized",)
@@ -35,13 +20,6 @@ STATS = ("data.stats_a", "data.stats_b", "data.stats_many")
 NORMALIZE = ("data.normalize",)
 EPOCHS = ("train.epoch", "train.epoch_after_eval", "train.epoch_l2", "train.epoch_l1")
 EVALUATE = ("train.evaluate",)
-
-
-def mutant(name: str, probes: tuple[str, ...], mistake: str):
-    def register(build):
-        MUTANTS.append(Mutant(name, probes, mistake, build))
-        return build
-    return register
 
 
 def _linear_modules(model):
@@ -274,3 +252,20 @@ mutant("accuracy_percent", EVALUATE, N_("the accuracy is a percentage: return a 
     lambda ref: _evaluate(percent=True))
 mutant("eval_no_eval_mode", EVALUATE, N_("evaluate does not call model.eval(): dropout stays on while testing"))(
     lambda ref: _evaluate(eval_mode=False))
+
+
+# ---------------------------------------------------------------- the training check
+
+def _lambda_ignored(ref):
+    train_epoch = ref.modules["train"].train_epoch
+    return {"train_epoch": lambda *a, lmbd=0.0, **k: train_epoch(*a, lmbd=0.0, **k)}
+
+
+def _dropout_never(ref):
+    mlp = ref.modules["model"].DropoutMLP
+    return {"DropoutMLP": lambda drop_prob=0.0: mlp(0.0)}
+
+
+# Mistakes that take a technique's effect away, for bench/bench_training.py: label -> (build, the
+# training check's margins it must fail).
+TRAINING_MISTAKES = {"lambda ignored": (_lambda_ignored, ("l2",)), "dropout never active": (_dropout_never, ("dropout",))}

@@ -19,7 +19,8 @@ import numpy as np
 from grader.training import Analysis, Run, Settings, Subset
 
 PROBE = "experiment.runs"  # the worker's training probe (labs/regularization/worker/experiment.py)
-SETTINGS = Settings(runs=(Run("baseline", 0.0, 0.0), Run("l2", 1.0, 0.0), Run("dropout", 0.0, 0.3)))
+SETTINGS = Settings(runs=(Run.of("baseline", lmbd=0.0, drop_prob=0.0), Run.of("l2", lmbd=1.0, drop_prob=0.0),
+                          Run.of("dropout", lmbd=0.0, drop_prob=0.3)))
 CAPS = {"probe_bytes": 64 << 20, "probe_elements": 16_000_000}  # the result channel's, for the final weights
 
 
