@@ -1,0 +1,1 @@
+"""The CNN lab's four parts: batchnorm, model, augment, train."""

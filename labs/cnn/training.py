@@ -1,0 +1,118 @@
+"""The CNN lab's training check, its trusted side: three runs of the student's pipeline (no batch
+normalization; batch normalization; batch normalization with augmentation), and every loss the verdict
+reads recomputed here from the weights the worker returns, in NumPy.
+
+What each technique is held to is what it reliably does in a short run: batch normalization lets the
+same optimizer fit the training images faster (a lower training loss, recomputed on the training images
+in eval mode), and augmentation narrows the gap between the test loss and the training loss (the model
+learns the images' content rather than the images). Paired by seed, a SmallCNN that ignores
+``batch_norm``, or a train_transform that does not augment, reproduces the run it is compared with
+exactly: margin 0. Measurements over 20 seeds: bench/bench_training.py --lab cnn.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from grader.training import Analysis, Run, Settings, Subset
+
+PROBE = "experiment.runs"  # the worker's training probe (labs/cnn/worker/experiment.py)
+SETTINGS = Settings(n_train=500, n_test=2000, epochs=16, eval_every=4, batch_size=64, lr=0.2, margin=0.05,
+                    runs=(Run.of("baseline", batch_norm=False, augment=False),
+                          Run.of("batchnorm", batch_norm=True, augment=False),
+                          Run.of("augment", batch_norm=True, augment=True)))
+CAPS: dict = {}  # the final weights are small: the channel's usual caps hold them
+# Each technique's margin: (its run, the run it is measured against, what is compared).
+MARGINS = {"batchnorm": ("batchnorm", "baseline", "train_loss"), "augment": ("augment", "batchnorm", "gap")}
+
+LAYERS = ("conv1", "conv2", "conv3")
+STATE_KEYS = tuple(f"{layer}.{p}" for layer in (*LAYERS, "fc") for p in ("weight", "bias"))
+NORM_KEYS = tuple(f"bn{k}.{p}" for k in (1, 2, 3) for p in ("weight", "bias", "running_mean", "running_var"))
+
+
+def normalize(images: np.ndarray, mean, std) -> np.ndarray:
+    """uint8 (N, 32, 32, 3) → float32, as ToTensor and Normalize compute it, kept channels-last."""
+    return (images.astype(np.float32) / 255 - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+
+
+def _conv(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """A 3×3 convolution with padding 1 on channels-last images, (N, H, W, C) → (N, H, W, K): one matrix
+    product per offset of the kernel (each shifted copy is rows of whole pixels: fast to gather)."""
+    n, h, w, c = x.shape
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    out = np.broadcast_to(bias, (n * h * w, len(bias))).copy()
+    for i in range(3):
+        for j in range(3):
+            out += padded[:, i:i + h, j:j + w].reshape(-1, c) @ weight[:, :, i, j].T
+    return out.reshape(n, h, w, -1)
+
+
+def forward(state: dict[str, np.ndarray], x: np.ndarray, batch_stats: bool = False) -> np.ndarray:
+    """SmallCNN's logits for channels-last images: in eval mode (the running statistics), or with
+    ``batch_stats`` normalizing with the statistics of ``x`` itself (train mode's, with the whole set as
+    its batch)."""
+    state = {k: np.asarray(v, np.float32) for k, v in state.items()}
+    for k, layer in enumerate(LAYERS, 1):
+        x = _conv(x, state[f"{layer}.weight"], state[f"{layer}.bias"])
+        if f"bn{k}.weight" in state:
+            mean, var = (x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))) if batch_stats else \
+                (state[f"bn{k}.running_mean"], state[f"bn{k}.running_var"])
+            x = (x - mean) / np.sqrt(var + 1e-5) * state[f"bn{k}.weight"] + state[f"bn{k}.bias"]
+        x = np.maximum(x, 0)
+        x = np.maximum(np.maximum(x[:, ::2, ::2], x[:, 1::2, ::2]), np.maximum(x[:, ::2, 1::2], x[:, 1::2, 1::2]))
+    return x.transpose(0, 3, 1, 2).reshape(len(x), -1) @ state["fc.weight"].T + state["fc.bias"]  # flattened C, H, W
+
+
+def loss(state: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, batch_stats: bool = False) -> float:
+    """The mean cross-entropy of SmallCNN on normalized images ``x`` (see ``forward``); in eval mode a
+    chunk at a time, which gives the same numbers."""
+    chunks = [slice(0, len(x))] if batch_stats else [slice(i, i + 500) for i in range(0, len(x), 500)]
+    total = 0.0
+    for part in chunks:
+        z = forward(state, x[part], batch_stats).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        total -= log_p[np.arange(len(z)), y[part]].sum()
+    return float(total / len(x))
+
+
+def analyse(values: dict, subset: Subset, settings: Settings) -> Analysis:
+    mean, std = values.get("mean"), values.get("std")
+    runs, recomputed, problems, fitted = {}, {}, {}, {}
+    test_x = train_x = None
+    if mean is not None and std is not None:
+        test_x, train_x = normalize(subset.test_x, mean, std), normalize(subset.train_x, mean, std)
+        sample = np.asarray(values.get("test_sample", np.zeros(0)), np.float32)
+        mine = test_x[:len(sample)].transpose(0, 3, 1, 2)
+        if sample.shape != mine.shape or not np.allclose(sample, mine, atol=1e-4):
+            # The student's test_transform is not the contract's (the augment part's checks say so): the
+            # losses their own evaluate reports cannot be compared with these.
+            problems["*"] = "test_transform"
+    for run in settings.runs:
+        curves = {k: [float(v) for v in np.asarray(values.get(f"{run.name}/{k}", []), np.float64).reshape(-1)]
+                  for k in ("train_loss", "test_loss", "test_acc")}
+        epochs = np.asarray(values.get(f"{run.name}/test_epoch", []), np.float64).reshape(-1)
+        curves["test_epoch"] = [int(e) for e in epochs if math.isfinite(e) and 1 <= e <= settings.epochs]
+        runs[run.name] = curves
+        # The model as it is: a SmallCNN without batch normalization where the run asked for it is
+        # recomputed as one (the margin check then says what that changed).
+        normalized = any(f"{run.name}/state/{k}" in values for k in NORM_KEYS)
+        keys = STATE_KEYS + (NORM_KEYS if normalized else ())
+        state = {k: values.get(f"{run.name}/state/{k}") for k in keys}
+        missing = [k for k, v in state.items() if v is None]
+        if test_x is None or missing:
+            recomputed[run.name] = fitted[run.name] = math.nan
+            problems[run.name] = f"the final weights lack {', '.join(missing) or 'the statistics'}"
+            continue
+        try:
+            recomputed[run.name] = loss(state, test_x, subset.test_y)
+            fitted[run.name] = loss(state, train_x, subset.train_y, batch_stats=normalized)
+        except (ValueError, KeyError) as exc:  # shapes that do not fit the lab's architecture
+            recomputed[run.name] = fitted[run.name] = math.nan
+            problems[run.name] = f"the final weights do not fit the lab's SmallCNN ({exc})"
+    measured = {"train_loss": fitted, "gap": {n: recomputed[n] - fitted[n] for n in recomputed}}
+    margins = {name: measured[what].get(against, math.nan) - measured[what].get(run, math.nan)
+               for name, (run, against, what) in MARGINS.items()}
+    return Analysis(runs, recomputed, problems, margins, settings.margin, str(values.get("device", "?")),
+                    float(values.get("seconds", 0.0)))
