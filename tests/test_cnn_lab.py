@@ -207,3 +207,32 @@ def test_its_release_checks_the_stubs_and_ships_no_answer(tmp_path):
                            cwd=release, env=env, timeout=600)
     assert check.returncode == 0, check.stderr[-2000:]
     assert _score(release / "reports") == 0 and "SmallCNN" in check.stdout
+
+
+def test_every_check_names_a_sentence_of_the_labs_contract_table():
+    """As tests/test_contract_sentences.py for the course's lab: each check's contract sentence is in its
+    function's row of labs/cnn/README.md, and the table's signatures are the reference's."""
+    import ast
+    import importlib
+    import re
+
+    checks = importlib.import_module("labs.cnn.checks")  # declarations only: nothing here runs a lab
+    text = (LAB / "README.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in text[text.index("## The student contract"):].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")] if line.startswith("|") else []
+        if len(cells) == 3:
+            match = re.match(r"`(\w+)\(", cells[1])
+            rows[match.group(1) if match else "experiment"] = line
+    for check in (*checks.CORE, *checks.TRAINING):
+        function, _sep, sentence = check.contract.partition(": ")
+        assert function in rows and sentence in rows[function], f"{check.id}: {check.contract!r}"
+    for path in sorted((LAB / "solution").glob("[!_]*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                target = next((n for n in node.body if getattr(n, "name", "") == "__init__"), node) \
+                    if isinstance(node, ast.ClassDef) else node
+                mine = f"{node.name}({ast.unparse(target.args).removeprefix('self, ')})"
+                table = re.search(rf"`({node.name}\(.*?\))`", rows[node.name]).group(1)
+                same = lambda sig: ast.unparse(ast.parse(sig, mode="eval"))  # noqa: E731 - 1e-5 is 1e-05
+                assert same(table) == same(mine), f"the table says {table}, the reference {mine}"
