@@ -385,6 +385,8 @@ def cmd_report(args) -> int:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             say(f"skipped {path}: not a reglab result ({exc})", file=sys.stderr)
             continue
+        # In this command's language, whichever the results were graded in (each text's making is kept).
+        result = result.translated(i18n.current())
         write_report(result, path.parent)
         results.append(result)
     if len(paths) > 1 or (args.dir / outputs.GRADES_CSV).exists():

@@ -15,7 +15,10 @@ first one set decides, as POSIX says; one starting with "ko" means Korean), else
 - ``N_("text")``: only marks a literal for extraction (``-k N_``) where it is declared at import
   time (check titles, hints, named mistakes, label tables); it is translated with ``_()`` when a
   result is built or a page is rendered, so results.json carries the chosen language's text while
-  ids, keys and file names stay as they are.
+  ids, keys and file names stay as they are;
+- what ``_()`` returns is a :class:`Message`: the text, and the id and arguments it was made from,
+  which results keep (``CheckResult.texts``) so that ``grader report --lang`` renders them again in
+  the other language.
 """
 from __future__ import annotations
 
@@ -111,12 +114,83 @@ def current() -> str:
     return _translations()[0]
 
 
+class Message(str):
+    """Text translated for people that remembers what it was made from: its message id (and plural
+    form and count) and the arguments it was formatted with, so that a result written in one language
+    can be rendered again in the other (``as_data``, ``render``). It is the text everywhere a ``str``
+    is expected: writers, templates and JSON read it as it is."""
+
+    def __new__(cls, text: str, msgid: str, args: Mapping | None = None, plural: str = "", n: int | None = None):
+        made = super().__new__(cls, text)
+        made.msgid, made.args, made.plural, made.n = msgid, dict(args or {}), plural, n
+        return made
+
+    def __reduce__(self):  # results cross processes (a batch's workers) with what they were made from
+        return Message, (str(self), self.msgid, self.args, self.plural, self.n)
+
+    def format(self, *args, **kwargs) -> str:
+        if args:  # positional placeholders are not used by the catalogs: plain text
+            return str.format(self, *args, **kwargs)
+        return Message(str.format(self, **kwargs), self.msgid, {**self.args, **kwargs}, self.plural, self.n)
+
+    def as_data(self) -> dict:
+        """Plain JSON: the id, and each argument as a number, a text as it came, or a message of its own."""
+        data: dict = {"id": self.msgid, "args": {k: _argument(v) for k, v in self.args.items()}}
+        if self.plural:
+            data.update(plural=self.plural, n=self.n)
+        return data
+
+
+def joined(lead: str, detail: str) -> str:
+    """``lead: detail``, each rendered again on its own in another language (``lead`` alone without a detail)."""
+    if not detail:
+        return lead
+    return Message(f"{lead}: {detail}", "{lead}: {detail}", {"lead": lead, "detail": detail})
+
+
+def join(separator: str, parts) -> str:
+    """``separator.join(parts)``, each part rendered again on its own in another language."""
+    parts = list(parts)
+    return Message(separator.join(parts), separator.join(f"{{p{i}}}" for i in range(len(parts))),
+                   {f"p{i}": part for i, part in enumerate(parts)})
+
+
+def _argument(value):
+    if isinstance(value, Message):
+        return value.as_data()
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value if not isinstance(value, str) else str(value)
+    try:
+        return float(value)  # NumPy's numbers
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def render(data, lang: str) -> str:
+    """A message's plain data (``Message.as_data``) as text in ``lang``; anything else as it is."""
+    if not isinstance(data, dict) or "id" not in data:
+        return data
+    translations = catalog(lang)
+    text = (translations.ngettext(data["id"], data["plural"], int(data.get("n") or 0)) if data.get("plural") else
+            translations.gettext(data["id"]) if data["id"] else "")
+    args = {k: render(v, lang) for k, v in (data.get("args") or {}).items()}
+    for template in (text, data["id"]):  # the id itself where a catalog no longer fits the stored arguments
+        try:
+            return template.format(**args) if args else template
+        except (KeyError, IndexError, ValueError):
+            continue
+    return data["id"]
+
+
 def _(message: str) -> str:
-    return _translations()[1].gettext(message) if message else message
+    """``message`` in the active language (a :class:`Message`); one already translated is kept as it is."""
+    if not message or isinstance(message, Message):
+        return message
+    return Message(_translations()[1].gettext(message), message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    return _translations()[1].ngettext(singular, plural, n)
+    return Message(_translations()[1].ngettext(singular, plural, n), singular, plural=plural, n=n)
 
 
 def N_(message: str) -> str:

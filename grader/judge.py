@@ -12,7 +12,7 @@ import traceback
 import numpy as np
 
 from .checks.registry import Check, Context
-from .i18n import N_, _
+from .i18n import N_, _, joined
 from .reference import Expected
 from .results import CRASH_MESSAGE, CRASHED, CheckResult, Outcome
 from .outcome import ProbeOutcome, SandboxRun
@@ -54,7 +54,7 @@ def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None 
         if not got.ok:
             outcome = STATUS_OUTCOME.get(got.status, Outcome.ERROR)
             message = _not_implemented(got) if outcome is Outcome.NOT_IMPLEMENTED else \
-                (_(STATUS_MESSAGE.get(got.status, FAILED_MESSAGE)) + ": " + got.message).strip()
+                joined(_(STATUS_MESSAGE.get(got.status, FAILED_MESSAGE)), got.message.strip())
             blocked = outcome is Outcome.NOT_IMPLEMENTED and not _same_function(got.location, check.location)
             if blocked:  # a dependency is missing: this check's own hint would mislead
                 message = _("not run: {why}").format(why=message)
@@ -77,8 +77,8 @@ def judge(check: Check, run: SandboxRun, expected: Expected, extra: dict | None 
             # The check works on what the probes return: what broke it was a result no probe returns
             # (forged on the channel by the student's code), not a bug of the grader's.
             return CheckResult(**base, outcome=Outcome.ERROR, score=0.0,
-                               message=_(STATUS_MESSAGE["corrupted"]) + ": " +
-                               _("its results are not what the probes return"))
+                               message=joined(_(STATUS_MESSAGE["corrupted"]),
+                                              _("its results are not what the probes return")))
         return CheckResult(**base, outcome=Outcome.GRADER_ERROR, score=0.0,
                            message=_("the grader failed here — not your fault, tell your TA"),
                            traceback=traceback.format_exc(limit=3))

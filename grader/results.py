@@ -5,9 +5,10 @@ Writers (terminal, Gradescope JSON, CSV, JUnit, HTML) only read these objects.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
+from . import i18n
 from .i18n import N_
 from .lab import current
 from .text import shown_name
@@ -30,6 +31,23 @@ class Outcome(str, enum.Enum):
 PARTS = current().part_names
 
 
+TEXT_FIELDS = ("title", "message", "expected", "got", "hint", "mistake", "contract")  # for people: translated
+
+
+def made_of(known: Mapping[str, Any], values) -> dict[str, Any]:
+    """Text -> what it was made from: ``known`` and the :class:`grader.i18n.Message` s among ``values``."""
+    return {**known, **{str(v): v.as_data() for v in values if isinstance(v, i18n.Message)}}
+
+
+def retold(texts: Mapping[str, Any], values, lang: str) -> tuple[list, dict[str, Any]]:
+    """``values`` rendered anew in ``lang`` where ``texts`` knows their making (as they are otherwise), and
+    ``texts`` knowing the new texts too (so that they can be rendered again in turn)."""
+    values = list(values)
+    known = [isinstance(v, str) and v in texts for v in values]
+    again = [i18n.render(texts[v], lang) if k else v for v, k in zip(values, known)]
+    return again, {**texts, **{a: texts[v] for v, a, k in zip(values, again, known) if k}}
+
+
 @dataclass(frozen=True)
 class CheckResult:
     id: str                      # e.g. "penalties.l2_other_model"
@@ -49,10 +67,22 @@ class CheckResult:
     hidden: bool = False
     duration: float = 0.0
     cause: str = ""              # why it did not run to the end: the worker's status ("crashed", ...), as data
+    # What its texts were made from, by the text (message ids and arguments: grader.i18n.Message.as_data),
+    # for rendering them again in another language; its fields' own are added to those given.
+    texts: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "texts", made_of(self.texts, (getattr(self, f) for f in TEXT_FIELDS)))
+
+    def translated(self, lang: str) -> "CheckResult":
+        """The same result with its texts rendered in ``lang`` (those it knows the making of)."""
+        values, texts = retold(self.texts, (getattr(self, f) for f in TEXT_FIELDS), lang)
+        return replace(self, **dict(zip(TEXT_FIELDS, values)), texts=texts)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["outcome"] = self.outcome.value
+        d["texts"] = dict(self.texts)
         return d
 
     @classmethod
@@ -79,6 +109,17 @@ class SubmissionResult:
     modules: Mapping[str, str] = field(default_factory=dict)  # module -> a STATUS_LABELS key (its trouble)
     key: str = ""                    # what the result was made from (content + grader), for --resume
     not_run: Mapping[str, float] = field(default_factory=dict)  # part -> its points, left out (--no-training)
+    texts: Mapping[str, Any] = field(default_factory=dict)  # as CheckResult.texts: its problems', its environment's
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "texts", made_of(self.texts, (*self.problems, *self.environment.values())))
+
+    def translated(self, lang: str) -> "SubmissionResult":
+        """The same result with every text it knows the making of rendered in ``lang``."""
+        problems, texts = retold(self.texts, self.problems, lang)
+        environment, texts = retold(texts, self.environment.values(), lang)
+        return replace(self, checks=tuple(c.translated(lang) for c in self.checks), problems=tuple(problems),
+                       environment=dict(zip(self.environment, environment)), texts=texts)
 
     @property
     def display(self) -> str:
@@ -122,6 +163,7 @@ class SubmissionResult:
             "modules": dict(self.modules),
             "key": self.key,
             "not_run": dict(self.not_run),
+            "texts": dict(self.texts),
             "status": status(self),
         }
 
@@ -142,6 +184,7 @@ class SubmissionResult:
             modules={str(k): str(v) for k, v in dict(d.get("modules", {})).items() if v in STATUS_LABELS},
             key=str(d.get("key", "")),
             not_run={str(k): float(v) for k, v in dict(d.get("not_run", {})).items() if k in NOT_RUN_LABELS},
+            texts=dict(d.get("texts") or {}),
         )
 
 

@@ -432,3 +432,47 @@ def test_check_in_korean_says_what_it_does_and_what_was_not_run(tmp_path):
     assert any(line.startswith("sandbox: ") for line in steps), steps  # translated: see the test above
     assert "[1/4] penalties.py 검사 중" in steps and "결과를 채점하는 중" in steps
     assert f"학습 검사를 실행하지 않았습니다 ({sum(c.points for c in TRAINING):g}점)" in proc.stdout
+
+
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def _visible(html: str) -> str:
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_a_results_json_renders_again_in_the_other_language(tmp_path):
+    """Graded in Korean, re-rendered in English and back (``grader report --lang``): every text a check
+    result holds comes from its message ids and arguments, not from the Korean it was written in."""
+    run = lambda *args: subprocess.run([sys.executable, "-m", "grader", *args], cwd=REPO, capture_output=True,  # noqa: E731
+                                       text=True, timeout=600)
+    done = run("grade", "examples", "--out", str(tmp_path), "--no-training", "--lang", "ko")
+    assert done.returncode == 0, done.stderr[-2000:]
+    page = tmp_path / "typical_mistakes" / "index.html"
+    korean = _visible(page.read_text(encoding="utf-8"))
+    assert "편향" in korean or HANGUL.search(korean)
+    assert run("report", str(tmp_path), "--lang", "en").returncode == 0
+    english = _visible(page.read_text(encoding="utf-8"))
+    left = [line.strip() for line in english.splitlines() if HANGUL.search(line)]
+    assert not left, left  # not a word of Korean left (the handout's slide names are in the English hints too)
+    assert "the penalty also sums the biases of" in english and "free parameters (nn.Parameter" in english  # a listing
+    assert run("report", str(tmp_path), "--lang", "ko").returncode == 0
+    assert _visible(page.read_text(encoding="utf-8")) == korean
+
+
+def test_a_message_keeps_its_making_across_processes_and_languages():
+    import pickle
+
+    i18n.activate("ko")
+    try:
+        inner = i18n._("the grader's stand-in penalties")
+        text = i18n.joined(i18n._("your code raised an exception"), "ValueError: 3")
+        nested = i18n._("{what}: {key} is {why}").format(what=inner, key="value", why="3")
+        for message in (text, nested, i18n.join("; ", [inner, "x"]), i18n.ngettext("{n} check", "{n} checks", 2)):
+            again = pickle.loads(pickle.dumps(message))
+            assert again == message and again.as_data() == message.as_data()
+        assert i18n.render(text.as_data(), "en") == "your code raised an exception: ValueError: 3"
+        assert i18n.render(nested.as_data(), "en") == "the grader's stand-in penalties: value is 3"
+        assert i18n._(text) is text  # translated once, kept
+    finally:
+        i18n.activate("en")

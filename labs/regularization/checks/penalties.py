@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from grader.checks.registry import PASS, CheckList, Context, fail
 from grader.compare import close
+from grader import i18n
 from grader.i18n import N_, _
 
 from ..worker.constants import PENALIZED_CASES, UNKNOWN_KINDS
@@ -99,7 +100,7 @@ def _summed_besides(got: dict, want: dict) -> str:
         parts.append(_("free parameters (nn.Parameter outside any layer)"))
     if "buffer" in extra.values():
         parts.append(_("buffers (tensors that are not parameters)"))
-    return "; ".join(parts)
+    return i18n.join("; ", parts)
 
 
 @checks.add("penalties.gradients", points=3, title=N_("the penalties are differentiable, with the right gradients "
