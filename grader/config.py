@@ -60,7 +60,7 @@ class Config:
     warm_start: bool = True                          # Linux: fork workers from a process that imported torch once
     secret_seed: str = ""                            # the course secret probes draw their inputs from ("" = public)
     lang: str = ""                                   # ko | en ("" = from the locale)
-    lab: str = ""                                    # the lab graded: a package under labs/ ("" = the only one)
+    lab: str = ""                                    # the lab graded: a package under labs/ ("" = the only one, or labs.DEFAULT)
     reuse: bool = True                               # check: a part whose files did not change is not run again
     # A course (grader/roster.py, grader/late.py): the roster and the late-work policy.
     roster: str = ""                                 # roster CSV ("" = none)
@@ -80,61 +80,105 @@ class Config:
         return self.sources.get(name, "default")
 
 
+def _path(raw: Any) -> Path:
+    return Path(str(raw)).expanduser()
+
+
+def _count(raw: Any) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be at least 1")
+    return value
+
+
+def _amount(raw: Any) -> float | None:
+    if raw is None or raw == "":
+        return None
+    value = float(raw)
+    if value < 0 or value != value:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _flag(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if str(raw).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(raw).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _strings(raw: Any) -> tuple[str, ...]:
+    """TOML: a list of strings; environment / command line: comma-separated."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise ValueError("must be a list of strings such as [\"penalties.l1_value\"]")
+    return tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
+
+
+# How a raw value (TOML, an environment variable, an option) becomes a field's type.
+CONVERTERS = {"Path": _path, "int": _count, "float": _amount, "float | None": _amount, "bool": _flag,
+              "tuple[str, ...]": _strings, "str": str}
+
+
+def _one_of(*choices: str, empty: bool = False):
+    def check(value: str) -> None:
+        if value not in choices and not (empty and not value):
+            raise ValueError(f"must be {', '.join(choices[:-1])} or {choices[-1]}")
+    return check
+
+
+def _percent(value: float | None) -> None:
+    if value is not None and value > 100:
+        raise ValueError("must be a percentage between 0 and 100")
+
+
+def _lab_name(value: str) -> None:
+    if value and not value.isidentifier():
+        raise ValueError("must be the name of a package under labs/")
+
+
+def _shard(value: str) -> None:
+    if value:
+        from .shard import Shard
+
+        Shard.parse(value)
+
+
+def _late(name: str):
+    def check(value: str) -> None:
+        if value:
+            from .late import check_setting  # the late policy owns what its settings mean
+
+            check_setting(name, value)
+    return check
+
+
+# What a setting's value must be besides its type: one small check each, raising ValueError.
+VALIDATORS = {
+    "fail_under": _percent,
+    "device": _one_of("auto", "cpu", "cuda"),
+    "sandbox": _one_of("auto", "bwrap", "unshare", "uid", "none"),
+    "lang": _one_of("ko", "en", empty=True),
+    "lab": _lab_name,
+    "late_unit": _one_of("day", "hour"),
+    "shard": _shard,
+    **{name: _late(name) for name in ("due", "no_credit_after", "timezone")},
+}
+
+
 def _convert(name: str, raw: Any, where: str) -> Any:
     kind = {f.name: f.type for f in fields(Config)}[name]
+    if kind not in CONVERTERS:
+        raise ConfigError(f"{where}: {name} cannot be set")
     try:
-        if kind == "Path":
-            return Path(str(raw)).expanduser()
-        if kind == "int":
-            value = int(raw)
-            if value < 1:
-                raise ValueError("must be at least 1")
-            return value
-        if kind in ("float", "float | None"):
-            if raw is None or raw == "":
-                return None
-            value = float(raw)
-            if value < 0 or value != value:
-                raise ValueError("must not be negative")
-            if name == "fail_under" and value > 100:
-                raise ValueError("must be a percentage between 0 and 100")
-            return value
-        if kind == "bool":
-            if isinstance(raw, bool):
-                return raw
-            if str(raw).lower() in ("1", "true", "yes", "on"):
-                return True
-            if str(raw).lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError("must be true or false")
-        if kind == "tuple[str, ...]":  # TOML: a list of strings; environment / command line: comma-separated
-            items = raw.split(",") if isinstance(raw, str) else raw
-            if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
-                raise ValueError("must be a list of strings such as [\"penalties.l1_value\"]")
-            return tuple(dict.fromkeys(i.strip() for i in items if i.strip()))
-        if kind == "str":
-            value = str(raw)
-            if name == "device" and value not in ("auto", "cpu", "cuda"):
-                raise ValueError("must be auto, cpu or cuda")
-            if name == "sandbox" and value not in ("auto", "bwrap", "unshare", "uid", "none"):
-                raise ValueError("must be auto, bwrap, unshare, uid or none")
-            if name == "lang" and value not in ("", "ko", "en"):
-                raise ValueError("must be ko or en")
-            if name == "lab" and value and not value.isidentifier():
-                raise ValueError("must be the name of a package under labs/")
-            if name == "late_unit" and value not in ("day", "hour"):
-                raise ValueError("must be day or hour")
-            if name == "shard" and value:
-                from .shard import Shard
-
-                Shard.parse(value)
-            if name in ("due", "no_credit_after", "timezone") and value:
-                from .late import check_setting  # the late policy owns what its settings mean
-                check_setting(name, value)
-            return value
+        value = CONVERTERS[kind](raw)
+        VALIDATORS.get(name, lambda _value: None)(value)
+        return value
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: bad value {raw!r} for {name}: {exc}") from None
-    raise ConfigError(f"{where}: {name} cannot be set")
 
 
 SETTABLE = tuple(f.name for f in fields(Config) if f.name != "sources")
