@@ -53,6 +53,7 @@ REASONS = (
     (r"torch\.zeros\(\(\)\)", "the start value of the sum: any 0-dim zero (or None replaced by 0) gives the same sum"),
     (r"dim\s*=\s*\d", "argmax over the last axis of (N, 10) logits: dim=1 and dim=-1 are the same"),
     (r"reshape\(-\d", "NumPy infers the size of any negative dimension in reshape: -2 does what -1 does"),
+    (r"numel\(\) //? x\.shape\[1\]", "the elements per channel, N·H·W: a whole number, so / and // give the same count"),
 )
 
 

@@ -245,7 +245,7 @@ def training_view(extra: Mapping[str, Any]) -> TrainingView | None:
         threshold=threshold,
         runs=tuple(views),
         missing=tuple(n for n in EXPECTED_RUNS if n not in names),
-        chart=svg_curves(runs, margins, threshold),
+        chart=svg_curves(runs, margins if training.get("test_loss_margins", True) else None, threshold),
     )
 
 

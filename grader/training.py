@@ -141,11 +141,15 @@ class Analysis:
     threshold: float
     device: str
     seconds: float
+    # Each margin is the baseline's final test loss minus its run's (the report draws it so); a lab whose
+    # margins measure something else (labs/cnn: a training loss, a gap) says False.
+    test_loss_margins: bool = True
 
     def to_extra(self) -> dict:
         """The report's view (plain JSON; NaN as None)."""
         clean = lambda v: v if math.isfinite(v) else None  # noqa: E731
         return {"device": self.device, "threshold": self.threshold, "seconds": round(self.seconds, 2),
+                "test_loss_margins": self.test_loss_margins,
                 "runs": {name: {"train_loss": [clean(v) for v in run["train_loss"]],
                                 "test_epoch": run["test_epoch"],
                                 "test_loss": [clean(v) for v in run["test_loss"]],

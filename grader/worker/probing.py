@@ -90,5 +90,5 @@ def defaults(fn, names: tuple[str, ...], by_position: bool = False) -> dict:
         if value is inspect.Parameter.empty:
             value = "<no default>"
         out[f"default/{n}"] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else \
-            value if isinstance(value, str) else f"<{type_name(value)}>"
+            value if isinstance(value, (str, bool)) else f"<{type_name(value)}>"
     return out

@@ -95,13 +95,13 @@ def run_experiment(impl: Impl, *, data: str, runs: list[dict], epochs: int, eval
                 curves["test_epoch"].append(epoch)
                 curves["test_loss"].append(scalar(result[0], "evaluate's loss"))
                 curves["test_acc"].append(scalar(result[1], "evaluate's accuracy"))
+                for key, value in model.state_dict().items():  # the weights at each evaluation (the checks
+                    if not key.endswith("num_batches_tracked"):  # read those of the first and the last)
+                        out[f"{name}/state@{epoch}/{key}"] = array(value, "a weight").astype(np.float32)
             probing.progress({"run": index, "runs": len(runs), "epoch": epoch, "epochs": epochs})
             if not all(math.isfinite(v) for v in (train_loss, *curves["test_loss"][-1:], *curves["test_acc"][-1:])):
                 break
         for key, values in curves.items():
             out[f"{name}/{key}"] = np.array(values, dtype=np.float64)
-        for key, value in model.state_dict().items():
-            if not key.endswith("num_batches_tracked"):
-                out[f"{name}/state/{key}"] = array(value, "a weight").astype(np.float32)
     out["seconds"] = time.monotonic() - started
     return out
