@@ -87,12 +87,14 @@ def secrets(config: Config) -> tuple[Path, ...]:
     fixtures: correct code in many places), the known mistakes, every copy of the expected data.
 
     Where Python itself is installed inside the project (a virtual environment there), hiding the
-    whole folder would hide the libraries too, so only the folders that hold solutions are hidden.
+    whole folder would hide the libraries too, so only the folders that hold solutions are hidden:
+    every lab's package among them (its reference, examples and known mistakes; the worker runs its own
+    copy of a lab's worker side, never this folder).
     """
     project = PROJECT_ROOT.resolve()
     installed = [Path(p).resolve() for p in (sys.prefix, *site.getsitepackages())]
     if any(p == project or project in p.parents for p in installed):
-        folders = [project / name for name in ("solution", "examples", "tests")]
+        folders = [project / name for name in ("solution", "examples", "tests", "labs")]
     else:
         folders = [project]
     return tuple(p.resolve() for p in (*folders, config.solution, config.cache, config.expected.parent,

@@ -3,6 +3,7 @@
 Each case is a tiny submission written here; the end-to-end grading of the hostile fixtures is in
 test_fixture_submissions.py.
 """
+import glob
 import os
 import textwrap
 import time
@@ -114,13 +115,22 @@ def test_a_growing_memory_bomb_stops_at_the_address_space_limit_or_the_clock(tmp
     assert run.outcomes["pen.l1_mlp"].ok
 
 
-def test_the_reference_is_not_importable_and_hidden_files_are_unreadable(tmp_path, config):
+@pytest.mark.parametrize("venv_inside", [False, True], ids=["installed-elsewhere", "venv-inside-the-project"])
+def test_the_reference_is_not_importable_and_hidden_files_are_unreadable(tmp_path, config, venv_inside, monkeypatch):
+    """Hidden from student code: the reference, every lab's answers and known mistakes — also where Python
+    is installed inside the project, and only the folders that hold answers can be hidden."""
+    import sys
+
     from grader import backends
+    from grader.config import PROJECT_ROOT
     from grader.grading import secrets
 
     if not backends.current().isolated:
         pytest.skip("no sandbox backend on this machine: nothing can be hidden")
-    solution = str(config.solution)
+    from grader.lab import LABS
+
+    solution, labs = str(config.solution), str(LABS)
+    assert glob.glob(labs + "/*/solution/*.py") and glob.glob(labs + "/*/mutants.py")  # there, for the grader
     sub = submission(tmp_path, penalties=GOOD_PENALTIES.replace("def l1_penalty(model):", f"""def l1_penalty(model):
     import glob, importlib, os, socket
     for name in ("solution", "reglab_reference"):
@@ -135,6 +145,8 @@ def test_the_reference_is_not_importable_and_hidden_files_are_unreadable(tmp_pat
     except ImportError:
         pass
     assert glob.glob({solution!r} + "/*.py") == [], "the reference is readable"
+    for pattern in ("/*/mutants.py", "/*/solution/*.py", "/*/examples/*/*.py"):  # every lab's, this one's or not
+        assert glob.glob({labs!r} + pattern) == [], "a lab's answers are readable: " + pattern
     assert open("/proc/self/status").read().split("CapEff:")[1].split()[0].strip("0") == "", "capabilities left"
     try:
         socket.create_connection(("127.0.0.1", 22), timeout=1)
@@ -143,7 +155,13 @@ def test_the_reference_is_not_importable_and_hidden_files_are_unreadable(tmp_pat
         pass
     return sum(m.weight.abs().sum() for m in model.modules() if isinstance(m, torch.nn.Linear))
 """))
-    run = run_probes(sub, ["pen.l1_mlp"], FAST, hide=secrets(config))
+    with monkeypatch.context() as inside:
+        if venv_inside:
+            inside.setattr(sys, "prefix", str(PROJECT_ROOT / ".venv"))
+        hidden = secrets(config)
+    assert (PROJECT_ROOT in hidden) is not venv_inside
+    assert any(LABS.resolve().is_relative_to(h) for h in hidden), "every lab's package is hidden"
+    run = run_probes(sub, ["pen.l1_mlp"], FAST, hide=hidden)
     assert run.outcomes["pen.l1_mlp"].ok, run.outcomes["pen.l1_mlp"].message
     assert (config.solution / "penalties.py").stat().st_size > 0  # hidden from the worker only
 
