@@ -53,7 +53,7 @@ def grader_key(config: Config, extra: str = "") -> str:
     """What a result depends on besides the submission: the grader's code, the reference and its
     expected data, and the settings that change grades (``extra``: e.g. the course secret's id)."""
     h = hashlib.sha256(extra.encode())
-    for root, pattern in ((PACKAGE, "*.py"), (config.solution, "*"), (config.expected.parent, "*")):
+    for root, pattern in ((PACKAGE, "*.py"), (config.paths.solution, "*"), (config.paths.expected.parent, "*")):
         if not root.is_dir():
             continue
         for path in sorted(p for p in root.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts):
@@ -118,16 +118,16 @@ def grade_all(root: Path, out: Path, config: Config,
               on_result: Callable[[SubmissionResult, int, int], None] = lambda r, i, n: None, *,
               only: tuple[str, ...] = (), resume: bool = False) -> Batch:
     started = time.monotonic()
-    if config.shard and not config.secret_seed:  # each slice would draw a secret (and inputs) of its own
+    if config.grading.shard and not config.course.secret_seed:  # each slice would draw a secret (and inputs) of its own
         raise BatchError("--shard needs the course secret (secret_seed in reglab.toml, or REGLAB_SECRET_SEED), "
                          "so that every slice draws the same inputs")
     everything = discover(root, skip=(out,))
-    entries = select(shard.select(everything, config.shard), only)
+    entries = select(shard.select(everything, config.grading.shard), only)
     course = Course.load(config, root, [e.path.name for e in everything])
     alike = look_alikes(everything)
-    checks = REGISTRY if config.training else CORE
+    checks = REGISTRY if config.grading.training else CORE
     out.mkdir(parents=True, exist_ok=True)
-    seed = course_seed(config.secret_seed, out)  # inputs no release has the expected values of
+    seed = course_seed(config.course.secret_seed, out)  # inputs no release has the expected values of
     key = grader_key(config, extra=hashlib.sha256(f"{derive.VERSION}:{seed}".encode()).hexdigest())
     # Each submission's inputs are derived from the secret and its content (grader/derive.py): the
     # same on every shard, and for the same content again under --resume.
@@ -143,8 +143,8 @@ def grade_all(root: Path, out: Path, config: Config,
         else:
             todo.append(entry)
     kept = tuple(results)
-    if todo and (config.solution / "__init__.py").is_file():
-        reference.prestart(config.solution, config.jobs)  # every submission's expected data is computed for its own inputs
+    if todo and (config.paths.solution / "__init__.py").is_file():
+        reference.prestart(config.paths.solution, config.grading.jobs)  # every submission's expected data is computed for its own inputs
     lock = threading.Lock()
 
     def one(entry: Entry) -> None:
@@ -157,7 +157,7 @@ def grade_all(root: Path, out: Path, config: Config,
             results[entry.name] = result
             on_result(result, len(results), len(entries))
 
-    with concurrent.futures.ThreadPoolExecutor(max(1, config.jobs)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max(1, config.grading.jobs)) as pool:
         for future in [pool.submit(one, e) for e in todo]:
             future.result()
     elapsed = round(time.monotonic() - started, 3)

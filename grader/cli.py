@@ -159,13 +159,13 @@ def _config(args) -> configuration.Config:
 def _sandbox(cfg: configuration.Config, required: bool):
     """This run's sandbox backend, chosen once; a set-up error when grading marks without one."""
     try:
-        return backends.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=required)
+        return backends.select(cfg.isolation.sandbox, unsafe=cfg.isolation.unsafe_no_sandbox, required=required)
     except backends.SandboxUnavailable as exc:
         raise UsageError(str(exc)) from None
 
 
 def _below(percent: float, cfg: configuration.Config) -> bool:
-    return cfg.fail_under is not None and percent + 1e-9 < cfg.fail_under
+    return cfg.grading.fail_under is not None and percent + 1e-9 < cfg.grading.fail_under
 
 
 def _require_data(cfg: configuration.Config) -> None:
@@ -201,7 +201,7 @@ def cmd_check(args) -> int:
 
 def _check(args, show) -> int:
     cfg = _config(args)
-    isolation.prestart(cfg.warm_start)  # first: the fork server's imports are a check's critical path
+    isolation.prestart(cfg.isolation.warm_start)  # first: the fork server's imports are a check's critical path
     from .batch import write_report
     from .files import safe_name
     from . import report_html, selfcheck
@@ -221,7 +221,7 @@ def _check(args, show) -> int:
     if args.ci and any(c.part == current().training for c in selection.checks):
         _require_data(cfg)  # in CI a missing data set is the workflow's fault, not a student's zero
     plan = selfcheck.plan_for(args.path, cfg, selection.checks, selection.expected, args.out,
-                              fresh=not cfg.reuse or args.ci, name=safe_name(args.path.resolve().name))
+                              fresh=not cfg.grading.reuse or args.ci, name=safe_name(args.path.resolve().name))
     if args.watch:
         return _watch(args, plan, show)
     if show:
@@ -248,7 +248,7 @@ def _check(args, show) -> int:
                                                               results=folder / gradescope.RESULTS_FILE))
     if _below(result.percent, cfg):
         say(_("below --fail-under: {percent}% < {limit}% (exit status 1)").format(
-            percent=f"{result.percent:.1f}", limit=f"{cfg.fail_under:g}"), file=sys.stderr)
+            percent=f"{result.percent:.1f}", limit=f"{cfg.grading.fail_under:g}"), file=sys.stderr)
         return EXIT_BELOW
     return EXIT_OK
 
@@ -291,7 +291,7 @@ def cmd_grade(args) -> int:
 
     os.umask(sandboxuser.PRIVATE_UMASK)  # before the grader creates anything: grades, caches, its folders
     cfg = _config(args)
-    isolation.prestart(cfg.warm_start)
+    isolation.prestart(cfg.isolation.warm_start)
     if not args.submissions.is_dir():
         raise UsageError(_("{path} is not a folder of submissions").format(path=args.submissions))
     entries = discover(args.submissions, skip=(args.out,))
@@ -303,7 +303,7 @@ def cmd_grade(args) -> int:
     backend = _sandbox(cfg, required=True)
     print(backends.notice(backend) + (" (--unsafe-no-sandbox)" if not backend.isolated else ""), file=sys.stderr)
     # Without a whitelisted view only permissions keep them private: made now, so that they are checked.
-    sandboxuser.private_folders([args.out, cfg.cache], backend)
+    sandboxuser.private_folders([args.out, cfg.paths.cache], backend)
     try:
         sandboxuser.check_exposure([args.submissions, args.out, *secrets(cfg)], backend)
     except backends.SandboxUnavailable as exc:
@@ -314,8 +314,8 @@ def cmd_grade(args) -> int:
         batch = grade_all(args.submissions, args.out, cfg, progress_printer(), only=only, resume=args.resume)
     except BatchError as exc:
         raise UsageError(str(exc)) from None
-    if not batch.results and cfg.shard:  # a small class can leave a shard empty: nothing to do is fine
-        print(f"shard {cfg.shard}: no submission of {args.submissions} falls in this slice")
+    if not batch.results and cfg.grading.shard:  # a small class can leave a shard empty: nothing to do is fine
+        print(f"shard {cfg.grading.shard}: no submission of {args.submissions} falls in this slice")
         return EXIT_OK
     if batch.course and batch.course.matching:
         from .files import write_atomic
@@ -331,7 +331,7 @@ def cmd_grade(args) -> int:
                                                                         outputs.JUNIT_XML))))
     below = [r.display for r in batch.results if _below(r.percent, cfg)]
     if below:
-        say(f"below --fail-under {cfg.fail_under:g}%: {len(below)} submission(s): {', '.join(below[:10])}"
+        say(f"below --fail-under {cfg.grading.fail_under:g}%: {len(below)} submission(s): {', '.join(below[:10])}"
             f"{' ...' if len(below) > 10 else ''} (exit status 1)", file=sys.stderr)
         return EXIT_BELOW
     return EXIT_OK
@@ -360,7 +360,7 @@ def cmd_data(args) -> int:
 
     cfg = configuration.resolve({"data": args.data}, config_file=args.config)
     try:
-        splits = cifar.get(cfg.data)
+        splits = cifar.get(cfg.paths.data)
     except cifar.CifarDataError as exc:
         raise UsageError(_("CIFAR-10 is not ready: {why}").format(why=exc)) from None
     train, test = splits
@@ -451,7 +451,7 @@ def cmd_export(args) -> int:
 
     cfg = configuration.resolve({"roster": args.roster}, config_file=args.config)
     results = sorted(_graded(args.dir), key=lambda r: (str(r.extra.get("entry", r.name)), r.name))
-    students = roster.read(Path(cfg.roster), cfg.roster_columns) if cfg.roster else ()
+    students = roster.read(Path(cfg.course.roster), cfg.course.roster_columns) if cfg.course.roster else ()
     if students:
         results, matching = course.attach(results, students)
         print(matching.summary(), file=sys.stderr)

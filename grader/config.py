@@ -11,7 +11,7 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # Python 3.10: the same parser, from PyPI (declared in pyproject.toml with this marker)
     import tomli as tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -35,15 +35,36 @@ def _default_cache() -> Path:
 
 
 @dataclass(frozen=True)
-class Config:
+class Paths:
+    """Where things are."""
     data: Path = Path("data")                        # CIFAR-10 root (holds cifar-10-batches-py/)
     solution: Path = field(default_factory=_lab_reference)  # the lab's reference; absent in a student release
     expected: Path = Path(__file__).resolve().parent / "expected" / "expected"  # packaged expected data
     cache: Path = field(default_factory=_default_cache)
-    jobs: int = 1
+
+
+@dataclass(frozen=True)
+class Grading:
+    """What a command grades and how: the lab, the language, the training check, the jobs."""
+    lab: str = ""                                    # the lab graded: a package under labs/ ("" = the only one, or labs.DEFAULT)
+    lang: str = ""                                   # ko | en ("" = from the locale)
     training: bool = True
     device: str = "auto"                             # auto | cpu | cuda (the training check)
+    gpu_memory_fraction: float | None = None         # per worker, with --device cuda (None = 1 / jobs)
+    jobs: int = 1
+    threads: int = 1
     fail_under: float | None = None                  # percent; below it the exit status is 1
+    reuse: bool = True                               # check: a part whose files did not change is not run again
+    shard: str = ""                                  # "K/N": grade only slice K of N (grader/shard.py)
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """The sandbox student code runs in, and what bounds it (grader.limits.Limits is made from these)."""
+    sandbox: str = "auto"                            # auto | bwrap | unshare | uid | none (isolation backend)
+    unsafe_no_sandbox: bool = False                  # grade even where no backend can isolate the worker
+    warm_start: bool = True                          # Linux: fork workers from a process that imported torch once
+    cgroup: bool = True                              # a cgroup per worker where the grader can make one
     probe_timeout: float = 20.0
     startup_timeout: float = 90.0
     import_timeout: float = 20.0
@@ -52,17 +73,14 @@ class Config:
     sandbox_memory_mb: int = 4096                    # memory of a worker and everything it starts, together
     sandbox_processes: int = 512                     # processes and threads of a worker and what it starts
     scratch_mb: int = 1024                           # each of the worker's scratch, /tmp and /dev/shm
-    cgroup: bool = True                              # a cgroup per worker where the grader can make one
-    threads: int = 1
-    hidden: tuple[str, ...] = ()                     # check ids run only by TAs (left out of a release)
-    sandbox: str = "auto"                            # auto | bwrap | unshare | uid | none (isolation backend)
-    unsafe_no_sandbox: bool = False                  # grade even where no backend can isolate the worker
-    warm_start: bool = True                          # Linux: fork workers from a process that imported torch once
+
+
+@dataclass(frozen=True)
+class Course:
+    """A course's own: its secret, its hidden checks, its roster and its late-work policy (grader/roster.py,
+    grader/late.py)."""
     secret_seed: str = ""                            # the course secret probes draw their inputs from ("" = public)
-    lang: str = ""                                   # ko | en ("" = from the locale)
-    lab: str = ""                                    # the lab graded: a package under labs/ ("" = the only one, or labs.DEFAULT)
-    reuse: bool = True                               # check: a part whose files did not change is not run again
-    # A course (grader/roster.py, grader/late.py): the roster and the late-work policy.
+    hidden: tuple[str, ...] = ()                     # check ids run only by TAs (left out of a release)
     roster: str = ""                                 # roster CSV ("" = none)
     roster_columns: tuple[str, ...] = ()             # "field=Header" overrides, e.g. ["id=Matrikel", "name=Student"]
     due: str = ""                                    # ISO date-time, with an offset or read in `timezone` ("" = no late policy)
@@ -72,9 +90,40 @@ class Config:
     late_cap: float | None = None                    # percent: the penalty never exceeds it (None = 100)
     late_grace_minutes: float | None = None          # lateness up to this is not late
     no_credit_after: str = ""                        # ISO date-time: later submissions get 0 ("" = never)
-    shard: str = ""                                  # "K/N": grade only slice K of N (grader/shard.py)
-    gpu_memory_fraction: float | None = None         # per worker, with --device cuda (None = 1 / jobs)
-    sources: Mapping[str, str] = field(default_factory=dict, compare=False)  # name -> where it came from
+
+
+GROUPS = {"paths": Paths, "grading": Grading, "isolation": Isolation, "course": Course}
+# Every setting by its one name (reglab.toml's key, REGLAB_<NAME>, the option): its group and its field.
+SETTINGS = {f.name: (group, f) for group, kind in GROUPS.items() for f in fields(kind)}
+
+
+@dataclass(frozen=True, init=False)
+class Config:
+    """Every setting, grouped by concern; a setting also reads by its own name (``config.jobs`` is
+    ``config.grading.jobs``). Made from settings by name (``Config(training=False)``, and
+    ``dataclasses.replace(config, jobs=2)`` as well)."""
+    paths: Paths
+    grading: Grading
+    isolation: Isolation
+    course: Course
+    sources: Mapping[str, str] = field(compare=False)  # setting -> where it came from
+
+    def __init__(self, paths: Paths | None = None, grading: Grading | None = None, isolation: Isolation | None = None,
+                 course: Course | None = None, sources: Mapping[str, str] | None = None, **settings: Any):
+        unknown = set(settings) - set(SETTINGS)
+        if unknown:
+            raise TypeError(f"Config has no setting {', '.join(sorted(unknown))}")
+        given = {"paths": paths, "grading": grading, "isolation": isolation, "course": course}
+        for group, kind in GROUPS.items():
+            mine = {name: value for name, value in settings.items() if SETTINGS[name][0] == group}
+            made = given[group] if given[group] is not None else None
+            object.__setattr__(self, group, replace(made, **mine) if made is not None else kind(**mine))
+        object.__setattr__(self, "sources", dict(sources or {}))
+
+    def __getattr__(self, name: str) -> Any:
+        if name in SETTINGS:
+            return getattr(object.__getattribute__(self, SETTINGS[name][0]), name)
+        raise AttributeError(f"Config has no setting {name!r}")
 
     def source(self, name: str) -> str:
         return self.sources.get(name, "default")
@@ -170,7 +219,7 @@ VALIDATORS = {
 
 
 def _convert(name: str, raw: Any, where: str) -> Any:
-    kind = {f.name: f.type for f in fields(Config)}[name]
+    kind = SETTINGS[name][1].type
     if kind not in CONVERTERS:
         raise ConfigError(f"{where}: {name} cannot be set")
     try:
@@ -181,7 +230,7 @@ def _convert(name: str, raw: Any, where: str) -> Any:
         raise ConfigError(f"{where}: bad value {raw!r} for {name}: {exc}") from None
 
 
-SETTABLE = tuple(f.name for f in fields(Config) if f.name != "sources")
+SETTABLE = tuple(SETTINGS)
 
 
 def resolve(cli: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
@@ -195,7 +244,10 @@ def setting(name: str, cli: Mapping[str, Any] | None = None, config_file: Path |
     """One setting, layered as ``resolve`` layers them all, before the others' defaults are made (the lab,
     which the reference's default depends on). Raises ConfigError for a bad value anywhere."""
     values, _sources = _layered(cli, None, config_file)
-    return values.get(name, next(f.default for f in fields(Config) if f.name == name))
+    if name in values:
+        return values[name]
+    default = SETTINGS[name][1]
+    return default.default_factory() if default.default is MISSING else default.default
 
 
 def _layered(cli: Mapping[str, Any] | None, environ: Mapping[str, str] | None,

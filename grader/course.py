@@ -28,7 +28,7 @@ class Course:
 
     @classmethod
     def load(cls, config: Config, root: Path, entries: list[str] | None = None) -> "Course":
-        students = rosters.read(Path(config.roster), config.roster_columns) if config.roster else ()
+        students = rosters.read(Path(config.course.roster), config.course.roster_columns) if config.course.roster else ()
         gradescope = rosters.load_gradescope(root) if root.is_dir() else {}
         if entries is None:
             entries = sorted(p.name for p in root.iterdir() if not p.name.startswith(".")

@@ -77,7 +77,7 @@ def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Bu
     subset = training_subset(config, checks)  # before the expected data: a missing copy fails fast
     # Inputs no student can know, derived per probe from the course secret, else from one made for this
     # build and then forgotten: the zip holds the derived seeds only.
-    seeds = Inputs(config.secret_seed or secrets.token_hex(16)).seeds(expected_probes(checks))
+    seeds = Inputs(config.course.secret_seed or secrets.token_hex(16)).seeds(expected_probes(checks))
     expected = expected_now(config, checks, seeds)  # every probe: hidden checks run on Gradescope too
     with tempfile.TemporaryDirectory(prefix="reglab-gradescope-") as tmp:
         stage = Path(tmp) / "autograder"
@@ -174,9 +174,9 @@ def autograde(root: Path) -> int:
             for sub in ("source", "submission", "results"):
                 if (root / sub).is_dir():
                     os.chmod(root / sub, 0o700)
-        backend = backends.select(cfg.sandbox, unsafe=cfg.unsafe_no_sandbox, required=True)
+        backend = backends.select(cfg.isolation.sandbox, unsafe=cfg.isolation.unsafe_no_sandbox, required=True)
         print(backends.notice(backend))
-        sandboxuser.private_folders([root / "results", cfg.cache], backend)
+        sandboxuser.private_folders([root / "results", cfg.paths.cache], backend)
         sandboxuser.check_exposure([root / "source", root / "submission", root / "results", *secrets(cfg)], backend)
     except (backends.SandboxUnavailable, configuration.ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -63,7 +63,7 @@ class DataMissing(Exception):
 
 def require_data(config: Config, settings: training.Settings | None = None) -> None:
     """Raise DataMissing (with what to do) unless the training check is off or its data loads."""
-    if not config.training:
+    if not config.grading.training:
         return
     from .cifar import CifarDataError
 
@@ -75,11 +75,11 @@ def require_data(config: Config, settings: training.Settings | None = None) -> N
 
 
 def limits_of(config: Config) -> Limits:
-    return Limits(probe_timeout=config.probe_timeout, startup_timeout=config.startup_timeout,
-                  import_timeout=config.import_timeout,
-                  total_timeout=config.total_timeout, memory_mb=config.memory_mb, threads=config.threads,
-                  warm_start=config.warm_start, sandbox_memory_mb=config.sandbox_memory_mb,
-                  processes=config.sandbox_processes, scratch_mb=config.scratch_mb, cgroup=config.cgroup)
+    return Limits(probe_timeout=config.isolation.probe_timeout, startup_timeout=config.isolation.startup_timeout,
+                  import_timeout=config.isolation.import_timeout,
+                  total_timeout=config.isolation.total_timeout, memory_mb=config.isolation.memory_mb, threads=config.grading.threads,
+                  warm_start=config.isolation.warm_start, sandbox_memory_mb=config.isolation.sandbox_memory_mb,
+                  processes=config.isolation.sandbox_processes, scratch_mb=config.isolation.scratch_mb, cgroup=config.isolation.cgroup)
 
 
 def secrets(config: Config) -> tuple[Path, ...]:
@@ -97,7 +97,7 @@ def secrets(config: Config) -> tuple[Path, ...]:
         folders = [project / name for name in ("solution", "examples", "tests", "labs")]
     else:
         folders = [project]
-    return tuple(p.resolve() for p in (*folders, config.solution, config.cache, config.expected.parent,
+    return tuple(p.resolve() for p in (*folders, config.paths.solution, config.paths.cache, config.paths.expected.parent,
                                        current().mutants_file) if p.exists())
 
 
@@ -105,9 +105,9 @@ def load_expected(config: Config, checks=REGISTRY, inputs: Inputs = Inputs()) ->
     """The expected data for ``inputs``: one submission's own (computed now, not cached), or inputs
     every submission shares (cached on disk, or a release's packaged file)."""
     probes = expected_probes(checks)
-    if inputs.per_submission and (config.solution / "__init__.py").is_file():
-        return expected_lazily(config.solution, probes, inputs.seeds(probes))
-    return expected_for(config.solution, config.expected, config.cache, probes, seeds=inputs.seeds(probes))
+    if inputs.per_submission and (config.paths.solution / "__init__.py").is_file():
+        return expected_lazily(config.paths.solution, probes, inputs.seeds(probes))
+    return expected_for(config.paths.solution, config.paths.expected, config.paths.cache, probes, seeds=inputs.seeds(probes))
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,8 @@ def grade_submission(path: Path, config: Config, name: str | None = None, checks
     path = Path(path)
     # Without training its points are in neither score nor maximum: every page says so (results.not_run).
     sub = Submission(name or path.name, path, original, key,
-                     not_run={} if config.training else {current().training: sum(c.points for c in TRAINING)})
-    checks = checks if checks is not None else (REGISTRY if config.training else CORE)
+                     not_run={} if config.grading.training else {current().training: sum(c.points for c in TRAINING)})
+    checks = checks if checks is not None else (REGISTRY if config.grading.training else CORE)
     if not path.exists():
         return broken(sub, checks, _("{path} is not a folder or a file that exists").format(path=path),
                       status=intake.UNREADABLE)
@@ -185,7 +185,7 @@ def _pipeline(sub: Submission, prepared: intake.Prepared, stages: list, config: 
     backend = backends.current()
     report = Report(problems=plan.problems,
                     environment={"python": platform.python_version(), "workers": str(run.starts),
-                                 "sandbox": backend.label(unsafe=config.unsafe_no_sandbox),
+                                 "sandbox": backend.label(unsafe=config.isolation.unsafe_no_sandbox),
                                  **({"bounds": isolation.bounds_label(plan.limits)} if backend.isolated else {})})
     if not backend.isolated:
         report.problems.append(_("graded without a sandbox: {why}").format(why=backends.notice(backend)))

@@ -79,14 +79,14 @@ class Policy:
 
     @classmethod
     def from_config(cls, config: Config) -> "Policy | None":
-        if not config.due:
+        if not config.course.due:
             return None
-        zone = zone_of(config.timezone)
-        return cls(due=parse_time(config.due, zone), zone=config.timezone,
-                   penalty=config.late_penalty or 0.0, unit=config.late_unit,
-                   cap=100.0 if config.late_cap is None else min(100.0, config.late_cap),
-                   grace=dt.timedelta(minutes=config.late_grace_minutes or 0.0),
-                   no_credit_after=parse_time(config.no_credit_after, zone) if config.no_credit_after else None)
+        zone = zone_of(config.course.timezone)
+        return cls(due=parse_time(config.course.due, zone), zone=config.course.timezone,
+                   penalty=config.course.late_penalty or 0.0, unit=config.course.late_unit,
+                   cap=100.0 if config.course.late_cap is None else min(100.0, config.course.late_cap),
+                   grace=dt.timedelta(minutes=config.course.late_grace_minutes or 0.0),
+                   no_credit_after=parse_time(config.course.no_credit_after, zone) if config.course.no_credit_after else None)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ MANIFEST = "manifest.json"
 
 def read_manifest(config: Config) -> dict:
     """What the build left beside the packaged data ({} in the instructor's repository)."""
-    path = config.expected.parent / MANIFEST
+    path = config.paths.expected.parent / MANIFEST
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

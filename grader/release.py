@@ -65,7 +65,7 @@ def expected_probes(checks) -> list[str]:
 
 
 def has_reference(config: Config) -> bool:
-    return config.solution is not None and (config.solution / "__init__.py").is_file()
+    return config.paths.solution is not None and (config.paths.solution / "__init__.py").is_file()
 
 
 # ---------------------------------------------------------------- the steps every build shares
@@ -75,7 +75,7 @@ def has_reference(config: Config) -> bool:
 
 def require_reference(config: Config, what: str) -> None:
     if not has_reference(config):
-        raise ReleaseError(f"no reference solution in {config.solution}: {what} is built in the instructor's "
+        raise ReleaseError(f"no reference solution in {config.paths.solution}: {what} is built in the instructor's "
                            "repository")
 
 
@@ -88,24 +88,24 @@ def stage_grader(tree: Path, expected: Expected, manifest: dict, subset) -> None
 def seal(tree: Path, config: Config, run_ids: list[str], hidden_left_out: int, what: str) -> int:
     """What every build checks last: no course secret and no reference code anywhere in it, and its
     grader runs exactly the checks it should. Returns how many reference snippets were looked for."""
-    if config.secret_seed and find_text(tree, config.secret_seed):
+    if config.course.secret_seed and find_text(tree, config.course.secret_seed):
         raise ReleaseError(f"the course secret (secret_seed) was found in {what}: "
-                           + ", ".join(find_text(tree, config.secret_seed)))
-    leaks, searched = find_reference_code(tree, config.solution)
+                           + ", ".join(find_text(tree, config.course.secret_seed)))
+    leaks, searched = find_reference_code(tree, config.paths.solution)
     if leaks:
         raise ReleaseError(f"reference code found in {what}:\n  " + "\n  ".join(leaks))
-    verify(tree, run_ids, hidden_left_out, config.solution)
+    verify(tree, run_ids, hidden_left_out, config.paths.solution)
     return searched
 
 
 def hidden_checks(config: Config, checks: tuple[Check, ...] = REGISTRY) -> tuple[Check, ...]:
     """The checks an instructor hid: declared ``hidden=True``, or listed in the ``hidden`` setting."""
     known = {c.id for c in checks}
-    unknown = [i for i in config.hidden if i not in known]
+    unknown = [i for i in config.course.hidden if i not in known]
     if unknown:
         raise ConfigError(f"{config.source('hidden')}: unknown check id(s) {', '.join(unknown)} in hidden "
                           f"(known: {', '.join(sorted(known))})")
-    return tuple(c for c in checks if c.hidden or c.id in config.hidden)
+    return tuple(c for c in checks if c.hidden or c.id in config.course.hidden)
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,8 @@ def select_checks(config: Config, checks: tuple[Check, ...] = REGISTRY) -> Selec
     if has_reference(config) or not manifest:
         marked_ids |= {c.id for c in hidden_checks(config, checks)}
     else:  # a packaged grader: ids it left out are unknown here, and that is fine
-        marked_ids |= set(config.hidden)
-    if not config.training:  # as grade_submission does without explicit checks
+        marked_ids |= set(config.course.hidden)
+    if not config.grading.training:  # as grade_submission does without explicit checks
         checks = tuple(c for c in checks if c.part != current().training)
     marked = tuple(replace(c, hidden=True) if c.id in marked_ids and not c.hidden else c for c in checks)
     if has_reference(config):
@@ -436,9 +436,9 @@ def training_subset(config: Config, checks: tuple[Check, ...]):
     if not any(c.part == current().training for c in checks):
         return None
     try:
-        return training.load_subset(config.data, training.lab_settings())
+        return training.load_subset(config.paths.data, training.lab_settings())
     except CifarDataError as exc:
-        raise ReleaseError(f"the training check ships its CIFAR-10 images, and none are at {config.data} "
+        raise ReleaseError(f"the training check ships its CIFAR-10 images, and none are at {config.paths.data} "
                            f"({str(exc).splitlines()[0]}): get them with `{DATA_COMMAND}` or pass --data") from None
 
 
@@ -483,7 +483,7 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
         raise ReleaseError("every check is hidden: a release needs at least one public check")
     warnings = [] if repo_url else [("no --repo-url: the notebook's self-check cell cannot install the grader "
                                      "(students are told to ask their TA)")]
-    stale = stubgen.drift(config.solution, assignment)
+    stale = stubgen.drift(config.paths.solution, assignment)
     if stale:
         warnings.append(f"assignment/ is out of date with solution/ ({', '.join(stale)}): the release copies "
                         "assignment/ as it is — run python -m grader stubs first to refresh it")
@@ -511,9 +511,9 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
             if stripped != text:
                 path.write_text(stripped, encoding="utf-8")
         ship_catalogs(tmp)
-        (tmp / "README.md").write_text(readme(config.solution, public, hidden, assignment=tmp / "assignment",
+        (tmp / "README.md").write_text(readme(config.paths.solution, public, hidden, assignment=tmp / "assignment",
                                               repo_url=repo_url), encoding="utf-8")
-        lab_notebook.write(tmp, config.solution, repo_url)
+        lab_notebook.write(tmp, config.paths.solution, repo_url)
         (tmp / "pyproject.toml").write_text(pyproject("reglab-lab", f"{current().title[1]}: your code and its self-check",
                                                       ("grader*", "labs*", "assignment*")), encoding="utf-8")
         (tmp / ".gitignore").write_text(template("gitignore.j2").render(), encoding="utf-8")
@@ -592,7 +592,7 @@ def expected_now(config: Config, checks: tuple[Check, ...], seeds: dict[str, str
     TA, and the Gradescope autograder gets derived seeds only: the release never sees either)."""
     from .reference import compute
 
-    return compute(config.solution, expected_probes(checks), seeds or {})
+    return compute(config.paths.solution, expected_probes(checks), seeds or {})
 
 
 def _now() -> str:

@@ -92,12 +92,12 @@ class TrainingStage:
         # run starts from set_seed(seed) in either case, so the runs stay paired. Only with forked
         # workers: a fresh interpreter a run would import torch again for each.
         threads, runs, gpu = training_threads(self.config), self.settings.runs, _gpu(self.config)
-        apart = threads >= 2 and len(runs) > 1 and not gpu and isolation.warm(self.config.warm_start)
+        apart = threads >= 2 and len(runs) > 1 and not gpu and isolation.warm(self.config.isolation.warm_start)
         groups = {f"{self.lab.PROBE}/{r.name}": (r,) for r in runs} if apart else {self.lab.PROBE: runs}
         params = {}
         for name, group in groups.items():
             settings = dataclasses.replace(self.settings, runs=group)
-            params[name] = {**settings.params(Path("inputs") / data.name, self.config.device,
+            params[name] = {**settings.params(Path("inputs") / data.name, self.config.grading.device,
                                               max(1, threads // len(groups))),
                             "gpu_memory_fraction": gpu_memory_fraction(self.config)}
         self.probes = tuple(groups)
@@ -152,19 +152,19 @@ def stages_for(checks: tuple[Check, ...], config: Config, settings: training.Set
 
 def training_threads(config: Config) -> int:
     """The training check's torch threads: the machine's cores shared by the submissions graded at once."""
-    return max(1, (os.cpu_count() or 1) // max(1, config.jobs))
+    return max(1, (os.cpu_count() or 1) // max(1, config.grading.jobs))
 
 
 def gpu_memory_fraction(config: Config) -> float:
     """Each worker's share of one GPU: ``gpu_memory_fraction``, else an equal slice per --jobs worker
     (a little under, so that the CUDA contexts themselves fit beside the caps)."""
-    return config.gpu_memory_fraction or round(0.95 / max(1, config.jobs), 4)
+    return config.grading.gpu_memory_fraction or round(0.95 / max(1, config.grading.jobs), 4)
 
 
 def _gpu(config: Config) -> bool:
     """Whether the training may run on a GPU: CUDA reserves far more address space than it uses (the
     memory limit cannot be RLIMIT_AS), and each worker would hold a CUDA context of its own. Read from
     the NVIDIA driver's device files: importing torch to ask would cost the judging process seconds."""
-    if config.device == "cpu":
+    if config.grading.device == "cpu":
         return False
-    return config.device == "cuda" or Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia").exists()
+    return config.grading.device == "cuda" or Path("/dev/nvidiactl").exists() or Path("/proc/driver/nvidia").exists()

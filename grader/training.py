@@ -117,12 +117,12 @@ def _packaged(folder: Path, entry: dict, settings: Settings) -> Subset | None:
 
 def subset_for(config, settings: Settings) -> Subset:
     """The training check's images: those shipped with the packaged expected data (a student release,
-    the Gradescope autograder), else picked from the CIFAR-10 copy at ``config.data``."""
+    the Gradescope autograder), else picked from the CIFAR-10 copy at ``config.paths.data``."""
     from .packaged import read_manifest
 
     entry = read_manifest(config).get("training_subset")
-    packaged = _packaged(config.expected.parent, entry, settings) if isinstance(entry, dict) else None
-    return packaged if packaged is not None else load_subset(config.data, settings)
+    packaged = _packaged(config.paths.expected.parent, entry, settings) if isinstance(entry, dict) else None
+    return packaged if packaged is not None else load_subset(config.paths.data, settings)
 
 
 def scratch_dir() -> Path:

@@ -41,3 +41,21 @@ def test_a_bad_file_names_the_file_and_the_setting(tmp_path):
         resolve({}, environ={}, config_file=file)
     with pytest.raises(ConfigError, match="no such file"):
         resolve({}, environ={}, config_file=tmp_path / "missing.toml")
+
+
+def test_settings_are_grouped_by_concern_and_each_has_one_name():
+    import dataclasses
+
+    from grader.config import GROUPS, SETTINGS
+
+    names = [f.name for kind in GROUPS.values() for f in dataclasses.fields(kind)]
+    assert len(names) == len(set(names)) == len(SETTINGS)  # one group each: a name never means two things
+    cfg = Config(jobs=3, sandbox="none", secret_seed="s")
+    assert (cfg.grading.jobs, cfg.isolation.sandbox, cfg.course.secret_seed) == (3, "none", "s")
+    assert cfg.jobs == 3  # a setting also reads by its own name
+    again = dataclasses.replace(cfg, training=False)
+    assert again.grading.training is False and again.grading.jobs == 3 and again.isolation == cfg.isolation
+    with pytest.raises(TypeError, match="no setting"):
+        Config(jobz=2)
+    with pytest.raises(AttributeError):
+        cfg.jobz  # noqa: B018
