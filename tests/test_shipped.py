@@ -139,6 +139,30 @@ def test_the_release_installs_from_its_workflow_and_checks_in_both_languages(tmp
     assert re.search(r"[\uac00-\ud7a3]", ko.stdout)
 
 
+def test_the_second_labs_release_installs_from_its_workflow_and_grades_its_reference(tmp_path, data_root, install_env):
+    """The CNN lab's release (``--lab cnn``), installed as its workflow installs it: the stubs as handed
+    out, then the lab's reference with every point, its training check included, in Korean too."""
+    release = tmp_path / "lab"
+    build("release", "--lab", "cnn", "--out", str(release), "--repo-url", "https://github.com/ORG/REPO",
+          data=data_root, tmp=tmp_path)
+    assert sorted(p.name for p in (release / "labs").iterdir()) == ["__init__.py", "cnn"]
+    workflow = yaml.safe_load((release / ".github" / "workflows" / "classroom.yml").read_text())
+    runs = [s["run"] for s in workflow["jobs"]["run-autograding-tests"]["steps"] if "run" in s]
+    venv = fresh_venv(tmp_path / "venv")
+    env = {**install_env, "PATH": f"{venv}{os.pathsep}{install_env['PATH']}",
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "GITHUB_ACTIONS": "true"}
+    for run in runs:
+        proc = sh(run, release, env)
+    assert "Autograding complete" in proc.stdout
+    for path in sorted((REPO / "labs" / "cnn" / "solution").glob("[!_]*.py")):
+        (release / "assignment" / path.name).write_text(path.read_text())
+    proc = sh("python -m grader check", release, env)
+    got = results(release / "reports" / "assignment")
+    assert got["score"] == sum(t["max_score"] for t in got["tests"]) == 100, proc.stdout[-3000:]
+    ko = sh("python -m grader check --no-training --lang ko", release, env)
+    assert re.search(r"[\uac00-\ud7a3]", ko.stdout) and "SmallCNN" in ko.stdout
+
+
 # ---------------------------------------------------------------- the Gradescope autograder
 
 
