@@ -48,8 +48,8 @@ from .checks.registry import Check
 from .config import Config
 from .derive import Inputs
 from .lab import current
-from .release import (Built, ReleaseError, _now, expected_now, hidden_checks, install_context, listing, pyproject,
-                      require_reference, seal, stage_grader, training_subset)
+from .release import (Build, Built, ReleaseError, _now, expected_now, grader_with_its_data, hidden_left_to_tas,
+                      install_context, needs_the_reference, pyproject_file, run, sealed, training_images)
 from .safecopy import MODULE_FILES
 
 ROOT_VAR, PYTHON_VAR = "REGLAB_AUTOGRADER_ROOT", "REGLAB_PYTHON"
@@ -69,39 +69,56 @@ def render(name: str, **values) -> str:
 
 def build(out: Path, config: Config, checks: tuple[Check, ...] = REGISTRY) -> Built:
     """Write the autograder zip to ``out``."""
-    require_reference(config, "the autograder")
-    out = Path(out).resolve()
-    if out.suffix != ".zip":
-        raise ReleaseError(f"{out} should end in .zip")
-    hidden = hidden_checks(config, checks)
-    subset = training_subset(config, checks)  # before the expected data: a missing copy fails fast
-    # Inputs no student can know, derived per probe from the course secret, else from one made for this
-    # build and then forgotten: the zip holds the derived seeds only.
-    seeds = Inputs(config.course.secret_seed or secrets.token_hex(16)).seeds(expected_probes(checks))
-    expected = expected_now(config, checks, seeds)  # every probe: hidden checks run on Gradescope too
-    with tempfile.TemporaryDirectory(prefix="reglab-gradescope-") as tmp:
-        stage = Path(tmp) / "autograder"
-        stage_grader(stage, expected, {
-            "format": 1, "kind": "gradescope", "built": _now(), "hidden_checks": 0, "hidden_points": 0,
-            "hidden_ids": [c.id for c in hidden], "checks": [c.id for c in checks], "seeds": seeds}, subset)
-        (stage / "setup.sh").write_text(render("setup.sh.j2"), encoding="utf-8")
-        (stage / "run_autograder").write_text(render("run_autograder.j2"), encoding="utf-8")
-        (stage / "pyproject.toml").write_text(pyproject("reglab-autograder", f"{current().title[1]}: the Gradescope "
-                                                        "autograder", ("grader*", "labs*")), encoding="utf-8")
-        (stage / "README.md").write_text(render("README.md.j2", checks=checks, hidden=hidden,
-                                                total=f"{sum(c.points for c in checks):g}"), encoding="utf-8")
-        n = seal(stage, config, [c.id for c in checks], 0, "the autograder")
-        files = listing(stage)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        part = out.with_name(f".{out.name}.{os.getpid()}")
-        with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf:
-            for rel, _ in files:
-                info = zipfile.ZipInfo(rel, date_time=(2020, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = (0o100755 if rel in EXECUTABLE else 0o100644) << 16
-                zf.writestr(info, (stage / rel).read_bytes())
-        os.replace(part, out)
-    return Built(out, files, checks, hidden, n)
+    return run(Build(config, checks, "the autograder", Path(out).resolve()), AUTOGRADER).built()
+
+
+def _a_zip(b: Build) -> None:
+    if b.dest.suffix != ".zip":
+        raise ReleaseError(f"{b.dest} should end in .zip")
+
+
+def _every_check_runs(b: Build) -> None:
+    """Hidden checks run on Gradescope too (after the grades are published): all of them ship."""
+    b.public = b.checks
+
+
+def _secret_data(b: Build) -> None:
+    """Inputs no student can know, derived per probe from the course secret, else from one made for this
+    build and then forgotten: the zip holds the derived seeds only."""
+    seeds = Inputs(b.config.course.secret_seed or secrets.token_hex(16)).seeds(expected_probes(b.checks))
+    b.expected = expected_now(b.config, b.checks, seeds)
+    b.manifest = {"format": 1, "kind": "gradescope", "built": _now(), "hidden_checks": 0, "hidden_points": 0,
+                  "hidden_ids": [c.id for c in b.hidden], "checks": [c.id for c in b.checks], "seeds": seeds}
+
+
+def _staged(b: Build) -> None:
+    b.scratch = Path(tempfile.mkdtemp(prefix="reglab-gradescope-"))
+    b.stage = b.scratch / "autograder"
+
+
+def _gradescope_files(b: Build) -> None:
+    (b.stage / "setup.sh").write_text(render("setup.sh.j2"), encoding="utf-8")
+    (b.stage / "run_autograder").write_text(render("run_autograder.j2"), encoding="utf-8")
+    (b.stage / "README.md").write_text(render("README.md.j2", checks=b.checks, hidden=b.hidden,
+                                              total=f"{sum(c.points for c in b.checks):g}"), encoding="utf-8")
+
+
+def _zipped(b: Build) -> None:
+    b.dest.parent.mkdir(parents=True, exist_ok=True)
+    part = b.dest.with_name(f".{b.dest.name}.{os.getpid()}")
+    with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as zf:
+        for rel, _ in b.files:
+            info = zipfile.ZipInfo(rel, date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = (0o100755 if rel in EXECUTABLE else 0o100644) << 16
+            zf.writestr(info, (b.stage / rel).read_bytes())
+    os.replace(part, b.dest)
+
+
+AUTOGRADER = (needs_the_reference, _a_zip, hidden_left_to_tas, _every_check_runs, training_images, _secret_data,
+              _staged, grader_with_its_data, _gradescope_files,
+              pyproject_file("reglab-autograder", "the Gradescope autograder", ("grader*", "labs*")),
+              sealed(lambda b: b.checks, lambda b: 0), _zipped)
 
 
 # ---------------------------------------------------------------- on Gradescope

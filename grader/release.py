@@ -19,6 +19,9 @@ checks whose expected data it holds: :func:`select_checks`.
 Before it is moved into place, the release is searched for every function body and solution region
 of ``solution/`` (:func:`find_reference_code`) and its grader is imported in a fresh interpreter to
 confirm that it loads, lacks the lab's known mistakes and runs every public check.
+
+Both builds, this one (``RELEASE``) and the Gradescope autograder's (``gradescope_build.AUTOGRADER``),
+are lists of small steps run over one :class:`Build`; the steps they share are here.
 """
 from __future__ import annotations
 
@@ -68,9 +71,76 @@ def has_reference(config: Config) -> bool:
     return config.paths.solution is not None and (config.paths.solution / "__init__.py").is_file()
 
 
-# ---------------------------------------------------------------- the steps every build shares
-# A build (the student release here, the Gradescope autograder in gradescope_build.py): require the
-# reference, stage the grader with its expected data, write its own files, then seal.
+# ---------------------------------------------------------------- a build, as a pipeline of small steps
+# A build (the student release here, the Gradescope autograder in gradescope_build.py) is a list of
+# steps run in order over one Build: each reads what earlier ones filled in and adds its own. The steps
+# both builds take are below; every file a step writes is rendered from a template.
+
+
+@dataclass
+class Build:
+    config: Config
+    checks: tuple[Check, ...]            # every check the build knows
+    what: str                            # "the release", "the autograder": how messages name it
+    dest: Path                           # where it ends up (a folder, a zip)
+    options: dict = field(default_factory=dict)  # a build's own (the release's repo URL and stubs)
+    scratch: Path | None = None          # removed when the build ends, whether it worked or not
+    stage: Path | None = None            # the tree being built
+    public: tuple[Check, ...] = ()       # the checks it ships to run
+    hidden: tuple[Check, ...] = ()       # those left to TAs
+    subset: object = None                # the training check's images, when a shipped check trains
+    expected: Expected | None = None
+    manifest: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    searched: int = 0                    # reference fragments looked for by the seal
+    files: tuple[tuple[str, int], ...] = ()
+
+    def built(self) -> "Built":
+        return Built(self.dest, self.files, self.public, self.hidden, self.searched, tuple(self.warnings))
+
+
+def run(build: Build, steps) -> Build:
+    """The steps in order; the scratch folder goes in the end, and with it whatever a failed step left."""
+    try:
+        for step in steps:
+            step(build)
+        return build
+    finally:
+        if build.scratch is not None:
+            shutil.rmtree(build.scratch, ignore_errors=True)
+
+
+def needs_the_reference(b: Build) -> None:
+    require_reference(b.config, b.what)
+
+
+def hidden_left_to_tas(b: Build) -> None:
+    b.hidden = hidden_checks(b.config, b.checks)
+    b.public = tuple(c for c in b.checks if c.id not in {h.id for h in b.hidden})
+
+
+def training_images(b: Build) -> None:
+    """Before the expected data: a missing CIFAR-10 copy fails fast."""
+    b.subset = training_subset(b.config, b.public)
+
+
+def grader_with_its_data(b: Build) -> None:
+    stage_grader(b.stage, b.expected, b.manifest, b.subset)
+
+
+def pyproject_file(name: str, description: str, packages: tuple[str, ...]):
+    def step(b: Build) -> None:
+        (b.stage / "pyproject.toml").write_text(pyproject(name, f"{current().title[1]}: {description}", packages),
+                                                encoding="utf-8")
+    return step
+
+
+def sealed(run_ids, left_out):
+    """The seal (:func:`seal`) for the checks ``run_ids(b)`` it must run, ``left_out(b)`` hidden ones aside."""
+    def step(b: Build) -> None:
+        b.searched = seal(b.stage, b.config, [c.id for c in run_ids(b)], left_out(b), b.what)
+        b.files = listing(b.stage)
+    return step
 
 
 def require_reference(config: Config, what: str) -> None:
@@ -470,63 +540,83 @@ def build(dest: Path, config: Config, checks: tuple[Check, ...] = REGISTRY,
           assignment: Path | None = None, repo_url: str | None = None) -> Built:
     """Write the student release into ``dest`` (a new or empty folder); ``repo_url`` is the course
     repository the notebook's self-check installs the grader from."""
+    b = Build(config, checks, "the release", Path(dest).resolve(),
+              {"assignment": assignment or current().stubs_folder, "repo_url": repo_url})
+    return run(b, RELEASE).built()
+
+
+def _stubs_there(b: Build) -> None:
+    if not sorted(b.options["assignment"].glob("*.py")):
+        raise ReleaseError(f"{b.options['assignment']} holds no stubs: run python -m grader stubs")
+
+
+def _something_public(b: Build) -> None:
+    if not b.public:
+        raise ReleaseError("every check is hidden: a release needs at least one public check")
+    if not b.options["repo_url"]:
+        b.warnings.append("no --repo-url: the notebook's self-check cell cannot install the grader (students are "
+                          "told to ask their TA)")
+    stale = stubgen.drift(b.config.paths.solution, b.options["assignment"])
+    if stale:
+        b.warnings.append(f"assignment/ is out of date with solution/ ({', '.join(stale)}): the release copies "
+                          "assignment/ as it is — run python -m grader stubs first to refresh it")
+
+
+def _staged(b: Build) -> None:
+    """Refuses a bad destination before the expected data is computed."""
+    b.stage = b.scratch = staging(b.dest)
+
+
+def _public_data(b: Build) -> None:
+    """The reference's results on the public inputs, less what only hidden checks read (the training
+    check compares with no stored data)."""
+    everything = expected_now(b.config, b.checks)
+    only_hidden = set(expected_probes(b.hidden)) - set(expected_probes(b.public))
+    b.expected = without_values(everything.without(only_hidden), hidden_data(everything, b.public, b.hidden))
+    b.manifest = {"format": 1, "kind": "student release", "built": _now(), "hidden_checks": len(b.hidden),
+                  "hidden_points": sum(c.points for c in b.hidden), "checks": [c.id for c in b.public]}
+
+
+def _stubs(b: Build) -> None:
+    (b.stage / "assignment").mkdir()
+    for path in sorted(b.options["assignment"].glob("*.py")):
+        shutil.copyfile(path, b.stage / "assignment" / path.name)
+
+
+def _without_hidden_checks(b: Build) -> None:
+    ids = {c.id for c in b.hidden}
+    for path in sorted((b.stage / "labs" / current().name / "checks").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        stripped = strip_checks(text, ids, str(path))
+        if stripped != text:
+            path.write_text(stripped, encoding="utf-8")
+
+
+def _catalogs(b: Build) -> None:
+    ship_catalogs(b.stage)
+
+
+def _student_texts(b: Build) -> None:
     from . import lab_notebook
 
-    assignment = assignment or current().stubs_folder
-    require_reference(config, "a release")
-    stubs = sorted(assignment.glob("*.py"))
-    if not stubs:
-        raise ReleaseError(f"{assignment} holds no stubs: run python -m grader stubs")
-    hidden = hidden_checks(config, checks)
-    public = tuple(c for c in checks if c.id not in {h.id for h in hidden})
-    if not public:
-        raise ReleaseError("every check is hidden: a release needs at least one public check")
-    warnings = [] if repo_url else [("no --repo-url: the notebook's self-check cell cannot install the grader "
-                                     "(students are told to ask their TA)")]
-    stale = stubgen.drift(config.paths.solution, assignment)
-    if stale:
-        warnings.append(f"assignment/ is out of date with solution/ ({', '.join(stale)}): the release copies "
-                        "assignment/ as it is — run python -m grader stubs first to refresh it")
-    tmp = staging(dest)  # refuses a bad destination before the expected data is computed
-    try:
-        subset = training_subset(config, public)
-        expected = expected_now(config, checks)  # the training check compares with no stored data
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    only_hidden = set(expected_probes(hidden)) - set(expected_probes(public))
-    try:
-        (tmp / "assignment").mkdir()
-        for path in stubs:
-            shutil.copyfile(path, tmp / "assignment" / path.name)
-        shipped = without_values(expected.without(only_hidden), hidden_data(expected, public, hidden))
-        stage_grader(tmp, shipped, {
-            "format": 1, "kind": "student release", "built": _now(),
-            "hidden_checks": len(hidden), "hidden_points": sum(c.points for c in hidden),
-            "checks": [c.id for c in public]}, subset)
-        ids = {c.id for c in hidden}
-        for path in sorted((tmp / "labs" / current().name / "checks").glob("*.py")):
-            text = path.read_text(encoding="utf-8")
-            stripped = strip_checks(text, ids, str(path))
-            if stripped != text:
-                path.write_text(stripped, encoding="utf-8")
-        ship_catalogs(tmp)
-        (tmp / "README.md").write_text(readme(config.paths.solution, public, hidden, assignment=tmp / "assignment",
-                                              repo_url=repo_url), encoding="utf-8")
-        lab_notebook.write(tmp, config.paths.solution, repo_url)
-        (tmp / "pyproject.toml").write_text(pyproject("reglab-lab", f"{current().title[1]}: your code and its self-check",
-                                                      ("grader*", "labs*", "assignment*")), encoding="utf-8")
-        (tmp / ".gitignore").write_text(template("gitignore.j2").render(), encoding="utf-8")
-        (tmp / ".github" / "workflows").mkdir(parents=True)
-        (tmp / ".github" / "workflows" / "classroom.yml").write_text(
-            template("classroom.yml.j2").render(**install_context()), encoding="utf-8")
-        n = seal(tmp, config, [c.id for c in public], len(hidden), "the release")
-        files = listing(tmp)
-        finish(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return Built(Path(dest).resolve(), files, public, hidden, n, tuple(warnings))
+    (b.stage / "README.md").write_text(readme(b.config.paths.solution, b.public, b.hidden,
+                                              assignment=b.stage / "assignment", repo_url=b.options["repo_url"]),
+                                       encoding="utf-8")
+    lab_notebook.write(b.stage, b.config.paths.solution, b.options["repo_url"])
+    (b.stage / ".gitignore").write_text(template("gitignore.j2").render(), encoding="utf-8")
+    (b.stage / ".github" / "workflows").mkdir(parents=True)
+    (b.stage / ".github" / "workflows" / "classroom.yml").write_text(
+        template("classroom.yml.j2").render(**install_context()), encoding="utf-8")
+
+
+def _moved_into_place(b: Build) -> None:
+    finish(b.stage, b.dest)
+
+
+RELEASE = (needs_the_reference, _stubs_there, hidden_left_to_tas, _something_public, _staged, training_images,
+           _public_data, _stubs, grader_with_its_data, _without_hidden_checks, _catalogs, _student_texts,
+           pyproject_file("reglab-lab", "your code and its self-check", ("grader*", "labs*", "assignment*")),
+           sealed(lambda b: b.public, lambda b: len(b.hidden)), _moved_into_place)
 
 
 def verify(root: Path, run_ids: list[str], hidden_n: int, solution: Path) -> None:
