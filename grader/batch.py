@@ -15,13 +15,13 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from . import derive, reference, report_html, shard
 from .checks import CORE, REGISTRY
-from .config import Config
+from .config import SETTINGS, Config
 from .course import Course
 from .derive import Inputs
 from .grading import Submission, broken, grade_submission
@@ -58,7 +58,7 @@ def grader_key(config: Config, extra: str = "") -> str:
             continue
         for path in sorted(p for p in root.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts):
             h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    settings = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in NOT_GRADING}
+    settings = {name: getattr(config, name) for name in SETTINGS if name not in NOT_GRADING}
     h.update(repr(sorted((k, str(v)) for k, v in settings.items())).encode())
     return h.hexdigest()
 
