@@ -129,6 +129,16 @@ def scratch_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="reglab-train-", dir=os.environ.get("TMPDIR")))
 
 
+def curves(values: dict, run: str, settings: Settings) -> dict[str, list]:
+    """A run's curves as the training probe reported them (shown, never judged): ``train_loss`` per epoch,
+    ``test_loss`` and ``test_acc`` per evaluation, and the epochs evaluated (those in range only)."""
+    out = {k: [float(v) for v in np.asarray(values.get(f"{run}/{k}", []), np.float64).reshape(-1)]
+           for k in ("train_loss", "test_loss", "test_acc")}
+    epochs = np.asarray(values.get(f"{run}/test_epoch", []), np.float64).reshape(-1)
+    out["test_epoch"] = [int(e) for e in epochs if math.isfinite(e) and 1 <= e <= settings.epochs]
+    return out
+
+
 @dataclass(frozen=True)
 class Analysis:
     """The training probe's results, checked here: curves as reported, final test losses recomputed."""

@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from grader.training import Analysis, Run, Settings, Subset
+from grader.training import curves as training_curves
 
 PROBE = "experiment.runs"  # the worker's training probe (labs/cnn/worker/experiment.py)
 SETTINGS = Settings(n_train=500, n_test=2000, epochs=16, eval_every=4, batch_size=64, lr=0.05, margin=0.05,
@@ -102,11 +103,7 @@ def analyse(values: dict, subset: Subset, settings: Settings) -> Analysis:
             # losses their own evaluate reports cannot be compared with these.
             problems["*"] = "test_transform"
     for run in settings.runs:
-        curves = {k: [float(v) for v in np.asarray(values.get(f"{run.name}/{k}", []), np.float64).reshape(-1)]
-                  for k in ("train_loss", "test_loss", "test_acc")}
-        epochs = np.asarray(values.get(f"{run.name}/test_epoch", []), np.float64).reshape(-1)
-        curves["test_epoch"] = [int(e) for e in epochs if math.isfinite(e) and 1 <= e <= settings.epochs]
-        runs[run.name] = curves
+        runs[run.name] = curves = training_curves(values, run.name, settings)
         recomputed[run.name] = fitted[run.name] = math.nan
         if test_x is None or not curves["test_epoch"]:
             problems[run.name] = "no statistics or no evaluation came back"

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from grader.training import Analysis, Run, Settings, Subset
+from grader.training import curves as training_curves
 
 PROBE = "experiment.runs"  # the worker's training probe (labs/regularization/worker/experiment.py)
 SETTINGS = Settings(runs=(Run.of("baseline", lmbd=0.0, drop_prob=0.0), Run.of("l2", lmbd=1.0, drop_prob=0.0),
@@ -44,11 +45,7 @@ STATE_KEYS = tuple(f"linear{i}.{p}" for i in (1, 2, 3) for p in ("weight", "bias
 def analyse(values: dict, subset: Subset, settings: Settings) -> Analysis:
     runs, recomputed, problems = {}, {}, {}
     for run in settings.runs:
-        curves = {k: [float(v) for v in np.asarray(values.get(f"{run.name}/{k}", []), np.float64).reshape(-1)]
-                  for k in ("train_loss", "test_loss", "test_acc")}
-        epochs = np.asarray(values.get(f"{run.name}/test_epoch", []), np.float64).reshape(-1)
-        curves["test_epoch"] = [int(e) for e in epochs if math.isfinite(e) and 1 <= e <= settings.epochs]
-        runs[run.name] = curves
+        runs[run.name] = training_curves(values, run.name, settings)
         state = {k: values.get(f"{run.name}/state/{k}") for k in STATE_KEYS}
         missing = [k for k, v in state.items() if v is None]
         if missing:

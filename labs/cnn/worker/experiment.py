@@ -17,19 +17,13 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from grader.worker import probing
+from grader.worker import devices, probing
 from grader.worker.calls import blame, call
 from grader.worker.impl import Impl
 from grader.worker.plain import BadReturn, array, scalar
 from grader.worker.sgd import PlainSGD
 
 SAMPLE = 8  # test images whose transformed pixels come back (the recomputation checks them)
-
-
-def _device(preference: str) -> torch.device:
-    if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 def _tensor(transform, image: np.ndarray, which: str) -> torch.Tensor:
@@ -58,7 +52,7 @@ def run_experiment(impl: Impl, *, data: str, runs: list[dict], epochs: int, eval
                    seed: int, device: str, threads: int, gpu_memory_fraction: float | None = None) -> dict:
     started = time.monotonic()
     torch.set_num_threads(threads)
-    dev = _device(device)
+    dev = devices.device(device)
     if dev.type == "cuda" and gpu_memory_fraction:
         torch.cuda.set_per_process_memory_fraction(gpu_memory_fraction)
     with np.load(data, allow_pickle=False) as npz:

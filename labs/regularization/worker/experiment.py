@@ -16,17 +16,11 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from grader.worker import probing
+from grader.worker import devices, probing
 from grader.worker.calls import blame, call
 from grader.worker.impl import Impl
 from grader.worker.plain import BadReturn, array, scalar
 from grader.worker.sgd import PlainSGD
-
-
-def _device(preference: str) -> torch.device:
-    if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
 
 
 def _transformed(transform, images: np.ndarray) -> torch.Tensor:
@@ -45,7 +39,7 @@ def run_experiment(impl: Impl, *, data: str, runs: list[dict], epochs: int, eval
                    seed: int, device: str, threads: int, gpu_memory_fraction: float | None = None) -> dict:
     started = time.monotonic()
     torch.set_num_threads(threads)
-    dev = _device(device)
+    dev = devices.device(device)
     if dev.type == "cuda" and gpu_memory_fraction:  # several workers share one GPU: each gets its slice
         torch.cuda.set_per_process_memory_fraction(gpu_memory_fraction)
     with np.load(data, allow_pickle=False) as npz:
